@@ -1,0 +1,65 @@
+"""Fixtures: every integration test runs on SQLite and on PostgreSQL, from a clean schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import (
+    Api,
+    FrozenClock,
+    LiveServer,
+    fresh_database_url,
+    live_server,
+    migrated_database,
+)
+from traceability.settings import Settings, load_settings
+from traceability.storage.database import Database
+from traceability.web.app import create_app
+
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_database_url(request.param, str(tmp_path))
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    with migrated_database(database_url) as db:
+        yield db
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(
+        environment="development",
+        database_url=database_url,
+        key_dir=str(tmp_path / "keys"),
+    )
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LiveServer]:
+    with live_server() as running:
+        yield running
+
+
+@pytest.fixture
+def api(
+    server: LiveServer, database: Database, settings: Settings, clock: FrozenClock
+) -> Iterator[Api]:
+    app = create_app(settings, database=database, clock=clock)
+    server.switch.target = app
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        yield Api(client=client, app=app, db=database, clock=clock, settings=settings)
+    server.switch.target = None

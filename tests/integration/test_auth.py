@@ -1,0 +1,145 @@
+"""Sign-in, token expiry, lock-out, and sessions ending, over real HTTP on both engines."""
+
+from sqlmodel import select
+
+from tests.support import PASSWORD, Api
+from traceability.storage.models import SignInEvent
+
+
+def sign_ins(api: Api, username: str) -> list[SignInEvent]:
+    with api.db.read() as session:
+        rows = session.exec(
+            select(SignInEvent).where(SignInEvent.username == username).order_by(SignInEvent.id)
+        ).all()
+        return list(rows)
+
+
+def test_password_flow_gives_a_bearer_token_that_identifies_the_user(api: Api) -> None:
+    api.add_user("lena", "lab", "qa")
+    response = api.client.post(
+        "/auth/token", data={"username": "lena", "password": PASSWORD, "grant_type": "password"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == api.settings.token_ttl_minutes * 60
+    me = api.client.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["user"]["username"] == "lena"
+    assert me.json()["user"]["roles"] == ["lab", "qa"]
+
+
+def test_token_expires_after_its_lifetime(api: Api) -> None:
+    api.add_user("lena", "lab")
+    headers = api.headers("lena")
+    api.clock.advance(minutes=api.settings.token_ttl_minutes, seconds=-1)
+    assert api.client.get("/auth/me", headers=headers).status_code == 200
+    api.clock.advance(seconds=1)
+    response = api.client.get("/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "expired" in response.json()["detail"]
+
+
+def test_wrong_password_and_unknown_user_are_refused_alike_and_recorded(api: Api) -> None:
+    api.add_user("lena", "lab")
+    wrong = api.client.post("/auth/token", data={"username": "lena", "password": "nope-nope-1"})
+    unknown = api.client.post("/auth/token", data={"username": "ghost", "password": "nope-nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+    assert [e.reason for e in sign_ins(api, "lena")] == ["bad-credentials"]
+    assert [e.reason for e in sign_ins(api, "ghost")] == ["unknown-user"]
+
+
+def test_five_failures_in_fifteen_minutes_lock_the_account(api: Api) -> None:
+    api.add_user("lena", "lab")
+    for _ in range(5):
+        api.clock.advance(minutes=2)
+        bad = api.client.post("/auth/token", data={"username": "lena", "password": "wrong-pass-1"})
+        assert bad.status_code == 401
+    locked = api.client.post("/auth/token", data={"username": "lena", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "account-locked"
+    # The oldest failure was 8 minutes ago: the lock lifts 7 minutes from now.
+    assert int(locked.headers["retry-after"]) == 7 * 60
+    api.clock.advance(minutes=7, seconds=1)
+    assert (
+        api.client.post("/auth/token", data={"username": "lena", "password": PASSWORD}).status_code
+        == 200
+    )
+    reasons = [e.reason for e in sign_ins(api, "lena")]
+    assert reasons == ["bad-credentials"] * 5 + ["locked", "ok"]
+    assert [e.success for e in sign_ins(api, "lena")] == [False] * 6 + [True]
+
+
+def test_failures_spread_over_more_than_fifteen_minutes_do_not_lock(api: Api) -> None:
+    api.add_user("lena", "lab")
+    for _ in range(6):
+        api.clock.advance(minutes=4)
+        api.client.post("/auth/token", data={"username": "lena", "password": "wrong-pass-1"})
+    assert (
+        api.client.post("/auth/token", data={"username": "lena", "password": PASSWORD}).status_code
+        == 200
+    )
+
+
+def test_web_sign_in_is_locked_out_too(api: Api) -> None:
+    api.add_user("lena", "lab")
+    for _ in range(5):
+        api.client.post("/sign-in", data={"username": "lena", "password": "wrong-pass-1"})
+    response = api.client.post(
+        "/sign-in", data={"username": "lena", "password": PASSWORD}, follow_redirects=False
+    )
+    assert response.status_code == 429
+    assert "too many failed sign-ins" in response.text
+    assert "trace_session" not in response.cookies
+
+
+def test_disabling_a_user_ends_their_sessions(api: Api) -> None:
+    api.add_user("admin", "admin")
+    api.add_user("cora", "courier")
+    cora = api.headers("cora")
+    api.client.post("/sign-in", data={"username": "cora", "password": PASSWORD})
+    assert api.client.get("/", headers={"accept": "text/html"}).status_code == 200
+    response = api.client.post(
+        "/users/cora/disable", headers=api.headers("admin"), json={"reason": "left the company"}
+    )
+    assert response.status_code == 200
+    assert response.json()["is_active"] is False
+    assert api.client.get("/auth/me", headers=cora).status_code == 401
+    assert api.client.get("/", headers={"accept": "text/html"}).status_code == 401
+    again = api.client.post("/auth/token", data={"username": "cora", "password": PASSWORD})
+    assert again.status_code == 401
+    assert sign_ins(api, "cora")[-1].reason == "disabled"
+
+
+def test_resetting_a_password_ends_sessions_and_the_new_one_works(api: Api) -> None:
+    api.add_user("admin", "admin")
+    api.add_user("cora", "courier")
+    old = api.headers("cora")
+    response = api.client.post(
+        "/users/cora/password",
+        headers=api.headers("admin"),
+        json={"password": "brand-new-password", "reason": "forgotten"},
+    )
+    assert response.status_code == 200
+    assert api.client.get("/auth/me", headers=old).status_code == 401
+    assert (
+        api.client.post(
+            "/auth/token", data={"username": "cora", "password": "brand-new-password"}
+        ).status_code
+        == 200
+    )
+
+
+def test_sign_out_revokes_the_token(api: Api) -> None:
+    api.add_user("lena", "lab")
+    headers = api.headers("lena")
+    assert api.client.post("/auth/sign-out", headers=headers).status_code == 204
+    assert api.client.get("/auth/me", headers=headers).status_code == 401
+
+
+def test_a_made_up_token_is_refused(api: Api) -> None:
+    response = api.client.get("/auth/me", headers={"Authorization": "Bearer not-a-token"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"

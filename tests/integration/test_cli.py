@@ -1,0 +1,141 @@
+"""The command line: every command has --help; bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from traceability.cli.main import app
+from traceability.services import users as user_service
+from traceability.storage.database import Database
+
+runner = CliRunner()
+
+
+def all_command_paths() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: click.Command, prefix: list[str]) -> None:
+        paths.append(prefix)
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*prefix, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", all_command_paths(), ids=lambda p: " ".join(p) or "root")
+def test_every_command_has_help(path: list[str]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def invoke(
+    database: Database, *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> click.testing.Result:  # noqa: A002
+    url = database.engine.url.render_as_string(hide_password=False)
+    environment = {"TRACE_ENVIRONMENT": "development"} | (env or {})
+    return runner.invoke(app, [*args, "--database-url", url], env=environment, input=input)
+
+
+def test_users_add_list_disable_and_set_password(database: Database) -> None:
+    added = invoke(
+        database,
+        "users",
+        "add",
+        "lena",
+        "--full-name",
+        "Lena L",
+        "--role",
+        "lab",
+        "--role",
+        "qa",
+        input="a-good-password\na-good-password\n",
+    )
+    assert added.exit_code == 0, added.output
+    listed = invoke(database, "users", "list")
+    assert "lena" in listed.output and "lab,qa" in listed.output
+    disabled = invoke(database, "users", "disable", "lena", "--reason", "leaving")
+    assert disabled.exit_code == 0
+    reset = invoke(
+        database,
+        "users",
+        "set-password",
+        "lena",
+        "--reason",
+        "forgot",
+        env={"TRACE_NEW_PASSWORD": "another-password"},
+    )
+    assert reset.exit_code == 0, reset.output
+    with database.read() as session:
+        user = user_service.get_by_username(session, "lena")
+        assert not user.is_active
+    assert "disabled" in invoke(database, "users", "list").output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "add", "Bad Name", "--full-name", "X", "--role", "lab"],
+        ["users", "add", "okname", "--full-name", "X", "--role", "wizard"],
+        ["users", "disable", "nobody", "--reason", "x"],
+        ["users", "disable", "nobody", "--reason", ""],
+    ],
+)
+def test_bad_input_exits_2_with_one_line(database: Database, args: list[str]) -> None:
+    result = invoke(database, *args, env={"TRACE_NEW_PASSWORD": "a-good-password"})
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+
+
+def test_a_short_password_is_refused(database: Database) -> None:
+    result = invoke(
+        database,
+        "users",
+        "add",
+        "okname",
+        "--full-name",
+        "X",
+        "--role",
+        "lab",
+        env={"TRACE_NEW_PASSWORD": "short"},
+    )
+    assert result.exit_code == 2
+    assert "password" in result.output
+    assert "okname" not in invoke(database, "users", "list").output
+
+
+def test_demo_load_refuses_outside_development(database: Database) -> None:
+    result = invoke(
+        database,
+        "demo",
+        "load",
+        env={"TRACE_ENVIRONMENT": "production", "TRACE_SECRET_KEY": "s" * 40},
+    )
+    assert result.exit_code == 2
+    assert "development" in result.output
+
+
+def test_demo_load_fills_an_empty_database_once(database: Database) -> None:
+    first = invoke(database, "demo", "load", "--if-empty")
+    assert first.exit_code == 0, first.output
+    second = invoke(database, "demo", "load", "--if-empty")
+    assert second.exit_code == 0
+    assert "not loaded" in second.output
+    assert invoke(database, "demo", "load").exit_code == 2
+    assert "quinn" in invoke(database, "users", "list").output
+
+
+def test_settings_errors_exit_2(database: Database) -> None:
+    result = runner.invoke(
+        app, ["users", "list"], env={"TRACE_ENVIRONMENT": "production", "TRACE_SECRET_KEY": ""}
+    )
+    assert result.exit_code == 2
+    assert "TRACE_SECRET_KEY" in result.output or "secret_key" in result.output

@@ -1,0 +1,97 @@
+"""Probes and the RFC 9457 problem bodies, over real HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi import APIRouter
+
+from tests.support import Api, LiveServer
+from traceability.settings import Settings
+from traceability.storage.database import Database, create_db_engine
+from traceability.web.app import create_app
+
+
+def test_healthz_and_readyz(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+
+
+def test_readyz_refuses_while_the_schema_is_behind(
+    server: LiveServer, settings: Settings, tmp_path: Path
+) -> None:
+    empty = Database(create_db_engine(f"sqlite:///{tmp_path}/empty.db"))
+    server.switch.target = create_app(settings, database=empty)
+    try:
+        response = httpx.get(f"{server.base_url}/readyz")
+    finally:
+        server.switch.target = None
+        empty.dispose()
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "traceability db upgrade" in response.json()["detail"]
+
+
+def test_unknown_path_is_a_404_problem(api: Api) -> None:
+    response = api.client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+def test_a_browser_gets_an_html_error_page(api: Api) -> None:
+    response = api.client.get("/no/such/thing", headers={"accept": "text/html"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Not Found" in response.text
+
+
+def test_validation_errors_name_each_field(api: Api) -> None:
+    api.add_user("admin", "admin")
+    response = api.client.post(
+        "/users", headers=api.headers("admin"), json={"username": "x", "roles": []}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["type"] == "about:blank"
+    fields = {e["field"] for e in body["errors"]}
+    assert fields == {"username", "full_name", "roles", "password"}
+
+
+def test_malformed_json_is_a_4xx_problem(api: Api) -> None:
+    api.add_user("admin", "admin")
+    headers = api.headers("admin") | {"content-type": "application/json"}
+    response = api.client.post("/users", headers=headers, content=b"{not json")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_duplicate_username_is_a_409_and_stores_nothing_new(api: Api) -> None:
+    api.add_user("admin", "admin")
+    headers = api.headers("admin")
+    body = {
+        "username": "admin",
+        "full_name": "Other",
+        "roles": ["lab"],
+        "password": "another-password",
+    }
+    response = api.client.post("/users", headers=headers, json=body)
+    assert response.status_code == 409
+    assert api.client.get("/users/admin", headers=headers).json()["full_name"] == "Admin Tester"
+
+
+def test_an_unexpected_failure_is_a_500_problem_without_internals(api: Api) -> None:
+    boom = APIRouter()
+
+    @boom.get("/boom")
+    def _boom() -> None:
+        raise RuntimeError("secret internals")
+
+    api.app.include_router(boom)
+    response = api.client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret internals" not in response.text

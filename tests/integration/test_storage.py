@@ -1,0 +1,122 @@
+"""Storage behaviour: migrations build the models on both engines; SQLite's durability
+settings; writers on SQLite queue instead of failing; times come back as UTC."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event, text
+from sqlmodel import SQLModel, select
+
+from tests.support import TEST_ACTOR
+from traceability.services import audit_trail
+from traceability.storage import migrate
+from traceability.storage.database import Database, create_db_engine
+from traceability.storage.models import AuditTrailEntry
+
+
+def test_migrations_build_exactly_the_models(database: Database) -> None:
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+    assert migrate.is_current(database.engine)
+
+
+def test_times_are_stored_and_read_back_as_utc(database: Database) -> None:
+    eastern = timezone(timedelta(hours=-5))
+    with database.write() as session:
+        audit_trail.record(
+            session,
+            actor=TEST_ACTOR,
+            at=datetime(2026, 3, 1, 7, 0, tzinfo=eastern),
+            action="create",
+            record_type="t",
+            record_id="1",
+            changes=[],
+        )
+    with database.read() as session:
+        row = session.exec(select(AuditTrailEntry)).one()
+    assert row.at == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert row.at.tzinfo is not None
+
+
+def test_naive_times_are_refused(database: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"), database.write() as session:
+        audit_trail.record(
+            session,
+            actor=TEST_ACTOR,
+            at=datetime(2026, 3, 1, 7, 0),  # noqa: DTZ001
+            action="create",
+            record_type="t",
+            record_id="1",
+            changes=[],
+        )
+
+
+def sqlite_db(tmp_path: Path) -> Database:
+    db = Database(create_db_engine(f"sqlite:///{tmp_path}/s.db"))
+    migrate.upgrade(db.engine)
+    return db
+
+
+def test_sqlite_runs_wal_with_full_sync_and_a_busy_timeout(tmp_path: Path) -> None:
+    db = sqlite_db(tmp_path)
+    with db.read() as session:
+        assert session.exec(text("PRAGMA journal_mode")).one()[0] == "wal"
+        assert session.exec(text("PRAGMA synchronous")).one()[0] == 2  # FULL
+        assert session.exec(text("PRAGMA busy_timeout")).one()[0] >= 5000
+    db.dispose()
+
+
+def test_sqlite_write_transactions_begin_immediate_and_reads_deferred(tmp_path: Path) -> None:
+    db = sqlite_db(tmp_path)
+    seen: list[str] = []
+    event.listen(
+        db.engine, "before_cursor_execute", lambda conn, cur, statement, *a: seen.append(statement)
+    )
+    with db.write() as session:
+        session.exec(text("SELECT 1"))
+    with db.read() as session:
+        session.exec(text("SELECT 2"))
+    assert seen == ["BEGIN IMMEDIATE", "SELECT 1", "BEGIN", "SELECT 2"]
+    db.dispose()
+
+
+def test_concurrent_read_then_write_units_of_work_never_fail_on_sqlite(tmp_path: Path) -> None:
+    """Read-modify-write from many threads: with BEGIN DEFERRED some would fail at once
+    with "database is locked" when upgrading to a write; BEGIN IMMEDIATE makes them queue."""
+    db = sqlite_db(tmp_path)
+    errors: list[BaseException] = []
+    per_thread = 25
+
+    def work(n: int) -> None:
+        try:
+            for i in range(per_thread):
+                with db.write() as session:
+                    count = len(session.exec(select(AuditTrailEntry.id)).all())
+                    audit_trail.record(
+                        session,
+                        actor=TEST_ACTOR,
+                        at=datetime.now(UTC),
+                        action="create",
+                        record_type="t",
+                        record_id=f"{n}-{i}-{count}",
+                        changes=[],
+                    )
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.read() as session:
+        assert len(session.exec(select(AuditTrailEntry.id)).all()) == 8 * per_thread
+    db.dispose()

@@ -1,0 +1,169 @@
+"""Test helpers shared by the fixtures: a movable clock, database set-up, a live server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from traceability.domain.actor import Actor
+from traceability.domain.roles import Role
+from traceability.services import users as user_service
+from traceability.settings import Settings
+from traceability.storage import migrate
+from traceability.storage.database import Database, create_db_engine
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PASSWORD = "correct-horse-battery"  # noqa: S105 - test accounts only
+TEST_ACTOR = Actor(name="cli:test", user_id=None, roles=frozenset({Role.admin}))
+
+
+@dataclass
+class FrozenClock:
+    """A clock tests move by hand; starts at a fixed, recent UTC instant."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def postgres_url() -> str:
+    return os.environ.get("TRACE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+
+
+def require_postgres() -> str:
+    """The PostgreSQL URL, or skip (fail under TRACE_REQUIRE_POSTGRES=1) if unreachable."""
+    url = postgres_url()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as e:
+        reason = f"PostgreSQL at {url} is unreachable ({type(e.orig).__name__})"
+        if os.environ.get("TRACE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}, and TRACE_REQUIRE_POSTGRES=1 requires it")
+        pytest.skip(f"{reason}; set TRACE_TEST_POSTGRES_URL or start the server")
+    finally:
+        engine.dispose()
+    return url
+
+
+def fresh_database_url(engine_name: str, tmp_dir: str) -> str:
+    if engine_name == "sqlite":
+        return f"sqlite:///{tmp_dir}/trace.db"
+    url = require_postgres()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@contextmanager
+def migrated_database(url: str) -> Iterator[Database]:
+    db = Database(create_db_engine(url))
+    migrate.upgrade(db.engine)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def add_user(
+    db: Database, username: str, *roles: str, password: str = PASSWORD, now: datetime | None = None
+) -> None:
+    with db.write() as session:
+        user_service.create_user(
+            session,
+            actor=TEST_ACTOR,
+            now=now or datetime.now(UTC),
+            username=username,
+            full_name=username.title() + " Tester",
+            roles=list(roles),
+            password=password,
+        )
+
+
+class SwitchableApp:
+    """An ASGI app that forwards to whichever app the current test installed.
+
+    One real uvicorn server serves the whole session; each test installs its own app
+    (with its own fresh database) so tests still start clean.
+    """
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.target is not None, "no app installed for this test"
+        await self.target(scope, receive, send)
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    switch: SwitchableApp
+
+
+@contextmanager
+def live_server() -> Iterator[LiveServer]:
+    switch = SwitchableApp()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(switch, lifespan="off", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started:
+            break
+        threading.Event().wait(0.01)
+    try:
+        yield LiveServer(base_url=f"http://127.0.0.1:{port}", switch=switch)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()
+
+
+@dataclass
+class Api:
+    """A fresh service on a fresh database, reached over real HTTP."""
+
+    client: httpx.Client
+    app: FastAPI
+    db: Database
+    clock: FrozenClock
+    settings: Settings
+
+    def add_user(self, username: str, *roles: str, password: str = PASSWORD) -> None:
+        add_user(self.db, username, *roles, password=password, now=self.clock())
+
+    def token(self, username: str, password: str = PASSWORD) -> str:
+        response = self.client.post(
+            "/auth/token", data={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def headers(self, username: str, password: str = PASSWORD) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(username, password)}"}

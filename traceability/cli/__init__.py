@@ -1,0 +1,1 @@
+"""The `traceability` command line (Typer). Errors: one line on stderr, exit code 2."""

@@ -1,0 +1,44 @@
+"""`traceability demo`: load the demo site into an empty development database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from traceability import demo
+from traceability.cli.common import cli_actor, errors_as_exit, fail, open_database, settings_from
+from traceability.clock import utcnow
+from traceability.settings import Environment
+
+app = typer.Typer(help="The demo site.", no_args_is_help=True)
+
+
+@app.command()
+def load(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing (exit 0) if the database has users.")
+    ] = False,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Override TRACE_DATABASE_URL.")
+    ] = None,
+) -> None:
+    """Create the demo accounts and records (development mode, empty database only)."""
+    with errors_as_exit():
+        settings = settings_from(database_url)
+    if settings.environment is not Environment.development:
+        raise fail("demo data loads only with TRACE_ENVIRONMENT=development")
+    with errors_as_exit(), open_database(database_url) as db, db.write() as session:
+        if not demo.is_empty(session):
+            if if_empty:
+                typer.echo("database already has data; demo not loaded")
+                return
+            raise fail("the database is not empty; demo data goes only into an empty one")
+        count = demo.load(session, actor=cli_actor(), now=utcnow())
+        typer.echo(f"demo site loaded ({count} accounts)")
+
+
+@app.command("sign-ins")
+def sign_ins() -> None:
+    """Print the demo accounts and their password."""
+    typer.echo(demo.sign_in_table())

@@ -1,0 +1,38 @@
+"""Entry point of the `traceability` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from traceability.cli import db, demo, users
+from traceability.cli.common import errors_as_exit, settings_from
+
+app = typer.Typer(
+    help="Cell-therapy traceability: batch records, custody log, labels, release gate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.add_typer(demo.app, name="demo")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the web pages and the API."""
+    import uvicorn
+
+    from traceability.web.app import create_app
+
+    with errors_as_exit():
+        application = create_app(settings_from())
+    uvicorn.run(application, host=host, port=port, proxy_headers=False, log_level="info")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Domain rules as plain Python: no FastAPI, no database imports here."""

@@ -1,0 +1,64 @@
+"""The one exception tree of the service.
+
+Domain code and services raise these; the web layer maps them to RFC 9457 problems
+and the CLI to one line and exit code 2, each in one place. The classes are grouped by
+what the caller can do about them, not by where they were raised.
+"""
+
+from __future__ import annotations
+
+
+class TraceabilityError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    title = "Request failed"
+
+
+class InvalidInputError(TraceabilityError):
+    """The caller sent something we refuse; `field` names the offending input."""
+
+    title = "Invalid input"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(TraceabilityError):
+    """The record asked for does not exist (or the caller may not know it exists)."""
+
+    title = "Not found"
+
+
+class ConflictError(TraceabilityError):
+    """The request is well formed but the record's current state forbids it."""
+
+    title = "Conflict"
+
+
+class AuthenticationError(TraceabilityError):
+    """No valid credentials: the caller must sign in (again)."""
+
+    title = "Authentication required"
+
+
+class AccountLockedError(AuthenticationError):
+    """Too many failed sign-ins; further attempts are refused until the window passes."""
+
+    title = "Account locked"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermissionDeniedError(TraceabilityError):
+    """Signed in, but the caller's roles or relation to the record forbid the action."""
+
+    title = "Forbidden"
+
+
+class ConfigurationError(TraceabilityError):
+    """Settings are unusable (for example a default secret outside development)."""
+
+    title = "Configuration error"

@@ -1,0 +1,179 @@
+"""Sign-in, sessions and sign-out.
+
+Every attempt is recorded, success or failure, in the same unit of work that decides
+it, so an attacker cannot make failures go unrecorded. The caller raises after the
+commit, never inside it: a failed sign-in must still be written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import Session, col, select
+
+from traceability.domain.actor import Actor
+from traceability.domain.lockout import locked_until
+from traceability.domain.roles import parse_roles
+from traceability.errors import AuthenticationError
+from traceability.security.passwords import hash_password, needs_rehash, verify_password
+from traceability.security.tokens import new_token, token_digest
+from traceability.services.users import find_by_username
+from traceability.storage.models import AuthSession, SignInEvent, User
+
+
+class SessionKind(StrEnum):
+    bearer = "bearer"
+    web = "web"
+
+
+class SignInResult(StrEnum):
+    ok = "ok"
+    bad_credentials = "bad-credentials"
+    unknown_user = "unknown-user"
+    disabled = "disabled"
+    locked = "locked"
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    attempts: int
+    window: timedelta
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    result: SignInResult
+    user: User | None = None
+    token: str | None = None
+    expires_at: datetime | None = None
+    locked_until: datetime | None = None
+
+
+def _lock_state(
+    session: Session, username: str, now: datetime, policy: LockoutPolicy
+) -> datetime | None:
+    since = now - policy.window
+    events = session.exec(
+        select(SignInEvent)
+        .where(SignInEvent.username == username)
+        .where(col(SignInEvent.at) > since)
+        .order_by(col(SignInEvent.at))
+    ).all()
+    failures = [e.at for e in events if not e.success and e.reason != SignInResult.locked]
+    successes = [e.at for e in events if e.success]
+    return locked_until(
+        failures,
+        last_success=max(successes) if successes else None,
+        now=now,
+        attempts=policy.attempts,
+        window=policy.window,
+    )
+
+
+def attempt_sign_in(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    kind: SessionKind,
+    client: str | None,
+    now: datetime,
+    ttl: timedelta,
+    policy: LockoutPolicy,
+) -> SignInOutcome:
+    """Decide one sign-in attempt and record it. Never raises for bad credentials."""
+    username = username.strip().lower()[:64]
+    user = find_by_username(session, username)
+    # Verify before looking at the lock so that timing says nothing about either.
+    password_ok = verify_password(user.password_hash if user else None, password)
+    lock = _lock_state(session, username, now, policy)
+
+    if lock is not None:
+        outcome = SignInOutcome(SignInResult.locked, locked_until=lock)
+    elif user is None:
+        outcome = SignInOutcome(SignInResult.unknown_user)
+    elif not password_ok:
+        outcome = SignInOutcome(SignInResult.bad_credentials)
+    elif not user.is_active:
+        outcome = SignInOutcome(SignInResult.disabled)
+    else:
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+            session.add(user)
+        token = new_token()
+        assert user.id is not None  # noqa: S101 - a stored user
+        expires = now + ttl
+        session.add(
+            AuthSession(
+                token_digest=token_digest(token),
+                user_id=user.id,
+                kind=kind.value,
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+        outcome = SignInOutcome(SignInResult.ok, user=user, token=token, expires_at=expires)
+
+    session.add(
+        SignInEvent(
+            at=now,
+            username=username,
+            user_id=user.id if user else None,
+            success=outcome.result is SignInResult.ok,
+            channel=kind.value,
+            client=(client or "")[:64] or None,
+            reason=outcome.result.value,
+        )
+    )
+    session.flush()
+    return outcome
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    auth_session: AuthSession
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(
+            name=self.user.username, user_id=self.user.id, roles=parse_roles(self.user.roles)
+        )
+
+
+def authenticate(session: Session, token: str, *, now: datetime) -> Authenticated:
+    """The user behind a token, if the token is live and the user still active."""
+    row = session.exec(
+        select(AuthSession).where(AuthSession.token_digest == token_digest(token))
+    ).first()
+    if row is None:
+        raise AuthenticationError("unknown or malformed credentials")
+    if row.revoked_at is not None:
+        raise AuthenticationError("this session has ended; sign in again")
+    if row.expires_at <= now:
+        raise AuthenticationError("this session has expired; sign in again")
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise AuthenticationError("this account is disabled")
+    return Authenticated(user=user, auth_session=row)
+
+
+def sign_out(session: Session, token: str, *, now: datetime) -> None:
+    row = session.exec(
+        select(AuthSession).where(AuthSession.token_digest == token_digest(token))
+    ).first()
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = now
+        session.add(row)
+
+
+def recent_sign_ins(
+    session: Session, *, username: str | None = None, limit: int = 100
+) -> Sequence[SignInEvent]:
+    statement = select(SignInEvent)
+    if username:
+        statement = statement.where(SignInEvent.username == username)
+    return session.exec(statement.order_by(col(SignInEvent.id).desc()).limit(min(limit, 500))).all()

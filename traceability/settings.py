@@ -1,0 +1,103 @@
+"""Settings of the service, read from the environment (prefix `TRACE_`) once per process.
+
+Secrets come only from here, never from code. The development default of the secret
+key exists so that `./scripts/serve` works on first run; outside development mode the
+service refuses to start with it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from traceability.errors import ConfigurationError
+
+DEFAULT_SECRET_KEY = "development-only-secret-key-change-me"  # noqa: S105 - refused outside dev
+DEFAULT_DATABASE_URL = "sqlite:///var/traceability.db"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """All knobs of the service. Field docs double as the reference in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACE_", extra="ignore")
+
+    environment: Environment = Field(
+        default=Environment.production,
+        description="`development` allows the default secret key; anything real is production.",
+    )
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: the SQLite file, or postgresql+psycopg://...",
+    )
+    secret_key: str = Field(
+        default=DEFAULT_SECRET_KEY,
+        description="Keys CSRF tokens; at least 32 characters; never the default in production.",
+    )
+    origin: str = Field(
+        default="traceability.example/log",
+        description="The custody log's origin line in its checkpoints (C2SP tlog-checkpoint).",
+    )
+    resolver_base: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the GS1 Digital Link resolver printed on labels.",
+    )
+    key_dir: Path = Field(
+        default=Path("var/keys"),
+        description="Where the service's and the log's private keys live (files mode 0600).",
+    )
+    token_ttl_minutes: int = Field(default=60, ge=1, description="Lifetime of an API bearer token.")
+    web_session_ttl_minutes: int = Field(
+        default=480, ge=1, description="Lifetime of a web sign-in (cookie session)."
+    )
+    lockout_attempts: int = Field(
+        default=5, ge=1, description="Failed sign-ins within the window that lock an account."
+    )
+    lockout_window_minutes: int = Field(
+        default=15, ge=1, description="The window over which failed sign-ins are counted."
+    )
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment is not Environment.development:
+            if self.secret_key == DEFAULT_SECRET_KEY:
+                raise ValueError(
+                    "TRACE_SECRET_KEY is the development default; set a real secret "
+                    "(or TRACE_ENVIRONMENT=development on a machine for trying things out)"
+                )
+            if len(self.secret_key) < 32:
+                raise ValueError("TRACE_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigurationError(f"{where}: {first['msg']}") from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own with `load_settings`."""
+    return load_settings()

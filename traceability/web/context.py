@@ -1,0 +1,23 @@
+"""What every request needs from the running service, kept on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+from traceability.clock import Clock
+from traceability.settings import Settings
+from traceability.storage.database import Database
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    db: Database
+    clock: Clock
+    templates: Jinja2Templates

@@ -1,0 +1,132 @@
+"""Typed dependencies: the service context, the read session, who is calling, and roles.
+
+Every route declares the roles it allows with `RequireRoles(...)`; a test walks all
+routes and fails if one declares none and is not on the short public list. Credentials
+come from a bearer token (API) or the session cookie (pages); requests that change
+something with a cookie must also carry the CSRF token, in the `X-CSRF-Token` header
+or the `csrf_token` form field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from traceability.domain.roles import Role
+from traceability.errors import AuthenticationError, PermissionDeniedError
+from traceability.security.tokens import csrf_matches, token_digest
+from traceability.services.auth import Authenticated, authenticate
+from traceability.web.context import ServiceContext
+
+SESSION_COOKIE = "trace_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_context(request: Request) -> ServiceContext:
+    context: ServiceContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    """One read session per request. Writes go through `context.db.write()`."""
+    with context.db.read() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_now(context: ContextDep) -> datetime:
+    return context.clock()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def presented_token(request: Request) -> tuple[str, bool] | None:
+    """The token and whether it came from the cookie, or None without credentials."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, True
+    return None
+
+
+async def _csrf_from(request: Request) -> str | None:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def csrf_token_presented(request: Request) -> str | None:
+    """Read lazily: only cookie-authenticated unsafe requests need it."""
+    if request.method in SAFE_METHODS:
+        return None
+    found = presented_token(request)
+    if found is None or not found[1]:
+        return None
+    return await _csrf_from(request)
+
+
+def current_auth(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    now: NowDep,
+    csrf: Annotated[str | None, Depends(csrf_token_presented)],
+) -> Authenticated:
+    found = presented_token(request)
+    if found is None:
+        raise AuthenticationError("sign in to continue")
+    token, from_cookie = found
+    auth = authenticate(session, token, now=now)
+    # End the read transaction now so that a write later in this request never waits
+    # behind (or upgrades) this request's own snapshot.
+    session.commit()
+    if from_cookie and request.method not in SAFE_METHODS:
+        if not csrf_matches(context.settings.secret_key, token_digest(token), csrf):
+            raise PermissionDeniedError(
+                "missing or wrong CSRF token; reload the page and try again"
+            )
+    request.state.auth = auth
+    return auth
+
+
+class RequireRoles:
+    """Dependency: the caller must be signed in and hold at least one of `roles`."""
+
+    def __init__(self, *roles: Role) -> None:
+        if not roles:
+            raise ValueError("an endpoint must allow at least one role")
+        self.roles = frozenset(roles)
+
+    def __call__(self, auth: Annotated[Authenticated, Depends(current_auth)]) -> Authenticated:
+        if not auth.actor.has_any(*self.roles):
+            allowed = ", ".join(sorted(r.value for r in self.roles))
+            raise PermissionDeniedError(f"this needs one of the roles: {allowed}")
+        return auth
+
+
+ANY_ROLE = tuple(Role)
+
+AnyUser = Annotated[Authenticated, Depends(RequireRoles(*ANY_ROLE))]
+Admin = Annotated[Authenticated, Depends(RequireRoles(Role.admin))]
+TrailReader = Annotated[Authenticated, Depends(RequireRoles(Role.admin, Role.qa, Role.auditor))]

@@ -1,0 +1,84 @@
+"""Rendering server-side pages: one helper that gives every template the same context.
+
+Pages are plain HTML with one stylesheet; no front-end build step. The CSRF token of
+the current session is handed to every template so that each form can carry it.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from traceability.domain.roles import ROLE_DESCRIPTIONS
+from traceability.security.tokens import csrf_token, token_digest
+from traceability.services.auth import Authenticated
+from traceability.web.context import ServiceContext
+from traceability.web.deps import presented_token
+
+
+def _context(request: Request) -> ServiceContext:
+    context: ServiceContext = request.app.state.context
+    return context
+
+
+def render(
+    request: Request,
+    template: str,
+    values: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    context = _context(request)
+    auth: Authenticated | None = getattr(request.state, "auth", None)
+    csrf = ""
+    found = presented_token(request)
+    if auth is not None and found is not None and found[1]:
+        csrf = csrf_token(context.settings.secret_key, token_digest(found[0]))
+    data: dict[str, Any] = {
+        "auth": auth,
+        "user": auth.user if auth else None,
+        "roles": sorted(auth.actor.roles) if auth else [],
+        "csrf_token": csrf,
+        "role_descriptions": ROLE_DESCRIPTIONS,
+    }
+    data.update(values or {})
+    response = context.templates.TemplateResponse(
+        request, template, data, status_code=status, headers=headers
+    )
+    assert isinstance(response, HTMLResponse)  # noqa: S101 - TemplateResponse is HTML
+    return response
+
+
+def error_page(
+    request: Request, status: int, detail: str, *, headers: dict[str, str] | None = None
+) -> Response:
+    if status == 401:
+        return render(
+            request,
+            "sign_in.html",
+            {"next": _local_next(request.url.path, request.url.query), "error": detail},
+            status=401,
+            headers=headers,
+        )
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": HTTPStatus(status).phrase, "detail": detail},
+        status=status,
+        headers=headers,
+    )
+
+
+def _local_next(path: str, query: str) -> str:
+    return path + (f"?{query}" if query else "")
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths: a sign-in link must never redirect to another site."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value

@@ -1,0 +1,38 @@
+"""The audit trail, read-only: there is no route that writes, edits or deletes it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from traceability.services import audit_trail
+from traceability.storage.models import AuditTrailEntryPublic
+from traceability.web.deps import SessionDep, TrailReader
+
+router = APIRouter(tags=["audit trail"])
+
+
+@router.get(
+    "/audit-trail",
+    response_model=list[AuditTrailEntryPublic],
+    summary="Creations and corrections of records, newest first",
+)
+def list_audit_trail(
+    auth: TrailReader,
+    session: SessionDep,
+    record_type: Annotated[str | None, Query(max_length=64)] = None,
+    record_id: Annotated[str | None, Query(max_length=256)] = None,
+    user: Annotated[str | None, Query(max_length=128, description="actor's username")] = None,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditTrailEntryPublic]:
+    rows = audit_trail.query(
+        session,
+        record_type=record_type,
+        record_id=record_id,
+        actor=user,
+        before_id=before_id,
+        limit=limit,
+    )
+    return [AuditTrailEntryPublic.model_validate(r, from_attributes=True) for r in rows]

@@ -1,0 +1,183 @@
+"""Server-rendered pages: home per role, the audit trail, user administration.
+
+Forms post to these routes (cookie session + CSRF token); the same services as the
+JSON API do the work, so a rule enforced there is enforced here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from traceability.domain.roles import Role
+from traceability.errors import TraceabilityError
+from traceability.services import audit_trail
+from traceability.services import auth as auth_service
+from traceability.services import users as user_service
+from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
+from traceability.web.pages import render
+from traceability.web.problems import status_for
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class Action:
+    title: str
+    description: str
+    href: str
+
+
+ROLE_ACTIONS: dict[Role, list[Action]] = {
+    Role.lab: [
+        Action(
+            "API reference",
+            "Every operation lab staff can do is in the API, with examples.",
+            "/docs",
+        ),
+    ],
+    Role.qa: [
+        Action(
+            "Audit trail",
+            "Who created or corrected which record, when, and why.",
+            "/ui/audit-trail",
+        ),
+    ],
+    Role.courier: [
+        Action(
+            "API reference", "Custody handoffs are made through the API and vial pages.", "/docs"
+        ),
+    ],
+    Role.auditor: [
+        Action(
+            "Audit trail",
+            "Every creation and correction, with old and new values.",
+            "/ui/audit-trail",
+        ),
+    ],
+    Role.admin: [
+        Action(
+            "Users",
+            "Create accounts, change roles, disable accounts, reset passwords; "
+            "see every sign-in attempt.",
+            "/ui/users",
+        ),
+        Action(
+            "Audit trail",
+            "Every creation and correction, with old and new values.",
+            "/ui/audit-trail",
+        ),
+    ],
+}
+
+
+@router.get("/")
+def home(request: Request, auth: AnyUser) -> Response:
+    sections = [{"role": role, "actions": ROLE_ACTIONS[role]} for role in sorted(auth.actor.roles)]
+    return render(request, "home.html", {"sections": sections})
+
+
+@router.get("/ui/audit-trail")
+def audit_trail_page(
+    request: Request,
+    auth: TrailReader,
+    session: SessionDep,
+    record_type: str | None = None,
+    record_id: str | None = None,
+    user: str | None = None,
+    before_id: int | None = None,
+) -> Response:
+    filters = {
+        "record_type": record_type or None,
+        "record_id": record_id or None,
+        "user": user or None,
+    }
+    rows = audit_trail.query(
+        session,
+        record_type=filters["record_type"],
+        record_id=filters["record_id"],
+        actor=filters["user"],
+        before_id=before_id,
+        limit=100,
+    )
+    return render(request, "audit_trail.html", {"rows": rows, "filters": filters})
+
+
+def _users_page(
+    request: Request,
+    session: SessionDep,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    users = user_service.list_users(session)
+    sign_ins = auth_service.recent_sign_ins(session, limit=25)
+    return render(
+        request,
+        "users.html",
+        {
+            "users": [user_service.to_public(u) for u in users],
+            "sign_ins": sign_ins,
+            "all_roles": [r.value for r in Role],
+            "message": message,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/ui/users")
+def users_page(request: Request, auth: Admin, session: SessionDep) -> Response:
+    return _users_page(request, session)
+
+
+@router.post("/ui/users")
+def users_create(
+    request: Request,
+    auth: Admin,
+    context: ContextDep,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    full_name: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    roles: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    try:
+        with context.db.write() as write:
+            user_service.create_user(
+                write,
+                actor=auth.actor,
+                now=context.clock(),
+                username=username,
+                full_name=full_name,
+                roles=roles or [],
+                password=password,
+            )
+    except TraceabilityError as e:
+        return _users_page(request, session, error=str(e), status=status_for(e))
+    return RedirectResponse("/ui/users", status_code=303)
+
+
+@router.post("/ui/users/{username}/active")
+def users_set_active(
+    request: Request,
+    username: str,
+    auth: Admin,
+    context: ContextDep,
+    session: SessionDep,
+    active: Annotated[bool, Form()],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        with context.db.write() as write:
+            user = user_service.get_by_username(write, username)
+            user_service.set_active(
+                write, user, active=active, actor=auth.actor, now=context.clock(), reason=reason
+            )
+    except TraceabilityError as e:
+        return _users_page(request, session, error=str(e), status=status_for(e))
+    return RedirectResponse("/ui/users", status_code=303)

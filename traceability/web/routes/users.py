@@ -1,0 +1,132 @@
+"""User administration API (admin only) and the sign-in record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from traceability.services import auth as auth_service
+from traceability.services import users as user_service
+from traceability.storage.models import SignInEventPublic, UserPublic
+from traceability.web.deps import Admin, ContextDep, SessionDep
+
+router = APIRouter(tags=["users"])
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=64)
+    full_name: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(min_length=1)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RolesChange(Reason):
+    roles: list[str] = Field(min_length=1)
+
+
+class PasswordReset(Reason):
+    password: str = Field(min_length=1, max_length=1000)
+
+
+@router.get("/users", response_model=list[UserPublic], summary="All accounts")
+def list_users(auth: Admin, session: SessionDep) -> list[UserPublic]:
+    return [user_service.to_public(u) for u in user_service.list_users(session)]
+
+
+@router.post("/users", response_model=UserPublic, status_code=201, summary="Create an account")
+def create_user(body: UserCreate, auth: Admin, context: ContextDep) -> UserPublic:
+    with context.db.write() as session:
+        user = user_service.create_user(
+            session,
+            actor=auth.actor,
+            now=context.clock(),
+            username=body.username,
+            full_name=body.full_name,
+            roles=body.roles,
+            password=body.password,
+        )
+        return user_service.to_public(user)
+
+
+@router.get("/users/{username}", response_model=UserPublic, summary="One account")
+def get_user(username: str, auth: Admin, session: SessionDep) -> UserPublic:
+    return user_service.to_public(user_service.get_by_username(session, username))
+
+
+@router.post(
+    "/users/{username}/disable",
+    response_model=UserPublic,
+    summary="Disable an account and end its sessions",
+)
+def disable_user(username: str, body: Reason, auth: Admin, context: ContextDep) -> UserPublic:
+    with context.db.write() as session:
+        user = user_service.get_by_username(session, username)
+        user_service.set_active(
+            session, user, active=False, actor=auth.actor, now=context.clock(), reason=body.reason
+        )
+        return user_service.to_public(user)
+
+
+@router.post("/users/{username}/enable", response_model=UserPublic, summary="Enable an account")
+def enable_user(username: str, body: Reason, auth: Admin, context: ContextDep) -> UserPublic:
+    with context.db.write() as session:
+        user = user_service.get_by_username(session, username)
+        user_service.set_active(
+            session, user, active=True, actor=auth.actor, now=context.clock(), reason=body.reason
+        )
+        return user_service.to_public(user)
+
+
+@router.put("/users/{username}/roles", response_model=UserPublic, summary="Change roles")
+def set_roles(username: str, body: RolesChange, auth: Admin, context: ContextDep) -> UserPublic:
+    with context.db.write() as session:
+        user = user_service.get_by_username(session, username)
+        user_service.set_roles(
+            session,
+            user,
+            roles=body.roles,
+            actor=auth.actor,
+            now=context.clock(),
+            reason=body.reason,
+        )
+        return user_service.to_public(user)
+
+
+@router.post(
+    "/users/{username}/password",
+    response_model=UserPublic,
+    summary="Reset a password (ends the user's sessions)",
+)
+def reset_password(
+    username: str, body: PasswordReset, auth: Admin, context: ContextDep
+) -> UserPublic:
+    with context.db.write() as session:
+        user = user_service.get_by_username(session, username)
+        user_service.set_password(
+            session,
+            user,
+            password=body.password,
+            actor=auth.actor,
+            now=context.clock(),
+            reason=body.reason,
+        )
+        return user_service.to_public(user)
+
+
+@router.get(
+    "/sign-ins", response_model=list[SignInEventPublic], summary="Sign-in attempts, newest first"
+)
+def sign_ins(
+    auth: Admin,
+    session: SessionDep,
+    username: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[SignInEventPublic]:
+    rows = auth_service.recent_sign_ins(session, username=username, limit=limit)
+    return [SignInEventPublic.model_validate(r, from_attributes=True) for r in rows]
