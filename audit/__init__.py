@@ -1,0 +1,17 @@
+"""Standalone verifier for the custody log: what an auditor installs and reads alone.
+
+It checks, with no trust in the log operator, that entries are in the log
+(Merkle inclusion proofs, RFC 9162), that the log only grew by appending
+(consistency proofs), and that tree heads were signed by the log's key
+(c2sp.org/signed-note and c2sp.org/tlog-checkpoint, Ed25519).
+
+Modules: ``errors`` (the exception tree), ``merkle`` (hashes, proofs,
+frontier), ``note`` (keys and signed notes), ``checkpoint`` (signed tree
+heads), ``encoding`` (strict base64).
+
+This package must never import anything beyond the standard library and
+``cryptography``, so that it stays small enough to audit; in particular
+never the service's own code.
+"""
+
+__all__ = ["checkpoint", "encoding", "errors", "merkle", "note"]

@@ -1,0 +1,60 @@
+"""The one exception tree of the audit package.
+
+Every failure the verifier can report is an ``AuditError``, so a caller can
+catch everything with one clause, and can still tell the two kinds apart:
+
+* ``VerificationError``: the evidence you gave (a proof, a signed note, a
+  checkpoint) does not verify. This is the answer an auditor is looking for
+  and must be treated as "do not trust this".
+* ``FormatError``: an argument is not well formed for the operation (bad key
+  text, a hash of the wrong length handed to a proof *generator*, an index
+  out of range). It is a caller mistake, not a finding about the log.
+
+This module must never hold logic: only the classes, so that every other
+module can import it without cycles.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditError",
+    "CheckpointError",
+    "FormatError",
+    "NoteError",
+    "ProofError",
+    "SignatureError",
+    "VerificationError",
+]
+
+
+class AuditError(Exception):
+    """Base of every error raised by the audit package."""
+
+
+class FormatError(AuditError, ValueError):
+    """An argument is malformed or out of range; nothing was verified.
+
+    It subclasses ``ValueError`` because that is what such a mistake is in
+    Python terms, so generic callers that already catch ``ValueError`` keep
+    working.
+    """
+
+
+class VerificationError(AuditError):
+    """The thing you gave me does not verify: do not trust it."""
+
+
+class ProofError(VerificationError):
+    """A Merkle inclusion or consistency proof is malformed or does not verify."""
+
+
+class SignatureError(VerificationError):
+    """A cryptographic signature by a known key does not verify."""
+
+
+class NoteError(VerificationError):
+    """A signed note is malformed, or carries no verified signature by a known key."""
+
+
+class CheckpointError(VerificationError):
+    """A checkpoint body is malformed or is not the one expected (e.g. wrong origin)."""

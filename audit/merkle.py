@@ -1,0 +1,383 @@
+"""Merkle tree hashing and proofs of RFC 9162 section 2.1 (SHA-256).
+
+This is what lets an auditor check, with no trust in the log operator, that an
+entry is in the log (inclusion proof) and that the log only ever grew by
+appending (consistency proof). It also holds the generating side of both
+proofs and a compact "frontier" so that the service appending to the log
+computes its roots with the very same code the auditor runs.
+
+Rules, which follow RFC 9162 and the transparency-dev reference verifier:
+
+* every hash handed to a verifier (leaf hash, roots, each proof element) must
+  be exactly 32 bytes;
+* a proof must have exactly the length the tree shape requires: a padded or
+  truncated proof is rejected even if the extra hashes would not change the
+  result;
+* ``index >= size`` fails; ``size2 < size1`` fails; equal sizes need an empty
+  proof and equal roots;
+* a consistency proof from ``size1 == 0`` fails, as in the transparency-dev
+  reference verifier's original rule: "consistent with the empty tree" proves
+  nothing, and an auditor always holds a non-empty checkpoint to compare with;
+* sizes and indices are integers in [0, 2**64), as in every tlog format.
+
+A proof checks a leaf or an old tree against a (size, root) *pair*. The root
+alone does not pin the size (the same hashes can describe a tree of n leaves
+and one of n + 1 if a leaf hash stands where a node would be), so both must
+come from the same verified checkpoint, which signs them together.
+
+Verifiers return ``None`` or raise ``ProofError``; they must never return a
+boolean (which a caller could forget to check) and never raise anything else
+for bad evidence. Generators raise ``FormatError`` for bad arguments. This
+module must never import anything beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from audit.errors import FormatError, ProofError
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "consistency_proof",
+    "frontier_append",
+    "frontier_from_leaves",
+    "frontier_root",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "root",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+HASH_SIZE = 32
+"""Size in bytes of every hash in the tree (SHA-256)."""
+
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+"""MTH({}): the root hash of the tree with no leaves, SHA-256 of the empty string."""
+
+
+# --- hashing ---------------------------------------------------------------
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """Hash of a leaf: SHA-256(0x00 || data).
+
+    The 0x00 prefix (versus 0x01 for interior nodes) is the domain separation
+    that stops an interior node from being passed off as a leaf.
+    """
+    return hashlib.sha256(_LEAF_PREFIX + bytes(data)).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Hash of an interior node: SHA-256(0x01 || left || right).
+
+    Both children must be 32-byte hashes; anything else is a caller mistake.
+    """
+    _require_hash(left, "left child")
+    _require_hash(right, "right child")
+    return _node(bytes(left), bytes(right))
+
+
+def _require_hash(value: object, what: str) -> None:
+    """Generator-side check: raise FormatError unless ``value`` is a 32-byte hash."""
+    if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
+        raise FormatError(f"{what} must be a {HASH_SIZE}-byte hash")
+
+
+def _require_hashes(values: Sequence[bytes], what: str) -> list[bytes]:
+    out: list[bytes] = []
+    for i, value in enumerate(values):
+        _require_hash(value, f"{what}[{i}]")
+        out.append(bytes(value))
+    return out
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    """k of RFC 9162: the largest power of two smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _mth(hashes: Sequence[bytes], lo: int, hi: int) -> bytes:
+    """MTH(D[lo:hi]) for 1 <= hi - lo, from leaf hashes, by the RFC's recursive definition."""
+    n = hi - lo
+    if n == 1:
+        return hashes[lo]
+    k = _largest_power_of_two_below(n)
+    return _node(_mth(hashes, lo, lo + k), _mth(hashes, lo + k, hi))
+
+
+def root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH of the tree whose leaves have these hashes (RFC 9162 section 2.1.1).
+
+    Written from the recursive definition, independently of the frontier code
+    below, so that each can be tested against the other.
+    """
+    hashes = _require_hashes(leaf_hashes, "leaf_hashes")
+    if not hashes:
+        return EMPTY_ROOT
+    return _mth(hashes, 0, len(hashes))
+
+
+# --- generating proofs (RFC 9162 2.1.3.1 and 2.1.4.1) -----------------------
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """PATH(index, D[n]): the inclusion proof of leaf ``index``, bottom hash first."""
+    hashes = _require_hashes(leaf_hashes, "leaf_hashes")
+    if not 0 <= index < len(hashes):
+        raise FormatError(f"index {index} out of range for a tree of {len(hashes)} leaves")
+    out: list[bytes] = []
+    _path(hashes, index, 0, len(hashes), out)
+    return out
+
+
+def _path(hashes: Sequence[bytes], m: int, lo: int, hi: int, out: list[bytes]) -> None:
+    n = hi - lo
+    if n == 1:
+        return
+    k = _largest_power_of_two_below(n)
+    if m < k:
+        _path(hashes, m, lo, lo + k, out)
+        out.append(_mth(hashes, lo + k, hi))
+    else:
+        _path(hashes, m - k, lo + k, hi, out)
+        out.append(_mth(hashes, lo, lo + k))
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], size1: int) -> list[bytes]:
+    """PROOF(size1, D[n]): proves the first ``size1`` leaves are a prefix of the tree.
+
+    For ``size1 == n`` the proof is empty. ``size1 == 0`` also gives an empty
+    list, but ``verify_consistency`` refuses every proof from the empty tree.
+    """
+    hashes = _require_hashes(leaf_hashes, "leaf_hashes")
+    if not 0 <= size1 <= len(hashes):
+        raise FormatError(f"size1 {size1} out of range for a tree of {len(hashes)} leaves")
+    out: list[bytes] = []
+    if 0 < size1 < len(hashes):
+        _subproof(hashes, size1, 0, len(hashes), True, out)
+    return out
+
+
+def _subproof(
+    hashes: Sequence[bytes], m: int, lo: int, hi: int, whole: bool, out: list[bytes]
+) -> None:
+    """SUBPROOF(m, D[lo:hi], whole) of RFC 9162 2.1.4.1."""
+    n = hi - lo
+    if m == n:
+        if not whole:
+            out.append(_mth(hashes, lo, hi))
+        return
+    k = _largest_power_of_two_below(n)
+    if m <= k:
+        _subproof(hashes, m, lo, lo + k, whole, out)
+        out.append(_mth(hashes, lo + k, hi))
+    else:
+        _subproof(hashes, m - k, lo + k, hi, False, out)
+        out.append(_mth(hashes, lo, lo + k))
+
+
+# --- verifying proofs (RFC 9162 2.1.3.2 and 2.1.4.2) ------------------------
+
+
+def _evidence_hash(value: object, what: str) -> bytes:
+    """Verifier-side check: a hash that is not 32 bytes is a bad proof."""
+    if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
+        raise ProofError(f"{what} is not a {HASH_SIZE}-byte hash")
+    return bytes(value)
+
+
+_MAX_SIZE = 2**64 - 1
+
+
+def _evidence_size(value: object, what: str) -> int:
+    # bool is an int subclass; a proof that says "size: true" is malformed.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_SIZE:
+        raise ProofError(f"{what} is not an integer in [0, 2**64)")
+    return value
+
+
+def _evidence_path(proof: object) -> list[bytes]:
+    if not isinstance(proof, Sequence) or isinstance(proof, str | bytes | bytearray):
+        raise ProofError("proof is not a sequence of hashes")
+    return [_evidence_hash(p, f"proof[{i}]") for i, p in enumerate(proof)]
+
+
+def _shift_until_odd_or_zero(fn: int, sn: int) -> tuple[int, int]:
+    while fn & 1 == 0 and fn != 0:
+        fn >>= 1
+        sn >>= 1
+    return fn, sn
+
+
+def _walk(fn: int, sn: int) -> list[bool]:
+    """The loop shared by RFC 9162 2.1.3.2 step 4 and 2.1.4.2 step 6, without hashing.
+
+    ``fn`` and ``sn`` are the RFC's positions of the path node and of the last
+    node on the current level. Returns, for each proof element bottom up,
+    True if the element is hashed on the left of the running hash (and, in a
+    consistency proof, also into the old root), False if on the right. Its
+    length is the only proof length the RFC's algorithm accepts: it fails a
+    longer proof when ``sn`` reaches 0 early and a shorter one when ``sn`` is
+    not 0 at the end.
+    """
+    plan: list[bool] = []
+    while sn > 0:
+        if fn & 1 or fn == sn:
+            plan.append(True)
+            if not fn & 1:
+                fn, sn = _shift_until_odd_or_zero(fn, sn)
+        else:
+            plan.append(False)
+        fn >>= 1
+        sn >>= 1
+    return plan
+
+
+def _inclusion_plan(index: int, size: int) -> list[bool]:
+    """RFC 9162 2.1.3.2 steps 2-4, for 0 <= index < size."""
+    return _walk(index, size - 1)
+
+
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` leaves with ``root``.
+
+    Returns None on success; raises ProofError otherwise.
+    """
+    leaf = _evidence_hash(leaf_hash, "leaf hash")
+    expected_root = _evidence_hash(root, "root")
+    path = _evidence_path(proof)
+    index = _evidence_size(index, "index")
+    size = _evidence_size(size, "size")
+    if index >= size:
+        raise ProofError(f"index {index} is not below tree size {size}")
+    plan = _inclusion_plan(index, size)
+    if len(path) != len(plan):
+        raise ProofError(f"inclusion proof has {len(path)} hashes, expected {len(plan)}")
+    r = leaf
+    for p, on_left in zip(path, plan, strict=True):
+        r = _node(p, r) if on_left else _node(r, p)
+    if not hmac.compare_digest(r, expected_root):
+        raise ProofError("inclusion proof does not lead to the given root")
+
+
+def _consistency_plan(size1: int, size2: int) -> list[bool]:
+    """RFC 9162 2.1.4.2 steps 3-6, for 0 < size1 < size2: the elements after the seed."""
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    return _walk(fn, sn)
+
+
+def verify_consistency(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+) -> None:
+    """Check that the tree (size1, root1) is a prefix of the tree (size2, root2).
+
+    Returns None on success; raises ProofError otherwise. See the module
+    docstring for the edge cases (equal sizes, size1 == 0 always fails).
+    """
+    first = _evidence_hash(root1, "root1")
+    second = _evidence_hash(root2, "root2")
+    path = _evidence_path(proof)
+    size1 = _evidence_size(size1, "size1")
+    size2 = _evidence_size(size2, "size2")
+    if size2 < size1:
+        raise ProofError(f"size2 {size2} is smaller than size1 {size1}")
+    if size1 == 0:
+        raise ProofError("a consistency proof from the empty tree proves nothing")
+    if size1 == size2:
+        if path:
+            raise ProofError("proof must be empty when size1 == size2")
+        if not hmac.compare_digest(first, second):
+            raise ProofError("equal tree sizes with different roots")
+        return
+
+    plan = _consistency_plan(size1, size2)
+    # Step 2: if size1 is a power of two its root is the seed and is not sent.
+    seed_sent = size1 & (size1 - 1) != 0
+    expected = len(plan) + (1 if seed_sent else 0)
+    if len(path) != expected:
+        raise ProofError(f"consistency proof has {len(path)} hashes, expected {expected}")
+    if seed_sent:
+        seed, rest = path[0], path[1:]
+    else:
+        seed, rest = first, path
+    fr = sr = seed
+    for c, both in zip(rest, plan, strict=True):
+        if both:
+            fr = _node(c, fr)
+            sr = _node(c, sr)
+        else:
+            sr = _node(sr, c)
+    if not hmac.compare_digest(fr, first):
+        raise ProofError("consistency proof does not lead to root1")
+    if not hmac.compare_digest(sr, second):
+        raise ProofError("consistency proof does not lead to root2")
+
+
+# --- frontier: O(log n) appends for the log service ------------------------
+
+
+def _require_frontier(frontier: Sequence[bytes], size: int) -> list[bytes]:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise FormatError("size must be a non-negative integer")
+    hashes = _require_hashes(frontier, "frontier")
+    if len(hashes) != size.bit_count():
+        raise FormatError(
+            f"a frontier of a {size}-leaf tree holds {size.bit_count()} hashes, not {len(hashes)}"
+        )
+    return hashes
+
+
+def frontier_append(frontier: Sequence[bytes], size: int, leaf_hash: bytes) -> list[bytes]:
+    """Return the frontier of the tree of ``size + 1`` leaves; ``frontier`` is not modified.
+
+    The frontier of a tree of ``size`` leaves is the list of roots of the
+    perfect subtrees its leaves split into, largest (leftmost) first: one per
+    set bit of ``size``. Appending merges equal-sized subtrees like a binary
+    carry, so it costs at most log2(size) + 1 hashes.
+    """
+    hashes = _require_frontier(frontier, size)
+    _require_hash(leaf_hash, "leaf_hash")
+    h = bytes(leaf_hash)
+    carry = size
+    while carry & 1:
+        h = _node(hashes.pop(), h)
+        carry >>= 1
+    hashes.append(h)
+    return hashes
+
+
+def frontier_root(frontier: Sequence[bytes], size: int) -> bytes:
+    """Root hash of the tree of ``size`` leaves whose frontier is ``frontier``."""
+    hashes = _require_frontier(frontier, size)
+    if not hashes:
+        return EMPTY_ROOT
+    r = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        r = _node(h, r)
+    return r
+
+
+def frontier_from_leaves(leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Frontier of the tree with these leaf hashes, e.g. to rebuild it after a restart."""
+    frontier: list[bytes] = []
+    for size, h in enumerate(leaf_hashes):
+        frontier = frontier_append(frontier, size, h)
+    return frontier
