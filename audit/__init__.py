@@ -14,4 +14,4 @@ This package must never import anything beyond the standard library and
 never the service's own code.
 """
 
-__all__ = ["checkpoint", "encoding", "errors", "merkle", "note"]
+__all__ = ["canonical_json", "checkpoint", "encoding", "entry", "errors", "merkle", "note"]

@@ -10,6 +10,17 @@ catch everything with one clause, and can still tell the two kinds apart:
   text, a hash of the wrong length handed to a proof *generator*, an index
   out of range). It is a caller mistake, not a finding about the log.
 
+Two classes look alike and differ on purpose:
+
+* ``CanonicalJsonError`` (a ``FormatError``) is raised by
+  ``audit.canonical_json`` for a value outside the restricted JSON value space
+  or bytes that are not (canonical) JSON: the module cannot know where its
+  input came from.
+* ``EntryFormatError`` (a ``VerificationError``) is raised by ``audit.entry``
+  when *stored* entry bytes break the custody-log contract, wrapping the
+  ``CanonicalJsonError`` when that was the cause: a malformed stored entry is
+  a finding about the log, not a caller mistake.
+
 This module must never hold logic: only the classes, so that every other
 module can import it without cycles.
 """
@@ -18,7 +29,9 @@ from __future__ import annotations
 
 __all__ = [
     "AuditError",
+    "CanonicalJsonError",
     "CheckpointError",
+    "EntryFormatError",
     "FormatError",
     "NoteError",
     "ProofError",
@@ -40,6 +53,10 @@ class FormatError(AuditError, ValueError):
     """
 
 
+class CanonicalJsonError(FormatError):
+    """A value is outside the restricted JSON value space, or bytes are not (canonical) JSON."""
+
+
 class VerificationError(AuditError):
     """The thing you gave me does not verify: do not trust it."""
 
@@ -58,3 +75,7 @@ class NoteError(VerificationError):
 
 class CheckpointError(VerificationError):
     """A checkpoint body is malformed or is not the one expected (e.g. wrong origin)."""
+
+
+class EntryFormatError(VerificationError):
+    """A stored custody-log entry is malformed or breaks the format contract."""

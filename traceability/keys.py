@@ -8,8 +8,12 @@ every key file 0600.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from audit.entry import key_id as entry_key_id
+from audit.errors import AuditError
+from audit.note import Signer, parse_private_key
 from traceability.errors import ConfigurationError
 
 
@@ -33,3 +37,76 @@ def write_private_file(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+@dataclass(frozen=True)
+class ActorKeyPair:
+    """An Ed25519 key that signs log statements: the service's, or a person's CLI key.
+
+    Wraps `audit.note.Signer` so that the same private key text
+    (`PRIVATE+KEY+name+...`) serves for files and interoperates with note tooling;
+    the log identifies the key by `audit.entry.key_id` of its public key.
+    """
+
+    signer: Signer
+
+    @property
+    def public_key(self) -> bytes:
+        return self.signer.verifier().public_key
+
+    @property
+    def key_id(self) -> str:
+        return entry_key_id(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signer.sign(message)
+
+    @classmethod
+    def generate(cls, name: str) -> ActorKeyPair:
+        return cls(Signer.generate(name))
+
+
+@dataclass(frozen=True)
+class ServiceKeys:
+    """The log's checkpoint key (named by the origin) and the service's actor key."""
+
+    log: Signer
+    service: ActorKeyPair
+
+
+LOG_KEY_FILE = "log.key"
+SERVICE_KEY_FILE = "service.key"
+SERVICE_KEY_NAME = "service"
+
+
+def read_private_key(path: Path) -> Signer:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise ConfigurationError(f"{path}: cannot read the key ({e.strerror})") from e
+    try:
+        return parse_private_key(text)
+    except AuditError as e:
+        raise ConfigurationError(f"{path}: not a private key ({e})") from e
+
+
+def _load_or_create(path: Path, name: str) -> Signer:
+    if not path.exists():
+        try:
+            write_private_file(path, Signer.generate(name).private_key_text() + "\n")
+        except ConfigurationError:
+            pass  # another process created it first: use theirs
+    return read_private_key(path)
+
+
+def load_service_keys(key_dir: Path, origin: str) -> ServiceKeys:
+    """Read the two keys, creating each on first run (files 0600 in a 0700 directory)."""
+    ensure_key_dir(key_dir)
+    log = _load_or_create(key_dir / LOG_KEY_FILE, origin)
+    if log.name != origin:
+        raise ConfigurationError(
+            f"{key_dir / LOG_KEY_FILE} is the key of log {log.name!r}, but TRACE_ORIGIN is "
+            f"{origin!r}; a log keeps its origin for life"
+        )
+    service = ActorKeyPair(_load_or_create(key_dir / SERVICE_KEY_FILE, SERVICE_KEY_NAME))
+    return ServiceKeys(log=log, service=service)

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     lockout_window_minutes: int = Field(
         default=15, ge=1, description="The window over which failed sign-ins are counted."
     )
+    checkpoint_every: int = Field(
+        default=100, ge=1, description="Sign a checkpoint every N log entries."
+    )
+    checkpoint_interval_seconds: int = Field(
+        default=60, ge=1, description="...and every T seconds while there are unsigned entries."
+    )
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
     )
@@ -93,8 +99,11 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigurationError(f"{where}: {first['msg']}") from e
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:
+            raise ConfigurationError(message) from e
+        name = "TRACE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigurationError(f"{name}: {message}") from e
 
 
 @lru_cache(maxsize=1)

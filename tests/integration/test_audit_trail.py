@@ -110,7 +110,7 @@ def test_the_audit_trail_page_shows_rows_to_an_auditor(api: Api, admin: dict[str
     )
     assert page.status_code == 200
     assert "moved to the QA unit" in page.text
-    assert "<del>lab</del>" in page.text
+    assert '<del>"lab"</del>' in page.text
 
 
 def test_no_route_writes_to_the_audit_trail(api: Api) -> None:

@@ -55,7 +55,7 @@ def test_users_add_list_disable_and_set_password(database: Database) -> None:
         "lab",
         "--role",
         "qa",
-        input="a-good-password\na-good-password\n",
+        env={"TRACE_NEW_PASSWORD": "a-good-password"},
     )
     assert added.exit_code == 0, added.output
     listed = invoke(database, "users", "list")

@@ -29,8 +29,14 @@ PUBLIC = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # The log's checkpoint, key and proofs are public on purpose: hashes and signatures
+    # only, so that anyone holding a vial can check its record.
+    ("GET", "/log/checkpoint"),
+    ("GET", "/log/key"),
+    ("GET", "/log/proof/inclusion"),
+    ("GET", "/log/proof/consistency"),
 }
-PATH_VALUES = {"username": "target"}
+PATH_VALUES = {"username": "target", "index": "0", "key_id": "0" * 32}
 
 
 def declared_roles(route: Route) -> frozenset[Role] | None:

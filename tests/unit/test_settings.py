@@ -39,5 +39,5 @@ def test_settings_come_from_trace_prefixed_environment(monkeypatch: pytest.Monke
 
 
 def test_invalid_values_name_the_setting() -> None:
-    with pytest.raises(ConfigurationError, match="token_ttl_minutes"):
+    with pytest.raises(ConfigurationError, match="TRACE_TOKEN_TTL_MINUTES"):
         load_settings(environment="development", token_ttl_minutes=0)

@@ -1,18 +1,62 @@
-"""What every command shares: settings, the database, the CLI actor, error handling."""
+"""What every command shares: settings, the database, the CLI actor, error handling.
+
+Every failure a user can cause ends the same way: one line on stderr starting with
+"error:" and exit code 2. That holds for usage mistakes (click), the service's own
+errors, and an unusable database URL or an unmigrated database.
+"""
 
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import click
 import typer
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from typer.core import TyperGroup
 
 from traceability.domain.actor import Actor
 from traceability.domain.roles import Role
 from traceability.errors import TraceabilityError
 from traceability.settings import Settings, load_settings
 from traceability.storage.database import Database, create_db_engine
+
+
+class OneLineErrors(TyperGroup):
+    """The command group: usage errors and aborted prompts as one line, exit code 2."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            hint = f" (try: {e.ctx.command_path} --help)" if e.ctx else ""
+            click.echo(f"error: {e.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("error: aborted: a value was needed and none was given", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(2)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def new_app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        help=help_text, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False
+    )
 
 
 def settings_from(database_url: str | None = None) -> Settings:
@@ -23,9 +67,13 @@ def settings_from(database_url: str | None = None) -> Settings:
 
 
 @contextmanager
-def open_database(database_url: str | None = None) -> Iterator[Database]:
+def open_database(database_url: str | None = None, *, create: bool = False) -> Iterator[Database]:
+    """The configured database; only `create=True` (db upgrade) makes a new SQLite file."""
     settings = settings_from(database_url)
-    db = Database(create_db_engine(settings.database_url))
+    try:
+        db = Database(create_db_engine(settings.database_url, create=create))
+    except (ArgumentError, NoSuchModuleError, ValueError) as e:
+        raise fail(f"unusable database URL: {e}") from None
     try:
         yield db
     finally:
@@ -46,11 +94,22 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _database_problem(error: SQLAlchemyError) -> str:
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if "no such table" in text or "does not exist" in text and "relation" in text:
+        return "the database has no schema yet; run `traceability db upgrade`"
+    if isinstance(error, OperationalError):
+        return f"cannot use the database: {text}"
+    return f"database error: {text}"
+
+
 @contextmanager
 def errors_as_exit() -> Iterator[None]:
-    """Turn the service's own errors into one line and exit code 2."""
+    """Turn the service's own errors and database failures into one line and exit code 2."""
     try:
         yield
     except TraceabilityError as e:
         field = getattr(e, "field", None)
         raise fail(f"{field}: {e}" if field else str(e)) from None
+    except SQLAlchemyError as e:
+        raise fail(_database_problem(e)) from None

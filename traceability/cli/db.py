@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from traceability.cli.common import errors_as_exit, open_database
+from traceability.cli.common import errors_as_exit, new_app, open_database
 from traceability.storage import migrate
 
-app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
+app = new_app("Create and migrate the database schema.")
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="Override TRACE_DATABASE_URL.")
@@ -19,7 +19,7 @@ DatabaseUrl = Annotated[
 @app.command()
 def upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply every pending migration (the same ones build SQLite and PostgreSQL)."""
-    with errors_as_exit(), open_database(database_url) as db:
+    with errors_as_exit(), open_database(database_url, create=True) as db:
         migrate.upgrade(db.engine)
         typer.echo(f"database at revision {migrate.current_revision(db.engine)}")
 
@@ -32,3 +32,5 @@ def current(database_url: DatabaseUrl = None) -> None:
         head = migrate.head_revision()
         state = "current" if rev == head else f"behind (code needs {head})"
         typer.echo(f"{rev or 'empty'}: {state}")
+    if rev != head:
+        raise typer.Exit(code=1)

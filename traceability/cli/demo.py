@@ -7,11 +7,18 @@ from typing import Annotated
 import typer
 
 from traceability import demo
-from traceability.cli.common import cli_actor, errors_as_exit, fail, open_database, settings_from
+from traceability.cli.common import (
+    cli_actor,
+    errors_as_exit,
+    fail,
+    new_app,
+    open_database,
+    settings_from,
+)
 from traceability.clock import utcnow
 from traceability.settings import Environment
 
-app = typer.Typer(help="The demo site.", no_args_is_help=True)
+app = new_app("The demo site.")
 
 
 @app.command()

@@ -6,17 +6,22 @@ from typing import Annotated
 
 import typer
 
-from traceability.cli import db, demo, users
-from traceability.cli.common import errors_as_exit, settings_from
+from traceability.cli import db, demo, keys, log, users
+from traceability.cli.common import OneLineErrors, errors_as_exit, settings_from
 
 app = typer.Typer(
     help="Cell-therapy traceability: batch records, custody log, labels, release gate.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=OneLineErrors,
 )
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(demo.app, name="demo")
+app.add_typer(keys.app, name="keys")
+app.add_typer(log.log_app, name="log")
+app.add_typer(log.audit_app, name="audit")
 
 
 @app.command()

@@ -6,33 +6,38 @@ the operator as `cli:<os user>`.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from traceability.cli.common import cli_actor, errors_as_exit, open_database
+from traceability.cli.common import cli_actor, errors_as_exit, fail, new_app, open_database
 from traceability.clock import utcnow
 from traceability.services import users as user_service
 
-app = typer.Typer(
-    help="Add, list, disable and re-enable users; set passwords.", no_args_is_help=True
-)
+app = new_app("Add, list, disable and re-enable users; set passwords.")
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="Override TRACE_DATABASE_URL.")
 ]
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")]
 Password = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--password",
-        prompt=True,
-        hide_input=True,
-        confirmation_prompt=True,
         envvar="TRACE_NEW_PASSWORD",
-        help="Prompted for when not given; or set TRACE_NEW_PASSWORD.",
+        help="Prompted for on a terminal when not given; or set TRACE_NEW_PASSWORD.",
     ),
 ]
+
+
+def _password(value: str | None) -> str:
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise fail("no password: give --password, set TRACE_NEW_PASSWORD, or run on a terminal")
+    entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return entered
 
 
 @app.command("add")
@@ -42,10 +47,11 @@ def add(
     role: Annotated[
         list[str], typer.Option("--role", help="lab, qa, courier, auditor or admin; repeatable.")
     ],
-    password: Password,
+    password: Password = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user."""
+    secret = _password(password)
     with errors_as_exit(), open_database(database_url) as db, db.write() as session:
         user = user_service.create_user(
             session,
@@ -54,7 +60,7 @@ def add(
             username=username,
             full_name=full_name,
             roles=role,
-            password=password,
+            password=secret,
         )
         typer.echo(f"created {user.username} ({user.roles})")
 
@@ -92,12 +98,22 @@ def enable(username: str, reason: Reason, database_url: DatabaseUrl = None) -> N
 
 @app.command("set-password")
 def set_password(
-    username: str, reason: Reason, password: Password, database_url: DatabaseUrl = None
+    username: str, reason: Reason, password: Password = None, database_url: DatabaseUrl = None
 ) -> None:
-    """Set a user's password; their open sessions end."""
+    """Set a user's password; their open sessions end and any lock-out lifts."""
+    secret = _password(password)
     with errors_as_exit(), open_database(database_url) as db, db.write() as session:
         user = user_service.get_by_username(session, username)
         user_service.set_password(
-            session, user, password=password, actor=cli_actor(), now=utcnow(), reason=reason
+            session, user, password=secret, actor=cli_actor(), now=utcnow(), reason=reason
         )
         typer.echo(f"password set for {username}")
+
+
+@app.command()
+def unlock(username: str, reason: Reason, database_url: DatabaseUrl = None) -> None:
+    """Lift a sign-in lock-out now (failed attempts before now stop counting)."""
+    with errors_as_exit(), open_database(database_url) as db, db.write() as session:
+        user = user_service.get_by_username(session, username)
+        user_service.unlock(session, user, actor=cli_actor(), now=utcnow(), reason=reason)
+        typer.echo(f"unlocked {username}")

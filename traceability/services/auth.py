@@ -20,7 +20,7 @@ from traceability.domain.roles import parse_roles
 from traceability.errors import AuthenticationError
 from traceability.security.passwords import hash_password, needs_rehash, verify_password
 from traceability.security.tokens import new_token, token_digest
-from traceability.services.users import find_by_username
+from traceability.services.users import UNLOCKED, find_by_username
 from traceability.storage.models import AuthSession, SignInEvent, User
 
 
@@ -62,8 +62,11 @@ def _lock_state(
         .where(col(SignInEvent.at) > since)
         .order_by(col(SignInEvent.at))
     ).all()
-    failures = [e.at for e in events if not e.success and e.reason != SignInResult.locked]
-    successes = [e.at for e in events if e.success]
+    failures = [
+        e.at for e in events if not e.success and e.reason not in (SignInResult.locked, UNLOCKED)
+    ]
+    # A success or an administrator's unlock clears the failures before it.
+    successes = [e.at for e in events if e.success or e.reason == UNLOCKED]
     return locked_until(
         failures,
         last_success=max(successes) if successes else None,

@@ -19,7 +19,10 @@ from traceability.domain.roles import Role, format_roles, parse_roles
 from traceability.errors import ConflictError, InvalidInputError, NotFoundError
 from traceability.security.passwords import check_password_policy, hash_password
 from traceability.services import audit_trail
-from traceability.storage.models import AuthSession, User, UserPublic
+from traceability.storage.models import AuthSession, SignInEvent, User, UserPublic
+
+UNLOCKED = "unlocked"
+"""The sign-in record's reason for an administrator's unlock; it resets the lock-out count."""
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 RECORD_TYPE = "user"
@@ -215,6 +218,40 @@ def set_password(
     user.password_hash = hash_password(password)
     user.password_changed_at = now
     _end_sessions(session, user, now)
+    _record_unlock(session, user, now)
     return _correct(
         session, user, actor=actor, now=now, reason=why, before=before, action="set-password"
     )
+
+
+def _record_unlock(session: Session, user: User, now: datetime) -> None:
+    session.add(
+        SignInEvent(
+            at=now,
+            username=user.username,
+            user_id=user.id,
+            success=False,
+            channel="admin",
+            reason=UNLOCKED,
+        )
+    )
+
+
+def unlock(
+    session: Session, user: User, *, actor: Actor, now: datetime, reason: str | None
+) -> User:
+    """Lift a lock-out now: failed sign-ins before this moment stop counting."""
+    why = _require_reason(reason)
+    _record_unlock(session, user, now)
+    session.flush()
+    audit_trail.record(
+        session,
+        actor=actor,
+        at=now,
+        action="unlock",
+        record_type=RECORD_TYPE,
+        record_id=user.username,
+        changes=[],
+        reason=why,
+    )
+    return user

@@ -25,17 +25,29 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "trace_write"
 
 
-def create_db_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for `url`, with the SQLite settings above installed on every connection."""
+def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> Engine:
+    """An engine for `url`, with the SQLite settings above installed on every connection.
+
+    With `create=False` a SQLite file that does not exist is an error instead of being
+    made (with its folders) on first use: a mistyped path must not look like an empty
+    site. Parameters are kept out of error messages and logs (they may hold hashes).
+    """
     parsed = make_url(url)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"{parsed.get_backend_name()} is not supported (SQLite or PostgreSQL)")
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise ValueError(f"{path} does not exist; run `traceability db upgrade` first")
     engine = create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
 

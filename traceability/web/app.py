@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from traceability.clock import Clock, utcnow
-from traceability.keys import ensure_key_dir
+from traceability.custody_log.appender import CustodyLog
+from traceability.keys import load_service_keys
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.web import problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
-from traceability.web.routes import audit_trail, auth, health, pages, users
+from traceability.web.routes import audit_trail, auth, health, keys, log, pages, users
 
-ROUTERS = (health.router, auth.router, users.router, audit_trail.router, pages.router)
+logger = logging.getLogger(__name__)
+
+ROUTERS = (
+    health.router,
+    auth.router,
+    users.router,
+    audit_trail.router,
+    log.router,
+    keys.router,
+    pages.router,
+)
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""
 
 SECURITY_HEADERS = {
@@ -33,19 +47,40 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     settings = settings or get_settings()
-    ensure_key_dir(settings.key_dir)
     database = database or Database(create_db_engine(settings.database_url))
-    app = FastAPI(
-        title="Cell-therapy traceability",
-        summary="QC batch records, a signed custody log, QR labels and a release gate.",
-        version="0.1.0",
+    custody_log = CustodyLog(
+        load_service_keys(settings.key_dir, settings.origin),
+        origin=settings.origin,
+        checkpoint_every=settings.checkpoint_every,
     )
-    app.state.context = ServiceContext(
+    context = ServiceContext(
         settings=settings,
         db=database,
         clock=clock,
         templates=Jinja2Templates(directory=str(TEMPLATES_DIR)),
+        log=custody_log,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=_checkpoint_timer, args=(context, stop), name="checkpointer", daemon=True
+        )
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            worker.join(timeout=5)
+
+    app = FastAPI(
+        title="Cell-therapy traceability",
+        summary="QC batch records, a signed custody log, QR labels and a release gate.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.context = context
     problems.install(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in ROUTERS:
@@ -63,3 +98,14 @@ def create_app(
         return response
 
     return app
+
+
+def _checkpoint_timer(context: ServiceContext, stop: threading.Event) -> None:
+    """Sign a checkpoint every T seconds while entries are waiting for one."""
+    interval = context.settings.checkpoint_interval_seconds
+    while not stop.wait(interval):
+        try:
+            with context.db.write() as session:
+                context.log.issue_checkpoint(session, now=context.clock())
+        except Exception:  # noqa: BLE001 - keep the timer alive; the failure is logged
+            logger.exception("could not sign a checkpoint")

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from traceability.clock import Clock
+from traceability.custody_log.appender import CustodyLog
 from traceability.settings import Settings
 from traceability.storage.database import Database
 
@@ -21,3 +22,4 @@ class ServiceContext:
     db: Database
     clock: Clock
     templates: Jinja2Templates
+    log: CustodyLog

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from traceability.domain.roles import Role
@@ -86,9 +87,15 @@ async def csrf_token_presented(request: Request) -> str | None:
     return await _csrf_from(request)
 
 
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+"""Declares the bearer scheme in OpenAPI, so /docs offers "Authorize"; we read the
+header ourselves to accept the cookie too."""
+
+
 def current_auth(
     request: Request,
     context: ContextDep,
+    _bearer: Annotated[str | None, Depends(oauth2_scheme)],
     session: SessionDep,
     now: NowDep,
     csrf: Annotated[str | None, Depends(csrf_token_presented)],

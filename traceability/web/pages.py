@@ -57,10 +57,12 @@ def error_page(
     request: Request, status: int, detail: str, *, headers: dict[str, str] | None = None
 ) -> Response:
     if status == 401:
+        # Arriving without credentials is not an error worth a red box; a rejected one is.
+        shown = detail if presented_token(request) is not None else None
         return render(
             request,
             "sign_in.html",
-            {"next": _local_next(request.url.path, request.url.query), "error": detail},
+            {"next": _local_next(request.url.path, request.url.query), "error": shown},
             status=401,
             headers=headers,
         )

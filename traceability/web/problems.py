@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from traceability.errors import (
@@ -101,6 +102,20 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return text
 
 
+def _validation_error(e: Any) -> dict[str, Any]:
+    loc = tuple(e.get("loc", ()))
+    where = str(loc[0]) if loc else "body"
+    if e.get("type") == "json_invalid":
+        position = loc[1] if len(loc) > 1 else "?"
+        reason = (e.get("ctx") or {}).get("error", "malformed")
+        return {
+            "field": "body",
+            "in": "body",
+            "message": f"the body is not valid JSON ({reason} at character {position})",
+        }
+    return {"field": _field_name(loc), "message": e.get("msg", "invalid"), "in": where}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TraceabilityError)
     async def _domain(request: Request, error: TraceabilityError) -> Response:
@@ -137,6 +152,22 @@ def install(app: FastAPI) -> None:
         )
         return problem(
             request, error.status_code, detail, code="http", headers=getattr(error, "headers", None)
+        )
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, error: DataError) -> Response:
+        # A value the database cannot hold slipped past validation: still the caller's input.
+        logger.warning("database refused a value on %s %s", request.method, request.url.path)
+        return problem(request, 422, "a value in the request cannot be stored", code="data")
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, error: IntegrityError) -> Response:
+        # Two requests raced for the same unique record; the loser changed nothing.
+        return problem(
+            request,
+            409,
+            "this conflicts with a record stored at the same moment; reload and try again",
+            code="conflict",
         )
 
     @app.exception_handler(Exception)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from traceability.services import audit_trail
 from traceability.storage.models import AuditTrailEntryPublic
 from traceability.web.deps import SessionDep, TrailReader
+from traceability.web.fields import Text
 
 router = APIRouter(tags=["audit trail"])
 
@@ -21,9 +22,9 @@ router = APIRouter(tags=["audit trail"])
 def list_audit_trail(
     auth: TrailReader,
     session: SessionDep,
-    record_type: Annotated[str | None, Query(max_length=64)] = None,
-    record_id: Annotated[str | None, Query(max_length=256)] = None,
-    user: Annotated[str | None, Query(max_length=128, description="actor's username")] = None,
+    record_type: Annotated[Text | None, Query(max_length=64)] = None,
+    record_id: Annotated[Text | None, Query(max_length=256)] = None,
+    user: Annotated[Text | None, Query(max_length=128, description="actor's username")] = None,
     before_id: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditTrailEntryPublic]:

@@ -21,6 +21,7 @@ from traceability.services.users import to_public
 from traceability.storage.models import UserPublic
 from traceability.web.context import ServiceContext
 from traceability.web.deps import SESSION_COOKIE, AnyUser, ContextDep, presented_token
+from traceability.web.fields import Text
 from traceability.web.pages import render, safe_next
 
 router = APIRouter(tags=["auth"])
@@ -82,8 +83,8 @@ def sign_in(
 def token(
     request: Request,
     context: ContextDep,
-    username: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=1000)],
+    username: Annotated[Text, Form(max_length=200)],
+    password: Annotated[Text, Form(max_length=1000)],
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
 ) -> TokenResponse:
     outcome = sign_in(context, request, username, password, SessionKind.bearer)
@@ -123,9 +124,9 @@ def sign_in_page(request: Request, next: str = "/") -> Response:  # noqa: A002
 def sign_in_form(
     request: Request,
     context: ContextDep,
-    username: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=1000)],
-    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
+    username: Annotated[Text, Form(max_length=200)],
+    password: Annotated[Text, Form(max_length=1000)],
+    next: Annotated[Text, Form(max_length=2000)] = "/",  # noqa: A002
 ) -> Response:
     target = safe_next(next)
     try:

@@ -9,17 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from audit.entry import parse_entry
+from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
 from traceability.domain.roles import Role
 from traceability.errors import TraceabilityError
 from traceability.services import audit_trail
 from traceability.services import auth as auth_service
 from traceability.services import users as user_service
 from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
+from traceability.web.fields import Text
 from traceability.web.pages import render
 from traceability.web.problems import status_for
+from traceability.web.routes.log import LogReader
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,8 +35,16 @@ class Action:
     href: str
 
 
+LOG_ACTION = Action(
+    "Custody log",
+    "Every GxP event as a signed, hash-chained entry; the latest signed checkpoint and how "
+    "to verify it yourself.",
+    "/ui/log",
+)
+
 ROLE_ACTIONS: dict[Role, list[Action]] = {
     Role.lab: [
+        LOG_ACTION,
         Action(
             "API reference",
             "Every operation lab staff can do is in the API, with examples.",
@@ -85,9 +97,9 @@ def audit_trail_page(
     request: Request,
     auth: TrailReader,
     session: SessionDep,
-    record_type: str | None = None,
-    record_id: str | None = None,
-    user: str | None = None,
+    record_type: Annotated[Text | None, Query(max_length=64)] = None,
+    record_id: Annotated[Text | None, Query(max_length=256)] = None,
+    user: Annotated[Text | None, Query(max_length=128)] = None,
     before_id: int | None = None,
 ) -> Response:
     filters = {
@@ -104,6 +116,30 @@ def audit_trail_page(
         limit=100,
     )
     return render(request, "audit_trail.html", {"rows": rows, "filters": filters})
+
+
+@router.get("/ui/log")
+def log_page(
+    request: Request,
+    auth: LogReader,
+    context: ContextDep,
+    session: SessionDep,
+    before: int | None = None,
+) -> Response:
+    head = read_head(session)
+    start = min(before if before is not None else head.size, head.size)
+    rows = recent_entries(session, before=start, limit=50)
+    return render(
+        request,
+        "log.html",
+        {
+            "size": head.size,
+            "checkpoint": latest_checkpoint(session),
+            "log_key": context.log.keys.log.verifier().text(),
+            "entries": [(row, parse_entry(bytes(row.entry))) for row in rows],
+            "older": rows[-1].idx if rows and rows[-1].idx > 0 else None,
+        },
+    )
 
 
 def _users_page(
@@ -131,8 +167,13 @@ def _users_page(
 
 
 @router.get("/ui/users")
-def users_page(request: Request, auth: Admin, session: SessionDep) -> Response:
-    return _users_page(request, session)
+def users_page(
+    request: Request,
+    auth: Admin,
+    session: SessionDep,
+    done: Annotated[Text | None, Query(max_length=100)] = None,
+) -> Response:
+    return _users_page(request, session, message=f"Done: {done}." if done else None)
 
 
 @router.post("/ui/users")
@@ -141,10 +182,10 @@ def users_create(
     auth: Admin,
     context: ContextDep,
     session: SessionDep,
-    username: Annotated[str, Form(max_length=64)],
-    full_name: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=1000)],
-    roles: Annotated[list[str] | None, Form()] = None,
+    username: Annotated[Text, Form(max_length=64)],
+    full_name: Annotated[Text, Form(max_length=200)],
+    password: Annotated[Text, Form(max_length=1000)],
+    roles: Annotated[list[Text] | None, Form()] = None,
 ) -> Response:
     try:
         with context.db.write() as write:
@@ -162,6 +203,24 @@ def users_create(
     return RedirectResponse("/ui/users", status_code=303)
 
 
+@router.post("/ui/users/{username}/unlock")
+def users_unlock(
+    request: Request,
+    username: str,
+    auth: Admin,
+    context: ContextDep,
+    session: SessionDep,
+    reason: Annotated[Text, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        with context.db.write() as write:
+            user = user_service.get_by_username(write, username)
+            user_service.unlock(write, user, actor=auth.actor, now=context.clock(), reason=reason)
+    except TraceabilityError as e:
+        return _users_page(request, session, error=str(e), status=status_for(e))
+    return RedirectResponse(f"/ui/users?done=unlocked+{username}", status_code=303)
+
+
 @router.post("/ui/users/{username}/active")
 def users_set_active(
     request: Request,
@@ -170,7 +229,7 @@ def users_set_active(
     context: ContextDep,
     session: SessionDep,
     active: Annotated[bool, Form()],
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    reason: Annotated[Text, Form(max_length=2000)] = "",
 ) -> Response:
     try:
         with context.db.write() as write:

@@ -11,27 +11,32 @@ from traceability.services import auth as auth_service
 from traceability.services import users as user_service
 from traceability.storage.models import SignInEventPublic, UserPublic
 from traceability.web.deps import Admin, ContextDep, SessionDep
+from traceability.web.fields import STRICT_BODY, Text
 
 router = APIRouter(tags=["users"])
 
 
 class UserCreate(BaseModel):
-    username: str = Field(min_length=2, max_length=64)
-    full_name: str = Field(min_length=1, max_length=200)
-    roles: list[str] = Field(min_length=1)
-    password: str = Field(min_length=1, max_length=1000)
+    model_config = STRICT_BODY
+
+    username: Text = Field(min_length=2, max_length=64)
+    full_name: Text = Field(min_length=1, max_length=200)
+    roles: list[Text] = Field(min_length=1)
+    password: Text = Field(min_length=1, max_length=1000)
 
 
 class Reason(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    model_config = STRICT_BODY
+
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class RolesChange(Reason):
-    roles: list[str] = Field(min_length=1)
+    roles: list[Text] = Field(min_length=1)
 
 
 class PasswordReset(Reason):
-    password: str = Field(min_length=1, max_length=1000)
+    password: Text = Field(min_length=1, max_length=1000)
 
 
 @router.get("/users", response_model=list[UserPublic], summary="All accounts")
@@ -125,7 +130,7 @@ def reset_password(
 def sign_ins(
     auth: Admin,
     session: SessionDep,
-    username: str | None = None,
+    username: Annotated[Text | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[SignInEventPublic]:
     rows = auth_service.recent_sign_ins(session, username=username, limit=limit)

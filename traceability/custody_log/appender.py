@@ -1,0 +1,369 @@
+"""Appending to the custody log: one writer at a time, checked, durable once committed.
+
+Every append runs inside the caller's unit of work (`Database.write()`), so the entry
+and the record it is about commit together or not at all. The log lock is a PostgreSQL
+transaction-level advisory lock, or SQLite's own write lock (BEGIN IMMEDIATE); the
+UNIQUE constraints on the index and on (subject, subject_seq) stop a fork even if a
+lock were bypassed. Signature checks happen before the lock is taken so that the lock
+is held only for the few lookups and inserts.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from audit.checkpoint import Checkpoint, sign_checkpoint
+from audit.entry import KEY_SUBJECT_PREFIX, pop_message
+from audit.errors import ProofError
+from audit.merkle import leaf_hash, verify_consistency
+from traceability.custody_log import statements
+from traceability.custody_log.statements import Statement
+from traceability.custody_log.tree import StoredTree, TreeIntegrityError, frontier_root
+from traceability.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    PermissionDeniedError,
+)
+from traceability.keys import ServiceKeys
+from traceability.storage.models import (
+    ActorKey,
+    CheckpointRow,
+    KeyRevocation,
+    LogEntryRow,
+    User,
+)
+
+PG_LOG_LOCK = 0x7472616365  # "trace": the advisory lock id of the log
+
+
+@dataclass(frozen=True)
+class Head:
+    size: int
+    last_leaf: bytes | None
+
+
+@dataclass(frozen=True)
+class SubjectHead:
+    """Where the next statement about a subject goes: its seq and the hash it follows."""
+
+    next_seq: int
+    prev: bytes | None
+
+
+@dataclass(frozen=True)
+class Appended:
+    index: int
+    leaf_hash: bytes
+    entry: bytes
+
+
+def key_subject(key_id: str) -> str:
+    return KEY_SUBJECT_PREFIX + key_id
+
+
+def read_head(session: Session) -> Head:
+    row = session.exec(
+        select(LogEntryRow.idx, LogEntryRow.leaf_hash)
+        .order_by(col(LogEntryRow.idx).desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return Head(0, None)
+    return Head(int(row[0]) + 1, bytes(row[1]))
+
+
+def read_subject_head(session: Session, subject: str) -> SubjectHead:
+    row = session.exec(
+        select(LogEntryRow.subject_seq, LogEntryRow.leaf_hash)
+        .where(LogEntryRow.subject == subject)
+        .order_by(col(LogEntryRow.subject_seq).desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return SubjectHead(0, None)
+    return SubjectHead(int(row[0]) + 1, bytes(row[1]))
+
+
+def subject_entries(session: Session, subject: str) -> Sequence[LogEntryRow]:
+    return session.exec(
+        select(LogEntryRow)
+        .where(LogEntryRow.subject == subject)
+        .order_by(col(LogEntryRow.subject_seq))
+    ).all()
+
+
+def recent_entries(session: Session, *, before: int, limit: int) -> Sequence[LogEntryRow]:
+    """Entries with index below `before`, newest first."""
+    return session.exec(
+        select(LogEntryRow)
+        .where(col(LogEntryRow.idx) < before)
+        .order_by(col(LogEntryRow.idx).desc())
+        .limit(limit)
+    ).all()
+
+
+class CustodyLog:
+    """The site's one log. Thread-safe; one instance per process and database."""
+
+    def __init__(self, keys: ServiceKeys, *, origin: str, checkpoint_every: int) -> None:
+        if keys.log.name != origin:
+            raise ConfigurationError("the log key's name must be the log's origin")
+        self.keys = keys
+        self.origin = origin
+        self.checkpoint_every = checkpoint_every
+        self._cache_lock = threading.Lock()
+        self._frontier_cache: tuple[int, bytes, list[bytes]] | None = None
+
+    # --- the lock and the tree state -------------------------------------------------
+
+    def _lock(self, session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOG_LOCK})
+        # SQLite: the unit of work already began with BEGIN IMMEDIATE (the write lock).
+
+    def _frontier(self, tree: StoredTree, head: Head) -> list[bytes]:
+        """The frontier at `head`, from the cache when it describes exactly this head."""
+        with self._cache_lock:
+            cached = self._frontier_cache
+        if cached is not None and cached[0] == head.size and cached[1] == head.last_leaf:
+            return list(cached[2])
+        return tree.frontier(head.size)
+
+    def _remember(self, size: int, last_leaf: bytes, frontier: list[bytes]) -> None:
+        # Keyed by (size, last leaf): a cache left by a rolled-back append never matches
+        # the stored head, so it is rebuilt rather than trusted.
+        with self._cache_lock:
+            self._frontier_cache = (size, last_leaf, list(frontier))
+
+    # --- appending -----------------------------------------------------------------
+
+    def append_signed(
+        self,
+        session: Session,
+        statement: Statement,
+        signature: bytes,
+        *,
+        now: datetime,
+        signed_in_user: User | None = None,
+    ) -> Appended:
+        """Append a statement signed by a registered key; the caller's user must own it."""
+        statements.validate(statement)
+        if statement.log != self.origin:
+            raise InvalidInputError(f"this log's origin is {self.origin!r}", field="log")
+        key = session.get(ActorKey, statement.key)
+        if key is None:
+            raise PermissionDeniedError(f"key {statement.key} is not registered in this log")
+        owner = session.get(User, key.user_id) if key.user_id is not None else None
+        if (owner.username if owner else None) != statement.actor:
+            raise PermissionDeniedError("the statement's actor is not the key's owner")
+        if signed_in_user is not None and (owner is None or owner.id != signed_in_user.id):
+            raise PermissionDeniedError("you may only append statements signed by your own key")
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes(key.public_key)).verify(
+                signature, statement.signed_message()
+            )
+        except InvalidSignature:
+            raise InvalidInputError(
+                "the signature does not verify for this statement and key", field="signature"
+            ) from None
+        self._lock(session)
+        if session.get(KeyRevocation, statement.key) is not None:
+            raise PermissionDeniedError(f"key {statement.key} has been revoked")
+        head = self._ensure_genesis(session, now)
+        subject = read_subject_head(session, statement.subject)
+        if (statement.subject_seq, statement.subject_prev) != (subject.next_seq, subject.prev):
+            raise ConflictError(
+                f"{statement.subject} has moved on: the next entry is number "
+                f"{subject.next_seq} after {subject.prev.hex() if subject.prev else 'none'}; "
+                "reload and sign again"
+            )
+        return self._write(session, statement, signature, head, now)
+
+    def append_as_service(
+        self,
+        session: Session,
+        *,
+        subject: str,
+        type: str,  # noqa: A002 - the format's own name
+        now: datetime,
+        what: dict[str, Any] | None = None,
+        where: dict[str, Any] | None = None,
+        why: dict[str, Any] | None = None,
+    ) -> Appended:
+        """Append an automatic event, signed with the service's key."""
+        self._lock(session)
+        head = self._ensure_genesis(session, now)
+        service = self.keys.service
+        if session.get(ActorKey, service.key_id) is None:
+            raise ConfigurationError(
+                "the service key in TRACE_KEY_DIR is not the one registered in this log"
+            )
+        return self._append_service_statement(
+            session,
+            head,
+            now=now,
+            subject=subject,
+            type=type,
+            what=what or {},
+            where=where or {},
+            why=why or {},
+        )
+
+    def _append_service_statement(
+        self,
+        session: Session,
+        head: Head,
+        *,
+        now: datetime,
+        subject: str,
+        type: str,  # noqa: A002
+        what: dict[str, Any],
+        where: dict[str, Any],
+        why: dict[str, Any],
+    ) -> Appended:
+        subject_head = read_subject_head(session, subject)
+        statement = statements.validate(
+            Statement(
+                log=self.origin,
+                subject=subject,
+                subject_seq=subject_head.next_seq,
+                subject_prev=subject_head.prev,
+                type=type,
+                when=statements.when_text(now),
+                key=self.keys.service.key_id,
+                actor=None,
+                what=what,
+                where=where,
+                why=why,
+            )
+        )
+        signature = self.keys.service.sign(statement.signed_message())
+        return self._write(session, statement, signature, head, now)
+
+    def _ensure_genesis(self, session: Session, now: datetime) -> Head:
+        """The head, after writing entry 0 (the service key's registration) if the log is empty."""
+        head = read_head(session)
+        if head.size:
+            return head
+        service = self.keys.service
+        what = {
+            "algorithm": "ed25519",
+            "public_key": base64.b64encode(service.public_key).decode("ascii"),
+            "user": None,
+            "label": "service key",
+            "pop": base64.b64encode(
+                service.sign(pop_message(service.key_id, self.origin, None))
+            ).decode("ascii"),
+        }
+        appended = self._append_service_statement(
+            session,
+            head,
+            now=now,
+            subject=key_subject(service.key_id),
+            type="key.registered",
+            what=what,
+            where={},
+            why={},
+        )
+        session.add(
+            ActorKey(
+                key_id=service.key_id,
+                public_key=service.public_key,
+                user_id=None,
+                label="service key",
+                registered_index=appended.index,
+                registered_at=now,
+            )
+        )
+        session.flush()
+        return Head(appended.index + 1, appended.leaf_hash)
+
+    def _write(
+        self,
+        session: Session,
+        statement: Statement,
+        signature: bytes,
+        head: Head,
+        now: datetime,
+    ) -> Appended:
+        raw = statements.entry_bytes(
+            statement, index=head.size, prev=head.last_leaf, signature=signature
+        )
+        leaf = leaf_hash(raw)
+        session.add(
+            LogEntryRow(
+                idx=head.size,
+                leaf_hash=leaf,
+                entry=raw,
+                subject=statement.subject,
+                subject_seq=statement.subject_seq,
+                subject_prev=statement.subject_prev,
+                entry_type=statement.type,
+                key_id=statement.key,
+                appended_at=now,
+            )
+        )
+        tree = StoredTree(session)
+        frontier = tree.add_leaf(head.size, leaf, self._frontier(tree, head))
+        session.flush()
+        size = head.size + 1
+        self._remember(size, leaf, frontier)
+        if size % self.checkpoint_every == 0:
+            self._checkpoint(session, tree, Head(size, leaf), frontier, now)
+        return Appended(index=head.size, leaf_hash=leaf, entry=raw)
+
+    # --- checkpoints ---------------------------------------------------------------
+
+    def issue_checkpoint(self, session: Session, *, now: datetime) -> CheckpointRow:
+        """Sign the current tree head, unless the latest checkpoint already covers it."""
+        self._lock(session)
+        head = self._ensure_genesis(session, now)
+        tree = StoredTree(session)
+        return self._checkpoint(session, tree, head, self._frontier(tree, head), now)
+
+    def _checkpoint(
+        self,
+        session: Session,
+        tree: StoredTree,
+        head: Head,
+        frontier: list[bytes],
+        now: datetime,
+    ) -> CheckpointRow:
+        latest = latest_checkpoint(session)
+        if latest is not None and latest.size == head.size:
+            return latest
+        root = frontier_root(frontier)
+        if latest is not None:
+            # Never sign a head that does not extend what we signed before.
+            try:
+                proof = tree.consistency_proof(latest.size, head.size)
+                verify_consistency(latest.size, head.size, proof, bytes(latest.root_hash), root)
+            except (ProofError, TreeIntegrityError, ValueError) as e:
+                raise TreeIntegrityError(
+                    f"refusing to sign size {head.size}: not consistent with the checkpoint "
+                    f"of size {latest.size} ({e})"
+                ) from e
+        note = sign_checkpoint(Checkpoint(self.origin, head.size, root), self.keys.log)
+        row = CheckpointRow(
+            size=head.size, root_hash=root, note=note.decode("utf-8"), issued_at=now
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+
+def latest_checkpoint(session: Session) -> CheckpointRow | None:
+    return session.exec(
+        select(CheckpointRow).order_by(col(CheckpointRow.size).desc()).limit(1)
+    ).first()

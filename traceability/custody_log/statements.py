@@ -1,0 +1,209 @@
+"""Statements: what an actor signs, and the entry bytes the log stores.
+
+Plain Python, no database. The format is docs/custody-log.md: an entry is the RFC 8785
+canonical JSON of the statement plus the log-assigned `index` and `prev` and the
+actor's `sig`. Values are restricted (no floats) so that any verifier reproduces the
+canonical bytes; this module refuses anything outside that space before signing.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import rfc8785
+
+from audit.entry import ENTRY_DOMAIN, FORMAT_VERSION
+from traceability.clock import rfc3339
+from traceability.errors import InvalidInputError
+
+MAX_INT = 2**53 - 1
+MAX_SUBJECT_LENGTH = 512
+TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+WHEN_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+SUBJECT_SCHEMES = ("https://", "http://", "urn:")
+
+JsonObject = dict[str, Any]
+
+
+def check_log_value(value: object, path: str) -> None:
+    """Refuse what the log's JSON may not hold (floats, huge ints, non-string keys)."""
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise InvalidInputError(
+                f"{path}: integer out of the range JSON keeps exact", field=path
+            )
+        return
+    if isinstance(value, float):
+        raise InvalidInputError(
+            f'{path}: decimal numbers go into the log as strings (e.g. "-151.2")', field=path
+        )
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            check_log_value(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"{path}: object keys must be strings", field=path)
+            check_log_value(item, f"{path}.{key}")
+        return
+    raise InvalidInputError(f"{path}: {type(value).__name__} cannot go into the log", field=path)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """Everything the actor signs: all of an entry but `index`, `prev` and `sig`."""
+
+    log: str
+    subject: str
+    subject_seq: int
+    subject_prev: bytes | None
+    type: str
+    when: str
+    key: str
+    actor: str | None
+    what: JsonObject = field(default_factory=dict)
+    where: JsonObject = field(default_factory=dict)
+    why: JsonObject = field(default_factory=dict)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "v": FORMAT_VERSION,
+            "log": self.log,
+            "subject": self.subject,
+            "subject_seq": self.subject_seq,
+            "subject_prev": self.subject_prev.hex() if self.subject_prev else None,
+            "type": self.type,
+            "when": self.when,
+            "what": self.what,
+            "where": self.where,
+            "why": self.why,
+            "key": self.key,
+            "actor": self.actor,
+        }
+
+    def signed_message(self) -> bytes:
+        return ENTRY_DOMAIN + rfc8785.dumps(self.to_json())
+
+
+def entry_bytes(statement: Statement, *, index: int, prev: bytes | None, signature: bytes) -> bytes:
+    body = statement.to_json()
+    body["index"] = index
+    body["prev"] = prev.hex() if prev is not None else None
+    body["sig"] = base64.b64encode(signature).decode("ascii")
+    return rfc8785.dumps(body)
+
+
+def when_text(moment: datetime) -> str:
+    return rfc3339(moment)
+
+
+def _string(data: Mapping[str, Any], name: str, prefix: str, *, max_length: int = 200) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(
+            f"{prefix}{name} must be a non-empty string", field=f"{prefix}{name}"
+        )
+    if len(value) > max_length:
+        raise InvalidInputError(
+            f"{prefix}{name} is longer than {max_length} characters", field=f"{prefix}{name}"
+        )
+    return value
+
+
+def _hash_or_none(value: object, name: str) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not HASH_PATTERN.fullmatch(value):
+        raise InvalidInputError(f"{name} must be 64 lowercase hex digits or null", field=name)
+    return bytes.fromhex(value)
+
+
+def _object(data: Mapping[str, Any], name: str, prefix: str) -> JsonObject:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{prefix}{name} must be an object", field=f"{prefix}{name}")
+    check_log_value(value, f"{prefix}{name}")
+    return value
+
+
+def validate(statement: Statement) -> Statement:
+    """Check a statement against the format before anything is signed or stored."""
+    if not statement.subject.startswith(SUBJECT_SCHEMES):
+        raise InvalidInputError(
+            "subject must be an https URI (Digital Link) or a urn", field="subject"
+        )
+    if len(statement.subject) > MAX_SUBJECT_LENGTH:
+        raise InvalidInputError("subject is too long", field="subject")
+    if not TYPE_PATTERN.fullmatch(statement.type):
+        raise InvalidInputError("type must look like 'custody.accepted'", field="type")
+    if not WHEN_PATTERN.fullmatch(statement.when):
+        raise InvalidInputError("when must be RFC 3339 UTC ending in Z", field="when")
+    try:
+        datetime.fromisoformat(statement.when.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError("when is not a real date and time", field="when") from None
+    if not KEY_ID_PATTERN.fullmatch(statement.key):
+        raise InvalidInputError("key must be a key id (32 lowercase hex digits)", field="key")
+    if not 0 <= statement.subject_seq <= MAX_INT:
+        raise InvalidInputError("subject_seq must be a non-negative integer", field="subject_seq")
+    if (statement.subject_seq == 0) != (statement.subject_prev is None):
+        raise InvalidInputError(
+            "subject_prev is null exactly when subject_seq is 0", field="subject_prev"
+        )
+    for name in ("what", "where", "why"):
+        check_log_value(getattr(statement, name), name)
+    return statement
+
+
+def statement_from_json(data: Mapping[str, Any]) -> Statement:
+    """Read a statement sent by a client (browser or CLI); field names in errors."""
+    if data.get("v", FORMAT_VERSION) != FORMAT_VERSION:
+        raise InvalidInputError(f"v must be {FORMAT_VERSION}", field="v")
+    unknown = set(data) - {
+        "v",
+        "log",
+        "subject",
+        "subject_seq",
+        "subject_prev",
+        "type",
+        "when",
+        "what",
+        "where",
+        "why",
+        "key",
+        "actor",
+    }
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInputError(f"{name} is not part of a statement", field=name)
+    seq = data.get("subject_seq")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise InvalidInputError("subject_seq must be an integer", field="subject_seq")
+    actor = data.get("actor")
+    if actor is not None and not isinstance(actor, str):
+        raise InvalidInputError("actor must be a username or null", field="actor")
+    return validate(
+        Statement(
+            log=_string(data, "log", ""),
+            subject=_string(data, "subject", "", max_length=MAX_SUBJECT_LENGTH),
+            subject_seq=seq,
+            subject_prev=_hash_or_none(data.get("subject_prev"), "subject_prev"),
+            type=_string(data, "type", ""),
+            when=_string(data, "when", ""),
+            key=_string(data, "key", ""),
+            actor=actor,
+            what=_object(data, "what", ""),
+            where=_object(data, "where", ""),
+            why=_object(data, "why", ""),
+        )
+    )

@@ -1,0 +1,236 @@
+"""The custody log over HTTP: checkpoints, the log key, entries, proofs, subject history.
+
+The checkpoint, the log's verifier key and the proofs are public: they are hashes and
+signatures, and anyone holding a vial should be able to check its record. Entries name
+staff and carry QC data, so reading them needs a role.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from audit.entry import parse_entry
+from traceability.custody_log.appender import (
+    latest_checkpoint,
+    read_head,
+    read_subject_head,
+    subject_entries,
+)
+from traceability.custody_log.tree import StoredTree
+from traceability.domain.roles import Role
+from traceability.errors import InvalidInputError, NotFoundError
+from traceability.services.auth import Authenticated
+from traceability.storage.models import LogEntryRow
+from traceability.web.deps import AnyUser, ContextDep, RequireRoles, SessionDep
+from traceability.web.fields import Text
+
+router = APIRouter(tags=["custody log"])
+
+LogReader = Annotated[
+    Authenticated, Depends(RequireRoles(Role.lab, Role.qa, Role.auditor, Role.admin))
+]
+CheckpointIssuer = Annotated[
+    Authenticated, Depends(RequireRoles(Role.qa, Role.auditor, Role.admin))
+]
+NOTE_TYPE = "text/plain; charset=utf-8"
+
+
+class EntryPublic(BaseModel):
+    index: int
+    leaf_hash: str
+    entry: str
+    body: dict[str, Any]
+
+
+class ProvenEntry(EntryPublic):
+    proof: list[str]
+
+
+class InclusionProof(BaseModel):
+    index: int
+    size: int
+    leaf_hash: str
+    root_hash: str
+    proof: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    size1: int
+    size2: int
+    root1: str
+    root2: str
+    proof: list[str]
+
+
+class SubjectHeadPublic(BaseModel):
+    subject: str
+    next_seq: int
+    prev: str | None
+
+
+class SubjectHistory(BaseModel):
+    subject: str
+    checkpoint: str
+    size: int
+    root_hash: str
+    entries: list[ProvenEntry]
+    next_seq: int
+
+
+def _public(row: LogEntryRow) -> EntryPublic:
+    return EntryPublic(
+        index=row.idx,
+        leaf_hash=bytes(row.leaf_hash).hex(),
+        entry=base64.b64encode(bytes(row.entry)).decode("ascii"),
+        body=parse_entry(bytes(row.entry)).body,
+    )
+
+
+def _size_in_range(size: int, head_size: int, field: str) -> None:
+    if not 1 <= size <= head_size:
+        raise InvalidInputError(
+            f"{field} must be between 1 and the log's size {head_size}", field=field
+        )
+
+
+@router.get(
+    "/log/checkpoint",
+    response_class=PlainTextResponse,
+    summary="The latest signed checkpoint (C2SP tlog-checkpoint note)",
+)
+def get_checkpoint(session: SessionDep) -> PlainTextResponse:
+    row = latest_checkpoint(session)
+    if row is None:
+        raise NotFoundError("no checkpoint has been signed yet")
+    return PlainTextResponse(row.note, media_type=NOTE_TYPE)
+
+
+@router.post(
+    "/log/checkpoint",
+    response_class=PlainTextResponse,
+    summary="Sign a checkpoint of the current log now (if it grew)",
+)
+def post_checkpoint(auth: CheckpointIssuer, context: ContextDep) -> PlainTextResponse:
+    with context.db.write() as session:
+        row = context.log.issue_checkpoint(session, now=context.clock())
+    return PlainTextResponse(row.note, media_type=NOTE_TYPE)
+
+
+@router.get(
+    "/log/key",
+    response_class=PlainTextResponse,
+    summary="The log's verifier key (name+keyid+base64 key)",
+)
+def get_log_key(context: ContextDep) -> PlainTextResponse:
+    return PlainTextResponse(context.log.keys.log.verifier().text() + "\n", media_type=NOTE_TYPE)
+
+
+@router.get("/log/entries/{index}", response_model=EntryPublic, summary="One entry, exact bytes")
+def get_entry(index: int, auth: LogReader, session: SessionDep) -> EntryPublic:
+    row = session.get(LogEntryRow, index)
+    if row is None:
+        raise NotFoundError(f"no entry {index}")
+    return _public(row)
+
+
+@router.get(
+    "/log/proof/inclusion",
+    response_model=InclusionProof,
+    summary="RFC 9162 inclusion proof of entry `index` in the tree of `size` entries",
+)
+def inclusion(
+    session: SessionDep,
+    index: Annotated[int, Query(ge=0)],
+    size: Annotated[int, Query(ge=1)],
+) -> InclusionProof:
+    head = read_head(session)
+    _size_in_range(size, head.size, "size")
+    if index >= size:
+        raise InvalidInputError("index must be below size", field="index")
+    tree = StoredTree(session)
+    return InclusionProof(
+        index=index,
+        size=size,
+        leaf_hash=tree.leaf(index).hex(),
+        root_hash=tree.root(size).hex(),
+        proof=[h.hex() for h in tree.inclusion_proof(index, size)],
+    )
+
+
+@router.get(
+    "/log/proof/consistency",
+    response_model=ConsistencyProof,
+    summary="RFC 9162 consistency proof between two tree sizes",
+)
+def consistency(
+    session: SessionDep,
+    size1: Annotated[int, Query(alias="from", ge=1)],
+    size2: Annotated[int, Query(alias="to", ge=1)],
+) -> ConsistencyProof:
+    head = read_head(session)
+    _size_in_range(size2, head.size, "to")
+    if size1 > size2:
+        raise InvalidInputError("from must not exceed to", field="from")
+    tree = StoredTree(session)
+    return ConsistencyProof(
+        size1=size1,
+        size2=size2,
+        root1=tree.root(size1).hex(),
+        root2=tree.root(size2).hex(),
+        proof=[h.hex() for h in tree.consistency_proof(size1, size2)],
+    )
+
+
+@router.get(
+    "/log/subject-head",
+    response_model=SubjectHeadPublic,
+    summary="Where the next statement about a subject goes (sign against this)",
+)
+def subject_head(
+    auth: AnyUser,
+    session: SessionDep,
+    subject: Annotated[Text, Query(min_length=1, max_length=512)],
+) -> SubjectHeadPublic:
+    head = read_subject_head(session, subject)
+    return SubjectHeadPublic(
+        subject=subject, next_seq=head.next_seq, prev=head.prev.hex() if head.prev else None
+    )
+
+
+@router.get(
+    "/log/history",
+    response_model=SubjectHistory,
+    summary="Every entry about one subject, each with a proof against one checkpoint",
+)
+def history(
+    auth: LogReader,
+    context: ContextDep,
+    subject: Annotated[Text, Query(min_length=1, max_length=512)],
+) -> SubjectHistory:
+    with context.db.write() as session:
+        # Sign a checkpoint that covers the subject's newest entry, if none does yet.
+        checkpoint = context.log.issue_checkpoint(session, now=context.clock())
+    with context.db.read() as session:
+        rows = subject_entries(session, subject)
+        tree = StoredTree(session)
+        entries = [
+            ProvenEntry(
+                **_public(row).model_dump(),
+                proof=[h.hex() for h in tree.inclusion_proof(row.idx, checkpoint.size)],
+            )
+            for row in rows
+            if row.idx < checkpoint.size
+        ]
+    return SubjectHistory(
+        subject=subject,
+        checkpoint=checkpoint.note,
+        size=checkpoint.size,
+        root_hash=bytes(checkpoint.root_hash).hex(),
+        entries=entries,
+        next_seq=len(rows),
+    )
