@@ -221,8 +221,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_CONTROL = re.compile("[\x00-\x1f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 for c in text)
+    return _CONTROL.search(text) is not None
 
 
 def _text(body: dict[str, object], name: str) -> str:
@@ -273,6 +276,26 @@ def _key_subject_id(subject: str) -> str | None:
     if not _KEY_ID.fullmatch(kid):
         raise _fail("subject", f"must be {KEY_SUBJECT_PREFIX} and 32 lowercase hex digits")
     return kid
+
+
+def _without_log_assigned(raw: bytes) -> bytes:
+    """The canonical bytes of the body without ``index``, ``prev`` and ``sig``, cut from ``raw``.
+
+    Only for bytes ``parse_canonical`` accepted with exactly ``MEMBERS``: canonical
+    JSON writes members sorted (actor, index, key, log, prev, sig, subject, ...), each
+    value canonical, so dropping three members is dropping their bytes. The members
+    before them hold only strings, integers and null, and an unescaped quote cannot
+    occur inside a string, so the first ``,"index":`` and ``,"prev":`` are the top-level
+    members. This equals ``canonicalize`` of the smaller object (the tests check it)
+    and saves a second encoding per entry in verifiers.
+    """
+    start = raw.index(b',"index":')
+    end = raw.index(b",", start + 9)
+    cut = raw[:start] + raw[end:]
+    start = cut.index(b',"prev":')
+    sig = cut.index(b',"sig":"', start)
+    end = cut.index(b'"', sig + 8) + 1
+    return cut[:start] + cut[end:]
 
 
 def parse_entry(raw: bytes) -> Entry:
@@ -348,7 +371,7 @@ def parse_entry(raw: bytes) -> Entry:
         signature=signature,
         log=log,
         body=body,
-        signed_message=signed_message_for(body),
+        signed_message=ENTRY_DOMAIN + _without_log_assigned(raw),
     )
 
 

@@ -513,6 +513,7 @@ def test_module_exports() -> None:
         "MAX_DEPTH",
         "MAX_SAFE_INTEGER",
         "canonicalize",
+        "canonicalize_parsed",
         "parse",
         "parse_canonical",
     }

@@ -19,16 +19,16 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import text
+from sqlalchemy import Connection, Executable, text
 from sqlmodel import Session, col, select
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
 from audit.entry import KEY_SUBJECT_PREFIX, pop_message
 from audit.errors import ProofError
 from audit.merkle import leaf_hash, verify_consistency
-from traceability.custody_log import statements
-from traceability.custody_log.statements import Statement
-from traceability.custody_log.tree import StoredTree, TreeIntegrityError, frontier_root
+from traceability.custody_log import statements, tables
+from traceability.custody_log.statements import EncodedStatement, Statement
+from traceability.custody_log.tree import StoredTree, TreeIntegrityError, extend, frontier_root
 from traceability.errors import (
     ConfigurationError,
     ConflictError,
@@ -37,9 +37,7 @@ from traceability.errors import (
 )
 from traceability.keys import ServiceKeys
 from traceability.storage.models import (
-    ActorKey,
     CheckpointRow,
-    KeyRevocation,
     LogEntryRow,
     User,
 )
@@ -72,27 +70,33 @@ def key_subject(key_id: str) -> str:
     return KEY_SUBJECT_PREFIX + key_id
 
 
-def read_head(session: Session) -> Head:
-    row = session.exec(
-        select(LogEntryRow.idx, LogEntryRow.leaf_hash)
-        .order_by(col(LogEntryRow.idx).desc())
-        .limit(1)
-    ).first()
+def _head(connection: Connection) -> Head:
+    row = connection.execute(tables.HEAD).first()
     if row is None:
         return Head(0, None)
     return Head(int(row[0]) + 1, bytes(row[1]))
 
 
-def read_subject_head(session: Session, subject: str) -> SubjectHead:
-    row = session.exec(
-        select(LogEntryRow.subject_seq, LogEntryRow.leaf_hash)
-        .where(LogEntryRow.subject == subject)
-        .order_by(col(LogEntryRow.subject_seq).desc())
-        .limit(1)
-    ).first()
+def _subject_head(connection: Connection, subject: str) -> SubjectHead:
+    row = connection.execute(tables.SUBJECT_HEAD, {"subject": subject}).first()
     if row is None:
         return SubjectHead(0, None)
     return SubjectHead(int(row[0]) + 1, bytes(row[1]))
+
+
+def read_head(session: Session) -> Head:
+    return _head(session.connection())
+
+
+def read_subject_head(session: Session, subject: str) -> SubjectHead:
+    return _subject_head(session.connection(), subject)
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    public_key: Ed25519PublicKey
+    user_id: int | None
+    username: str | None
 
 
 def subject_entries(session: Session, subject: str) -> Sequence[LogEntryRow]:
@@ -124,6 +128,18 @@ class CustodyLog:
         self.checkpoint_every = checkpoint_every
         self._cache_lock = threading.Lock()
         self._frontier_cache: tuple[int, bytes, list[bytes]] | None = None
+        # A registered key never changes (revocation is checked separately, under the lock).
+        self._known_keys: dict[str, KnownKey] = {}
+
+    def _key(self, session: Session, key_id: str) -> KnownKey | None:
+        known = self._known_keys.get(key_id)
+        if known is None:
+            row = session.connection().execute(tables.KEY_WITH_OWNER, {"key": key_id}).first()
+            if row is None:
+                return None
+            known = KnownKey(Ed25519PublicKey.from_public_bytes(bytes(row[0])), row[1], row[2])
+            self._known_keys[key_id] = known
+        return known
 
     # --- the lock and the tree state -------------------------------------------------
 
@@ -161,34 +177,47 @@ class CustodyLog:
         statements.validate(statement)
         if statement.log != self.origin:
             raise InvalidInputError(f"this log's origin is {self.origin!r}", field="log")
-        key = session.get(ActorKey, statement.key)
+        key = self._key(session, statement.key)
         if key is None:
             raise PermissionDeniedError(f"key {statement.key} is not registered in this log")
-        owner = session.get(User, key.user_id) if key.user_id is not None else None
-        if (owner.username if owner else None) != statement.actor:
+        if key.username != statement.actor:
             raise PermissionDeniedError("the statement's actor is not the key's owner")
-        if signed_in_user is not None and (owner is None or owner.id != signed_in_user.id):
+        if signed_in_user is not None and key.user_id != signed_in_user.id:
             raise PermissionDeniedError("you may only append statements signed by your own key")
+        encoded = statement.encoded()
         try:
-            Ed25519PublicKey.from_public_bytes(bytes(key.public_key)).verify(
-                signature, statement.signed_message()
-            )
+            key.public_key.verify(signature, encoded.signed_message())
         except InvalidSignature:
             raise InvalidInputError(
                 "the signature does not verify for this statement and key", field="signature"
             ) from None
-        self._lock(session)
-        if session.get(KeyRevocation, statement.key) is not None:
-            raise PermissionDeniedError(f"key {statement.key} has been revoked")
-        head = self._ensure_genesis(session, now)
-        subject = read_subject_head(session, statement.subject)
+        connection = session.connection()
+        params = {"key": statement.key, "subject": statement.subject}
+        query: Executable
+        if connection.dialect.name == "postgresql":
+            # Lock and read in one round trip (migration 0003).
+            query = tables.PG_LOCK_AND_POSITIONS
+        else:
+            self._lock(session)  # SQLite: already holds the write lock (BEGIN IMMEDIATE)
+            query = tables.POSITIONS
+        revoked, last, last_leaf, seq, seq_leaf = connection.execute(query, params).one()
+        if revoked is not None:
+            raise PermissionDeniedError(f"key {statement.key} was revoked at index {revoked}")
+        if last is None:
+            head = self._ensure_genesis(session, now)
+            subject = _subject_head(connection, statement.subject)
+        else:
+            head = Head(int(last) + 1, bytes(last_leaf))
+            subject = (
+                SubjectHead(0, None) if seq is None else SubjectHead(int(seq) + 1, bytes(seq_leaf))
+            )
         if (statement.subject_seq, statement.subject_prev) != (subject.next_seq, subject.prev):
             raise ConflictError(
                 f"{statement.subject} has moved on: the next entry is number "
                 f"{subject.next_seq} after {subject.prev.hex() if subject.prev else 'none'}; "
                 "reload and sign again"
             )
-        return self._write(session, statement, signature, head, now)
+        return self._write(session, statement, encoded, signature, head, now)
 
     def append_as_service(
         self,
@@ -205,7 +234,7 @@ class CustodyLog:
         self._lock(session)
         head = self._ensure_genesis(session, now)
         service = self.keys.service
-        if session.get(ActorKey, service.key_id) is None:
+        if self._key(session, service.key_id) is None:
             raise ConfigurationError(
                 "the service key in TRACE_KEY_DIR is not the one registered in this log"
             )
@@ -248,8 +277,9 @@ class CustodyLog:
                 why=why,
             )
         )
-        signature = self.keys.service.sign(statement.signed_message())
-        return self._write(session, statement, signature, head, now)
+        encoded = statement.encoded()
+        signature = self.keys.service.sign(encoded.signed_message())
+        return self._write(session, statement, encoded, signature, head, now)
 
     def _ensure_genesis(self, session: Session, now: datetime) -> Head:
         """The head, after writing entry 0 (the service key's registration) if the log is empty."""
@@ -276,47 +306,48 @@ class CustodyLog:
             where={},
             why={},
         )
-        session.add(
-            ActorKey(
-                key_id=service.key_id,
-                public_key=service.public_key,
-                user_id=None,
-                label="service key",
-                registered_index=appended.index,
-                registered_at=now,
-            )
+        session.connection().execute(
+            tables.INSERT_KEY,
+            {
+                "key_id": service.key_id,
+                "public_key": service.public_key,
+                "user_id": None,
+                "label": "service key",
+                "registered_index": appended.index,
+                "registered_at": now,
+            },
         )
-        session.flush()
         return Head(appended.index + 1, appended.leaf_hash)
 
     def _write(
         self,
         session: Session,
         statement: Statement,
+        encoded: EncodedStatement,
         signature: bytes,
         head: Head,
         now: datetime,
     ) -> Appended:
-        raw = statements.entry_bytes(
-            statement, index=head.size, prev=head.last_leaf, signature=signature
-        )
+        raw = encoded.entry_bytes(index=head.size, prev=head.last_leaf, signature=signature)
         leaf = leaf_hash(raw)
-        session.add(
-            LogEntryRow(
-                idx=head.size,
-                leaf_hash=leaf,
-                entry=raw,
-                subject=statement.subject,
-                subject_seq=statement.subject_seq,
-                subject_prev=statement.subject_prev,
-                entry_type=statement.type,
-                key_id=statement.key,
-                appended_at=now,
-            )
-        )
+        connection = session.connection()
         tree = StoredTree(session)
-        frontier = tree.add_leaf(head.size, leaf, self._frontier(tree, head))
-        session.flush()
+        frontier, nodes = extend(head.size, leaf, self._frontier(tree, head))
+        tables.store_entry(
+            connection,
+            {
+                "idx": head.size,
+                "leaf_hash": leaf,
+                "entry": raw,
+                "subject": statement.subject,
+                "subject_seq": statement.subject_seq,
+                "subject_prev": statement.subject_prev,
+                "entry_type": statement.type,
+                "key_id": statement.key,
+                "appended_at": now,
+            },
+            nodes,
+        )
         size = head.size + 1
         self._remember(size, leaf, frontier)
         if size % self.checkpoint_every == 0:

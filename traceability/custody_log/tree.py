@@ -107,22 +107,30 @@ class StoredTree:
             return [*self._subproof(m, lo, lo + k, whole), self.subtree(lo + k, hi)]
         return [*self._subproof(m - k, lo + k, hi, False), self.subtree(lo, lo + k)]
 
-    def add_leaf(self, index: int, leaf_hash: bytes, frontier: Sequence[bytes]) -> list[bytes]:
-        """Store the nodes leaf `index` completes; return the frontier of size index + 1.
 
-        `frontier` must be the frontier of size `index` (the caller holds the log lock).
-        """
-        stack = list(frontier)
-        current = leaf_hash
-        level, position = 0, index
-        while position & 1:
-            current = node_hash(stack.pop(), current)
-            level += 1
-            position >>= 1
-            self.session.add(LogNode(level=level, idx=position, hash=current))
-            self._memo[(level, position)] = current
-        stack.append(current)
-        return stack
+Node = tuple[int, int, bytes]
+"""(level, index, hash) of a complete subtree's root."""
+
+
+def extend(
+    index: int, leaf_hash: bytes, frontier: Sequence[bytes]
+) -> tuple[list[bytes], list[Node]]:
+    """Add leaf `index` to a tree whose frontier is `frontier` (of size `index`).
+
+    Returns the new frontier and the interior nodes the leaf completes (amortised one),
+    which the caller stores. Pure: the append path inserts them with one statement.
+    """
+    stack = list(frontier)
+    completed: list[Node] = []
+    current = leaf_hash
+    level, position = 0, index
+    while position & 1:
+        current = node_hash(stack.pop(), current)
+        level += 1
+        position >>= 1
+        completed.append((level, position, current))
+    stack.append(current)
+    return stack, completed
 
 
 def frontier_root(frontier: Sequence[bytes]) -> bytes:

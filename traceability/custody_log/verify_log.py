@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 
 from sqlalchemy import Connection, text
 
 from audit.checkpoint import verify_checkpoint
 from audit.entry import parse_entry, parse_key_registration
 from audit.errors import AuditError
-from audit.merkle import frontier_append, frontier_root
+from audit.merkle import frontier_root
 from audit.note import Verifier
-from traceability.custody_log.entry_check import Checked, Row, check_row, check_rows
+from traceability.custody_log.entry_check import Checked, Row, check_range, check_row
+from traceability.custody_log.tree import extend
 from traceability.storage.database import Database
 
 BATCH = 2_000
@@ -140,7 +140,7 @@ class _Sequence:
                 position, "modified", "prev does not match the leaf hash of the entry before it"
             )
         self._check_key(position, checked)
-        self.frontier = frontier_append(self.frontier, self.size, checked.leaf)
+        self.frontier = extend(self.size, checked.leaf, self.frontier)[0]
         self.size += 1
         self.expected = position + 1
         self.previous_leaf = checked.leaf
@@ -237,19 +237,22 @@ def _subject_chains(connection: Connection, report: Report) -> None:
 
 
 def _checked_batches(
-    connection: Connection, keys: dict[str, bytes], workers: int
+    connection: Connection, url: str, size: int, keys: dict[str, bytes], workers: int
 ) -> Iterator[list[Checked]]:
-    batches = _stream(connection, _ROW_SQL + " ORDER BY idx")
+    """Pass 2's per-entry half, in index order: here, or in `workers` processes."""
     if workers <= 1:
-        for batch in batches:
+        for batch in _stream(connection, _ROW_SQL + " ORDER BY idx"):
             yield [check_row(row, keys) for row in batch]
         return
+    # The highest stored index bounds the ranges (a gap or a missing tail shows up as
+    # rows that never arrive, which pass 2 reports).
+    top = connection.execute(text("SELECT max(idx) FROM log_entries")).scalar_one()
+    stop = int(top) + 1 if top is not None else 0
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        job: Callable[[list[Row]], list[Checked]] = partial(check_rows, keys=keys)
         pending: list[Future[list[Checked]]] = []
-        for batch in batches:
-            pending.append(pool.submit(job, batch))
+        for start in range(0, stop, BATCH):
+            pending.append(pool.submit(check_range, url, start, min(start + BATCH, stop), keys))
             if len(pending) >= 2 * workers:  # bounded: memory stays flat
                 yield pending.pop(0).result()
         for future in pending:
@@ -274,7 +277,8 @@ def verify_log(db: Database, log_key: Verifier, *, workers: int | None = None) -
                 )
             ]
             state = _Sequence(report, iter(checkpoints), log_key)
-            for batch in _checked_batches(connection, keys, workers):
+            url = db.engine.url.render_as_string(hide_password=False)
+            for batch in _checked_batches(connection, url, size, keys, workers):
                 for checked in batch:
                     state.take(checked)
             state.finish()
