@@ -404,6 +404,38 @@ def verify_signature(entry: Entry, public_key: bytes) -> None:
     )
 
 
+class KeyRing:
+    """Public keys by key id, parsed once: for verifiers that check many entries.
+
+    ``verify_signature`` re-derives the key id and the key object on every call; a
+    verifier checking a whole log holds a ring instead and calls ``verify``.
+    """
+
+    def __init__(self, public_keys: Mapping[str, bytes]) -> None:
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for kid, public in public_keys.items():
+            if key_id(public) != kid:
+                raise FormatError(f"key {kid} is not the id of the public key given for it")
+            self._keys[kid] = Ed25519PublicKey.from_public_bytes(bytes(public))
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self._keys
+
+    def add(self, public_key: bytes) -> str:
+        kid = key_id(public_key)
+        self._keys.setdefault(kid, Ed25519PublicKey.from_public_bytes(bytes(public_key)))
+        return kid
+
+    def verify(self, entry: Entry) -> None:
+        """Raise ``SignatureError`` unless the entry's named key signed it (KeyError if unknown)."""
+        try:
+            self._keys[entry.key].verify(entry.signature, entry.signed_message)
+        except InvalidSignature as e:
+            raise SignatureError(
+                f"signature of entry {entry.index} by key {entry.key} does not verify"
+            ) from e
+
+
 # --- keys -----------------------------------------------------------------------
 
 

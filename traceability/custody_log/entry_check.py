@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from audit.entry import parse_entry, parse_key_registration, parse_key_revocation, verify_signature
+from audit.entry import KeyRing, parse_entry, parse_key_registration, parse_key_revocation
 from audit.errors import AuditError, SignatureError
 from audit.merkle import leaf_hash
 
@@ -32,7 +32,7 @@ class Checked:
     revokes: str | None = None
 
 
-def check_row(row: Row, keys: dict[str, bytes]) -> Checked:
+def check_row(row: Row, keys: KeyRing) -> Checked:
     idx, raw, stored_leaf, subject, subject_seq, subject_prev, entry_type, key_id = row
     raw = bytes(raw)
     leaf = leaf_hash(raw)
@@ -64,23 +64,18 @@ def check_row(row: Row, keys: dict[str, bytes]) -> Checked:
             revokes = parse_key_revocation(entry)[0]
     except AuditError as e:
         problems.append(("modified", f"malformed key entry: {e}"))
-    public_key = keys.get(entry.key)
-    if public_key is None and registers is not None and registers[0] == entry.key:
-        public_key = registers[1]  # the genesis entry registers the key that signs it
-    if public_key is None:
+    if entry.key not in keys and registers is not None and registers[0] == entry.key:
+        keys.add(registers[1])  # the genesis entry registers the key that signs it
+    if entry.key not in keys:
         problems.append(("unknown-key", f"signed by key {entry.key}, never registered"))
     else:
         try:
-            verify_signature(entry, public_key)
+            keys.verify(entry)
         except SignatureError as e:
             problems.append(("bad-signature", str(e)))
     return Checked(
         idx, leaf, entry.index, entry.prev, entry.key, tuple(problems), registers, revokes
     )
-
-
-def check_rows(rows: list[Row], keys: dict[str, bytes]) -> list[Checked]:
-    return [check_row(row, keys) for row in rows]
 
 
 ROW_COLUMNS = "idx, entry, leaf_hash, subject, subject_seq, subject_prev, entry_type, key_id"
@@ -109,4 +104,5 @@ def check_range(url: str, start: int, stop: int, keys: dict[str, bytes]) -> list
             ),
             {"a": start, "b": stop},
         ).all()
-    return [check_row(tuple(row), keys) for row in rows]
+    ring = KeyRing(keys)
+    return [check_row(tuple(row), ring) for row in rows]

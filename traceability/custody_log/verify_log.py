@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from audit.checkpoint import verify_checkpoint
-from audit.entry import parse_entry, parse_key_registration
+from audit.entry import KeyRing, parse_entry, parse_key_registration
 from audit.errors import AuditError
 from audit.merkle import frontier_root
 from audit.note import Verifier
@@ -241,8 +241,9 @@ def _checked_batches(
 ) -> Iterator[list[Checked]]:
     """Pass 2's per-entry half, in index order: here, or in `workers` processes."""
     if workers <= 1:
+        ring = KeyRing(keys)
         for batch in _stream(connection, _ROW_SQL + " ORDER BY idx"):
-            yield [check_row(row, keys) for row in batch]
+            yield [check_row(row, ring) for row in batch]
         return
     # The highest stored index bounds the ranges (a gap or a missing tail shows up as
     # rows that never arrive, which pass 2 reports).
