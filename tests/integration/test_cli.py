@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 import typer
@@ -139,3 +141,66 @@ def test_settings_errors_exit_2(database: Database) -> None:
     )
     assert result.exit_code == 2
     assert "TRACE_SECRET_KEY" in result.output or "secret_key" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "add", "tom", "--full-name", "Tom"],  # missing --role
+        ["users", "frobnicate"],
+        ["users", "list", "--no-such-option"],
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str]) -> None:
+    result = runner.invoke(app, args, env={"TRACE_ENVIRONMENT": "development"})
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+
+
+def test_a_password_is_needed_without_a_terminal(database: Database) -> None:
+    result = invoke(database, "users", "add", "tom", "--full-name", "Tom", "--role", "lab")
+    assert result.exit_code == 2
+    assert "TRACE_NEW_PASSWORD" in result.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "garbage",
+        "mysql://x@y/z",
+        "postgresql+psycopg://nobody@127.0.0.1:1/x",
+    ],
+)
+def test_an_unusable_database_url_is_one_line_exit_2(url: str) -> None:
+    result = runner.invoke(
+        app, ["users", "list", "--database-url", url], env={"TRACE_ENVIRONMENT": "development"}
+    )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def test_read_commands_never_create_a_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "x.db"
+    result = runner.invoke(
+        app,
+        ["users", "list", "--database-url", f"sqlite:///{path}"],
+        env={"TRACE_ENVIRONMENT": "development"},
+    )
+    assert result.exit_code == 2
+    assert "db upgrade" in result.output
+    assert not path.parent.exists()
+
+
+def test_an_unmigrated_database_says_to_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    env = {"TRACE_ENVIRONMENT": "development"}
+    listed = runner.invoke(app, ["users", "list", "--database-url", f"sqlite:///{path}"], env=env)
+    assert listed.exit_code == 2
+    assert "traceability db upgrade" in listed.output
+    current = runner.invoke(app, ["db", "current", "--database-url", f"sqlite:///{path}"], env=env)
+    assert current.exit_code == 1
+    assert "behind" in current.output

@@ -223,8 +223,8 @@ def test_an_inserted_entry_is_found(world: LogWorld) -> None:
     with world.db.write() as session:
         session.exec(
             text(
-                "INSERT INTO log_entries (idx, leaf_hash, entry, subject, subject_seq, subject_prev,"
-                " entry_type, key_id, appended_at) VALUES (11, :h, :e, :s, 0, NULL, "
+                "INSERT INTO log_entries (idx, leaf_hash, entry, subject, subject_seq, "
+                "subject_prev, entry_type, key_id, appended_at) VALUES (11, :h, :e, :s, 0, NULL, "
                 "'custody.stored', :k, :t)"
             ),
             params={

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import click
 import typer
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from typer.core import TyperGroup
@@ -36,17 +35,17 @@ class OneLineErrors(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        # Typer carries its own copy of click; its public names are these two.
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.UsageError as e:
-            hint = f" (try: {e.ctx.command_path} --help)" if e.ctx else ""
-            click.echo(f"error: {e.format_message()}{hint}", err=True)
+        except typer.Abort:
+            typer.echo("error: aborted: a value was needed and none was given", err=True)
             sys.exit(2)
-        except click.Abort:
-            click.echo("error: aborted: a value was needed and none was given", err=True)
-            sys.exit(2)
-        except click.ClickException as e:
-            click.echo(f"error: {e.format_message()}", err=True)
+        except typer.TyperException as e:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (try: {ctx.command_path} --help)" if ctx is not None else ""
+            message = e.format_message() if hasattr(e, "format_message") else str(e)
+            typer.echo(f"error: {message}{hint}", err=True)
             sys.exit(2)
         if not standalone_mode:
             return result
