@@ -249,3 +249,36 @@ def test_key_registration_needs_a_proof_of_possession(world: LogWorld) -> None:
     assert base64.b64encode(pair.public_key)  # the key was never stored:
     with world.db.read() as session:
         assert key_service.keys_of(session, None) == []
+
+
+def test_the_timer_signs_a_checkpoint_while_entries_wait(
+    database: Database, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    from traceability.settings import load_settings
+    from traceability.web.app import _checkpoint_timer, create_app
+
+    settings = load_settings(environment="development", database_url="sqlite://",
+                             key_dir=str(tmp_path / "keys"), origin=ORIGIN,
+                             checkpoint_interval_seconds=1, checkpoint_every=1000)
+    app = create_app(settings, database=database)
+    context = app.state.context
+    with database.write() as session:
+        context.log.append_as_service(session, subject=VIAL.format(1), type="vial.commissioned",
+                                      now=context.clock())
+    stop = threading.Event()
+    timer = threading.Thread(target=_checkpoint_timer, args=(context, stop))
+    timer.start()
+    try:
+        deadline = time.monotonic() + 10
+        row = None
+        while row is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with database.read() as session:
+                row = latest_checkpoint(session)
+    finally:
+        stop.set()
+        timer.join()
+    assert row is not None and row.size == 2  # genesis + the event, signed by the timer

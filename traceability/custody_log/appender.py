@@ -197,8 +197,7 @@ class CustodyLog:
         if connection.dialect.name == "postgresql":
             # Lock and read in one round trip (migration 0003).
             query = tables.PG_LOCK_AND_POSITIONS
-        else:
-            self._lock(session)  # SQLite: already holds the write lock (BEGIN IMMEDIATE)
+        else:  # SQLite: this unit of work holds the write lock since BEGIN IMMEDIATE
             query = tables.POSITIONS
         revoked, last, last_leaf, seq, seq_leaf = connection.execute(query, params).one()
         if revoked is not None:

@@ -35,7 +35,6 @@ KEY_WITH_OWNER = (
     .where(KEYS.c.key_id == bindparam("key"))
 )
 
-REVOKED_AT = select(REVOCATIONS.c.revoked_index).where(REVOCATIONS.c.key_id == bindparam("key"))
 
 _LAST = ENTRIES.c.idx.desc()
 _SUBJECT_LAST = ENTRIES.c.subject_seq.desc()

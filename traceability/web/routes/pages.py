@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from audit.entry import parse_entry
+from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
 from traceability.domain.roles import Role
 from traceability.errors import TraceabilityError
@@ -35,6 +36,12 @@ class Action:
     href: str
 
 
+ACCOUNT_ACTION = Action(
+    "Your signing keys",
+    "Create a signing key in this browser (it never leaves the device) and see your keys.",
+    "/ui/account",
+)
+
 LOG_ACTION = Action(
     "Custody log",
     "Every GxP event as a signed, hash-chained entry; the latest signed checkpoint and how "
@@ -42,54 +49,42 @@ LOG_ACTION = Action(
     "/ui/log",
 )
 
+AUDIT_TRAIL_ACTION = Action(
+    "Audit trail",
+    "Every creation and correction of a record: who, when, old and new values, and why.",
+    "/ui/audit-trail",
+)
+USERS_ACTION = Action(
+    "Users",
+    "Create accounts, disable, enable or unlock them with a reason; see every sign-in attempt.",
+    "/ui/users",
+)
+
 ROLE_ACTIONS: dict[Role, list[Action]] = {
-    Role.lab: [
-        LOG_ACTION,
-        Action(
-            "API reference",
-            "Every operation lab staff can do is in the API, with examples.",
-            "/docs",
-        ),
-    ],
-    Role.qa: [
-        Action(
-            "Audit trail",
-            "Who created or corrected which record, when, and why.",
-            "/ui/audit-trail",
-        ),
-    ],
-    Role.courier: [
-        Action(
-            "API reference", "Custody handoffs are made through the API and vial pages.", "/docs"
-        ),
-    ],
-    Role.auditor: [
-        Action(
-            "Audit trail",
-            "Every creation and correction, with old and new values.",
-            "/ui/audit-trail",
-        ),
-    ],
-    Role.admin: [
-        Action(
-            "Users",
-            "Create accounts, change roles, disable accounts, reset passwords; "
-            "see every sign-in attempt.",
-            "/ui/users",
-        ),
-        Action(
-            "Audit trail",
-            "Every creation and correction, with old and new values.",
-            "/ui/audit-trail",
-        ),
-    ],
+    Role.lab: [LOG_ACTION, ACCOUNT_ACTION],
+    Role.qa: [LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
+    Role.courier: [ACCOUNT_ACTION],
+    Role.auditor: [LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
+    Role.admin: [USERS_ACTION, AUDIT_TRAIL_ACTION, LOG_ACTION],
 }
+"""What each role can do today, shown on its home page; only pages that exist."""
 
 
 @router.get("/")
 def home(request: Request, auth: AnyUser) -> Response:
     sections = [{"role": role, "actions": ROLE_ACTIONS[role]} for role in sorted(auth.actor.roles)]
     return render(request, "home.html", {"sections": sections})
+
+
+@router.get("/ui/account")
+def account_page(
+    request: Request, auth: AnyUser, context: ContextDep, session: SessionDep
+) -> Response:
+    keys = [
+        (k, key_service.revocation_of(session, k.key_id))
+        for k in key_service.keys_of(session, auth.user.id)
+    ]
+    return render(request, "account.html", {"keys": keys, "origin": context.log.origin})
 
 
 @router.get("/ui/audit-trail")

@@ -1,0 +1,47 @@
+"""Headless Chromium from Debian's package, driven by Playwright (no browser download).
+
+Browser tests skip with the reason where Chromium is absent, unless
+TRACE_REQUIRE_BROWSER=1 (as in CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+CHROMIUM = os.environ.get("TRACE_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> str:
+    if os.path.exists(CHROMIUM) or shutil.which(CHROMIUM):
+        return CHROMIUM
+    reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("TRACE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}, and TRACE_REQUIRE_BROWSER=1 requires it")
+    pytest.skip(reason)
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    path = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
