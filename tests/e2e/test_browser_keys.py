@@ -31,8 +31,9 @@ def test_a_browser_creates_and_registers_its_own_signing_key(api: Api, server: A
 
     keys = api.client.get("/keys", headers=api.headers("admin"), params={"user": "cora"}).json()
     assert [(k["key_id"], k["label"]) for k in keys] == [(key_id, "cora's phone")]
-    entry = api.client.get(f"/log/entries/{keys[0]['registered_index']}",
-                           headers=api.headers("admin")).json()["body"]
+    entry = api.client.get(
+        f"/log/entries/{keys[0]['registered_index']}", headers=api.headers("admin")
+    ).json()["body"]
     assert entry["type"] == "key.registered"
     assert entry["what"]["user"] == "cora"
     report = verify_log(api.db, api.app.state.context.log.keys.log.verifier())

@@ -260,14 +260,20 @@ def test_the_timer_signs_a_checkpoint_while_entries_wait(
     from traceability.settings import load_settings
     from traceability.web.app import _checkpoint_timer, create_app
 
-    settings = load_settings(environment="development", database_url="sqlite://",
-                             key_dir=str(tmp_path / "keys"), origin=ORIGIN,
-                             checkpoint_interval_seconds=1, checkpoint_every=1000)
+    settings = load_settings(
+        environment="development",
+        database_url="sqlite://",
+        key_dir=str(tmp_path / "keys"),
+        origin=ORIGIN,
+        checkpoint_interval_seconds=1,
+        checkpoint_every=1000,
+    )
     app = create_app(settings, database=database)
     context = app.state.context
     with database.write() as session:
-        context.log.append_as_service(session, subject=VIAL.format(1), type="vial.commissioned",
-                                      now=context.clock())
+        context.log.append_as_service(
+            session, subject=VIAL.format(1), type="vial.commissioned", now=context.clock()
+        )
     stop = threading.Event()
     timer = threading.Thread(target=_checkpoint_timer, args=(context, stop))
     timer.start()
