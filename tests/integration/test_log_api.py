@@ -176,6 +176,7 @@ def test_inclusion_and_consistency_proofs_verify(api: Api, people: People) -> No
         ("/log/proof/consistency", {"from": 2, "to": 1}, "from"),
         ("/log/proof/consistency", {"from": 1, "to": 99}, "to"),
         ("/log/proof/consistency", {"from": 0, "to": 2}, "from"),
+        ("/log/proof/inclusion", {"index": 0, "size": 2**63}, "size"),
     ],
 )
 def test_bad_proof_requests_are_422_naming_the_parameter(
@@ -234,3 +235,10 @@ def test_the_log_page_shows_the_checkpoint_and_entries(api: Api, people: People)
     assert api.settings.origin in page.text
     assert "key.registered" in page.text
     assert api.client.get("/ui/log", headers=people["cora"] | HTML).status_code == 403
+
+
+def test_an_entry_index_beyond_the_format_is_a_422(api: Api, people: People) -> None:
+    response = api.client.get(f"/log/entries/{2**63}", headers=people["aude"])
+    assert response.status_code == 422
+    assert response.json()["field"] == "index"
+    assert api.client.get("/log/entries/5", headers=people["aude"]).status_code == 404

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -38,6 +38,7 @@ CheckpointIssuer = Annotated[
     Authenticated, Depends(RequireRoles(Role.qa, Role.auditor, Role.admin))
 ]
 NOTE_TYPE = "text/plain; charset=utf-8"
+MAX_INDEX = 2**53 - 1  # the log format's largest integer
 
 
 class EntryPublic(BaseModel):
@@ -131,7 +132,9 @@ def get_log_key(context: ContextDep) -> PlainTextResponse:
 
 
 @router.get("/log/entries/{index}", response_model=EntryPublic, summary="One entry, exact bytes")
-def get_entry(index: int, auth: LogReader, session: SessionDep) -> EntryPublic:
+def get_entry(
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX)], auth: LogReader, session: SessionDep
+) -> EntryPublic:
     row = session.get(LogEntryRow, index)
     if row is None:
         raise NotFoundError(f"no entry {index}")
@@ -145,8 +148,8 @@ def get_entry(index: int, auth: LogReader, session: SessionDep) -> EntryPublic:
 )
 def inclusion(
     session: SessionDep,
-    index: Annotated[int, Query(ge=0)],
-    size: Annotated[int, Query(ge=1)],
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    size: Annotated[int, Query(ge=1, le=MAX_INDEX)],
 ) -> InclusionProof:
     head = read_head(session)
     _size_in_range(size, head.size, "size")
@@ -169,8 +172,8 @@ def inclusion(
 )
 def consistency(
     session: SessionDep,
-    size1: Annotated[int, Query(alias="from", ge=1)],
-    size2: Annotated[int, Query(alias="to", ge=1)],
+    size1: Annotated[int, Query(alias="from", ge=1, le=MAX_INDEX)],
+    size2: Annotated[int, Query(alias="to", ge=1, le=MAX_INDEX)],
 ) -> ConsistencyProof:
     head = read_head(session)
     _size_in_range(size2, head.size, "to")
