@@ -17,7 +17,7 @@ from typing import Any
 
 import rfc8785
 
-from audit.entry import ENTRY_DOMAIN, FORMAT_VERSION
+from audit.entry import ENTRY_DOMAIN, FORMAT_VERSION, LOG_ASSIGNED, MEMBERS
 from traceability.clock import rfc3339
 from traceability.errors import InvalidInputError
 
@@ -30,6 +30,8 @@ HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 SUBJECT_SCHEMES = ("https://", "http://", "urn:")
 
 JsonObject = dict[str, Any]
+STATEMENT_MEMBERS = frozenset(MEMBERS) - frozenset(LOG_ASSIGNED)
+"""What an actor sends and signs: every entry member but the log-assigned ones."""
 
 
 def check_log_value(value: object, path: str) -> None:
@@ -204,20 +206,7 @@ def statement_from_json(data: Mapping[str, Any]) -> Statement:
     """Read a statement sent by a client (browser or CLI); field names in errors."""
     if data.get("v", FORMAT_VERSION) != FORMAT_VERSION:
         raise InvalidInputError(f"v must be {FORMAT_VERSION}", field="v")
-    unknown = set(data) - {
-        "v",
-        "log",
-        "subject",
-        "subject_seq",
-        "subject_prev",
-        "type",
-        "when",
-        "what",
-        "where",
-        "why",
-        "key",
-        "actor",
-    }
+    unknown = set(data) - STATEMENT_MEMBERS
     if unknown:
         name = sorted(unknown)[0]
         raise InvalidInputError(f"{name} is not part of a statement", field=name)
