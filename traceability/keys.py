@@ -13,7 +13,7 @@ from pathlib import Path
 
 from audit.entry import key_id as entry_key_id
 from audit.errors import AuditError
-from audit.note import Signer, parse_private_key
+from audit.note import Signer, Verifier, parse_private_key
 from traceability.errors import ConfigurationError
 
 
@@ -33,6 +33,8 @@ def write_private_file(path: Path, text: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as e:
         raise ConfigurationError(f"{path} exists; refusing to overwrite a key") from e
+    except OSError as e:
+        raise ConfigurationError(f"{path}: cannot write the key ({e.strerror})") from e
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
@@ -97,6 +99,16 @@ def _load_or_create(path: Path, name: str) -> Signer:
         except ConfigurationError:
             pass  # another process created it first: use theirs
     return read_private_key(path)
+
+
+def read_log_verifier(key_dir: Path) -> Verifier:
+    """The log's verifier key from an existing key directory; never creates one."""
+    path = key_dir / LOG_KEY_FILE
+    if not path.exists():
+        raise ConfigurationError(
+            f"no log key at {path}; point TRACE_KEY_DIR at the log's keys or give --log-key"
+        )
+    return read_private_key(path).verifier()
 
 
 def load_service_keys(key_dir: Path, origin: str) -> ServiceKeys:

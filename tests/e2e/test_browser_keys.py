@@ -22,12 +22,12 @@ def test_a_browser_creates_and_registers_its_own_signing_key(api: Api, server: A
         page.wait_for_url(f"{base}/ui/account")
         page.fill("input[name=label]", "cora's phone")
         page.click("text=Create and register a signing key")
-        page.wait_for_selector("[data-status][data-key-id]", timeout=15_000)
-        key_id = page.get_attribute("[data-status]", "data-key-id")
+        page.wait_for_selector("[data-registered]", timeout=15_000)
+        key_id = page.get_attribute("[data-registered]", "data-registered")
         assert key_id and len(key_id) == 32
-        page.reload()
         page.wait_for_selector(f"text=This browser holds key {key_id}")
-        assert "cora's phone" in page.content()
+        assert "cora's phone" in page.content()  # the table lists the new key
+        assert page.inner_text("[data-browser-key] button") == "Replace this browser's key"
 
     keys = api.client.get("/keys", headers=api.headers("admin"), params={"user": "cora"}).json()
     assert [(k["key_id"], k["label"]) for k in keys] == [(key_id, "cora's phone")]

@@ -16,6 +16,12 @@ from traceability.storage.database import Database
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def private_key_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands that open the custody log create keys: keep them out of the repository."""
+    monkeypatch.setenv("TRACE_KEY_DIR", str(tmp_path / "keys"))
+
+
 def all_command_paths() -> list[list[str]]:
     root = typer.main.get_command(app)
     paths: list[list[str]] = []

@@ -123,3 +123,26 @@ def test_bad_input_exits_2_with_one_line(run, database: Database, args: list[str
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def test_verify_log_without_the_log_key_says_so_and_creates_nothing(
+    database: Database, tmp_path: Path
+) -> None:
+    empty = tmp_path / "no-keys-here"
+    empty.mkdir()
+    url = database.engine.url.render_as_string(hide_password=False)
+    result = runner.invoke(
+        app,
+        ["audit", "verify-log", "--database-url", url],
+        env={"TRACE_ENVIRONMENT": "development", "TRACE_KEY_DIR": str(empty)},
+    )
+    assert result.exit_code == 2
+    assert "no log key" in result.output and "--log-key" in result.output
+    assert list(empty.iterdir()) == []
+
+
+def test_keys_new_into_an_unwritable_place_is_one_line(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("keys", "new", "sam", "--output", "/nonexistent/dir/sam.key")
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot write" in lines[0]

@@ -242,3 +242,23 @@ def test_an_entry_index_beyond_the_format_is_a_422(api: Api, people: People) -> 
     assert response.status_code == 422
     assert response.json()["field"] == "index"
     assert api.client.get("/log/entries/5", headers=people["aude"]).status_code == 404
+
+
+def test_qa_signs_a_checkpoint_from_the_log_page(api: Api, people: People) -> None:
+    import re
+
+    api.add_user("qa2", "qa")
+    response = api.client.post(
+        "/sign-in",
+        data={"username": "qa2", "password": "correct-horse-battery"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    page = api.client.get("/ui/log", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert token and "Sign a checkpoint now" in page.text
+    signed = api.client.post(
+        "/ui/log/checkpoint", data={"csrf_token": token.group(1)}, follow_redirects=False
+    )
+    assert signed.status_code == 303
+    assert api.client.get("/log/checkpoint").status_code == 200

@@ -16,6 +16,8 @@ from traceability.cli.common import (
     settings_from,
 )
 from traceability.clock import utcnow
+from traceability.custody_log.appender import CustodyLog
+from traceability.keys import load_service_keys
 from traceability.settings import Environment
 
 app = new_app("The demo site.")
@@ -42,7 +44,14 @@ def load(
                 return
             raise fail("the database is not empty; demo data goes only into an empty one")
         count = demo.load(session, actor=cli_actor(), now=utcnow())
-        typer.echo(f"demo site loaded ({count} accounts)")
+        # Open the custody log: entry 0 registers the service key; sign its first checkpoint.
+        log = CustodyLog(
+            load_service_keys(settings.key_dir, settings.origin),
+            origin=settings.origin,
+            checkpoint_every=settings.checkpoint_every,
+        )
+        log.issue_checkpoint(session, now=utcnow())
+        typer.echo(f"demo site loaded ({count} accounts; custody log opened)")
 
 
 @app.command("sign-ins")

@@ -51,7 +51,10 @@ def new(
             raise InvalidInputError(f"{name!r} cannot name a key: {e}", field="name") from e
         write_private_file(path, pair.signer.private_key_text() + "\n")
     typer.echo(pair.signer.verifier().text())
-    typer.echo(f"key id {pair.key_id}; private key written to {path} (keep it secret)", err=True)
+    typer.echo(
+        f"custody-log key id {pair.key_id}; private key written to {path} (keep it secret)",
+        err=True,
+    )
 
 
 @app.command()

@@ -12,7 +12,7 @@ from traceability.cli.common import errors_as_exit, fail, new_app, open_database
 from traceability.clock import utcnow
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.verify_log import verify_log
-from traceability.keys import load_service_keys
+from traceability.keys import load_service_keys, read_log_verifier
 
 log_app = new_app("The custody log.")
 audit_app = new_app("Verify the record.")
@@ -65,7 +65,7 @@ def verify_log_command(
             except AuditError as e:
                 raise fail(f"--log-key: {e}") from None
         else:
-            verifier = load_service_keys(settings.key_dir, settings.origin).log.verifier()
+            verifier = read_log_verifier(settings.key_dir)
         with open_database(database_url) as db:
             report = verify_log(db, verifier, workers=workers)
     for finding in report.findings:

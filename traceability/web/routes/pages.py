@@ -24,7 +24,7 @@ from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailR
 from traceability.web.fields import Text
 from traceability.web.pages import render
 from traceability.web.problems import status_for
-from traceability.web.routes.log import LogReader
+from traceability.web.routes.log import CheckpointIssuer, LogReader
 
 router = APIRouter(include_in_schema=False)
 
@@ -78,13 +78,21 @@ def home(request: Request, auth: AnyUser) -> Response:
 
 @router.get("/ui/account")
 def account_page(
-    request: Request, auth: AnyUser, context: ContextDep, session: SessionDep
+    request: Request,
+    auth: AnyUser,
+    context: ContextDep,
+    session: SessionDep,
+    registered: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
 ) -> Response:
     keys = [
         (k, key_service.revocation_of(session, k.key_id))
         for k in key_service.keys_of(session, auth.user.id)
     ]
-    return render(request, "account.html", {"keys": keys, "origin": context.log.origin})
+    return render(
+        request,
+        "account.html",
+        {"keys": keys, "origin": context.log.origin, "registered": registered},
+    )
 
 
 @router.get("/ui/audit-trail")
@@ -133,8 +141,16 @@ def log_page(
             "log_key": context.log.keys.log.verifier().text(),
             "entries": [(row, parse_entry(bytes(row.entry))) for row in rows],
             "older": rows[-1].idx if rows and rows[-1].idx > 0 else None,
+            "can_sign": auth.actor.has_any(Role.qa, Role.auditor, Role.admin),
         },
     )
+
+
+@router.post("/ui/log/checkpoint")
+def log_checkpoint(auth: CheckpointIssuer, context: ContextDep) -> Response:
+    with context.db.write() as session:
+        context.log.issue_checkpoint(session, now=context.clock())
+    return RedirectResponse("/ui/log", status_code=303)
 
 
 def _users_page(

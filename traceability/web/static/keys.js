@@ -64,8 +64,8 @@ async function createAndRegister(panel) {
       return;
     }
     await keepKey({ user, keyId, privateKey: pair.privateKey, publicKey: pair.publicKey });
-    status.textContent = `Registered key ${keyId} at log index ${body.registered_index}.`;
-    status.dataset.keyId = keyId;
+    // Reload so the table of registered keys shows the new one.
+    location.assign("/ui/account?registered=" + encodeURIComponent(keyId));
   } catch (error) {
     status.textContent = "This browser cannot make Ed25519 keys (" + error.name + "). " +
       "Use a current Chrome, Edge, Firefox or Safari.";
@@ -78,6 +78,7 @@ async function showHeldKey(panel) {
   line.textContent = held
     ? `This browser holds key ${held.keyId}.`
     : "This browser holds no signing key for you yet.";
+  if (held) panel.querySelector("button").textContent = "Replace this browser's key";
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -86,7 +87,11 @@ document.addEventListener("DOMContentLoaded", () => {
   showHeldKey(panel);
   panel.querySelector("button").addEventListener("click", async (event) => {
     event.preventDefault();
+    const held = await storedKey(panel.dataset.user).catch(() => null);
+    if (held && !confirm(`This browser already holds key ${held.keyId}. Replace it? ` +
+                         "Revoke the old key if nobody will use it again.")) {
+      return;
+    }
     await createAndRegister(panel);
-    await showHeldKey(panel);
   });
 });
