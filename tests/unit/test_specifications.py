@@ -204,3 +204,49 @@ def test_limits_must_make_sense() -> None:
         NumericLimits("%")
     with pytest.raises(ValueError, match="above the upper"):
         NumericLimits("%", lower=Bound(Decimal(5)), upper=Bound(Decimal(4)))
+
+
+def test_a_specification_round_trips_through_its_stored_form() -> None:
+    import json
+
+    from traceability.domain.specifications import specification_from_json, specification_to_json
+
+    stored = json.loads(json.dumps(specification_to_json(SPEC)))
+    assert specification_from_json(stored) == SPEC
+    assert stored["tests"][2]["criterion"] == {
+        "kind": "numeric",
+        "unit": "EU/mL",
+        "lower": None,
+        "upper": {"value": "0.5", "inclusive": True},
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(version=0), "version"),
+        (lambda d: d.update(tests=[]), "tests"),
+        (lambda d: d["tests"][0].update(code=""), "tests[0].code"),
+        (lambda d: d["tests"][2]["criterion"].update(unit="EU/L"), "tests[2].criterion.unit"),
+        (
+            lambda d: d["tests"][2]["criterion"]["upper"].update(value="x"),
+            "tests[2].criterion.upper.value",
+        ),
+        (
+            lambda d: d["tests"][0]["criterion"].update(accepted="sterile"),
+            "tests[0].criterion.accepted",
+        ),
+        (lambda d: d["tests"][1].update(code="sterility"), "tests"),
+        (lambda d: d["tests"][0]["criterion"].update(kind="fuzzy"), "tests[0].criterion.kind"),
+    ],
+)
+def test_a_malformed_specification_names_the_field(change: object, field: str) -> None:
+    import json
+
+    from traceability.domain.specifications import specification_from_json, specification_to_json
+
+    data = json.loads(json.dumps(specification_to_json(SPEC)))
+    change(data)  # type: ignore[operator]
+    with pytest.raises(InvalidInputError) as e:
+        specification_from_json(data)
+    assert e.value.field == field

@@ -346,3 +346,151 @@ def uc_msc_specification(version: int = 1) -> Specification:
 
 def required_codes(specification: Specification) -> Sequence[str]:
     return [test.code for test in specification.tests]
+
+
+# --- the stored and signed form ---------------------------------------------------------
+
+
+def _bound_json(bound: Bound | None) -> dict[str, object] | None:
+    if bound is None:
+        return None
+    return {"value": str(bound.value), "inclusive": bound.inclusive}
+
+
+def _limits_json(limits: NumericLimits) -> dict[str, object]:
+    return {
+        "unit": limits.unit,
+        "lower": _bound_json(limits.lower),
+        "upper": _bound_json(limits.upper),
+    }
+
+
+def _criterion_json(criterion: Criterion) -> dict[str, object]:
+    if isinstance(criterion, NumericLimits):
+        return {"kind": "numeric", **_limits_json(criterion)}
+    if isinstance(criterion, Qualitative):
+        return {
+            "kind": "qualitative",
+            "accepted": criterion.accepted,
+            "vocabulary": list(criterion.vocabulary),
+        }
+    return {
+        "kind": "markers",
+        "markers": {name: _limits_json(limits) for name, limits in criterion.markers.items()},
+    }
+
+
+def specification_to_json(specification: Specification) -> dict[str, object]:
+    """The form a specification version is stored and signed in (decimals as strings)."""
+    return {
+        "product": specification.product_code,
+        "version": specification.version,
+        "tests": [
+            {
+                "code": t.code,
+                "name": t.name,
+                "method": t.method,
+                "criterion": _criterion_json(t.criterion),
+                "rapid_method": t.rapid_method,
+            }
+            for t in specification.tests
+        ],
+    }
+
+
+def _bound_from(data: object, where: str) -> Bound | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("inclusive"), bool):
+        raise InvalidInputError("a limit is {value, inclusive}", field=where)
+    return Bound(decimal_from(data.get("value"), field_name=f"{where}.value"), data["inclusive"])
+
+
+def _limits_from(data: dict[str, object], where: str) -> NumericLimits:
+    unit = data.get("unit")
+    if not isinstance(unit, str):
+        raise InvalidInputError("a unit is needed", field=f"{where}.unit")
+    unit_named(unit, field_name=f"{where}.unit")
+    try:
+        return NumericLimits(
+            unit,
+            _bound_from(data.get("lower"), f"{where}.lower"),
+            _bound_from(data.get("upper"), f"{where}.upper"),
+        )
+    except ValueError as e:
+        raise InvalidInputError(str(e), field=where) from None
+
+
+def _criterion_from(data: object, where: str) -> Criterion:
+    if not isinstance(data, dict):
+        raise InvalidInputError("a criterion is an object", field=where)
+    kind = data.get("kind")
+    if kind == "numeric":
+        return _limits_from(data, where)
+    if kind == "qualitative":
+        accepted, vocabulary = data.get("accepted"), data.get("vocabulary")
+        if (
+            not isinstance(accepted, str)
+            or not isinstance(vocabulary, list)
+            or not all(isinstance(v, str) for v in vocabulary)
+        ):
+            raise InvalidInputError(
+                "a qualitative criterion has accepted and vocabulary", field=where
+            )
+        try:
+            return Qualitative(accepted, tuple(vocabulary))
+        except ValueError as e:
+            raise InvalidInputError(str(e), field=f"{where}.accepted") from None
+    if kind == "markers":
+        markers = data.get("markers")
+        if not isinstance(markers, dict) or not markers:
+            raise InvalidInputError("a marker panel lists its markers", field=f"{where}.markers")
+        return MarkerPanel(
+            {
+                str(name): _limits_from(
+                    limits if isinstance(limits, dict) else {}, f"{where}.markers.{name}"
+                )
+                for name, limits in markers.items()
+            }
+        )
+    raise InvalidInputError("kind is numeric, qualitative or markers", field=f"{where}.kind")
+
+
+def specification_from_json(data: object) -> Specification:
+    """Read a specification version back (or from a client), naming the field at fault."""
+    if not isinstance(data, dict):
+        raise InvalidInputError("a specification is an object", field="specification")
+    product, version, tests = data.get("product"), data.get("version"), data.get("tests")
+    if not isinstance(product, str) or not product:
+        raise InvalidInputError("product is needed", field="product")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidInputError("version is a positive integer", field="version")
+    if not isinstance(tests, list) or not tests:
+        raise InvalidInputError("a specification lists at least one test", field="tests")
+    parsed = []
+    for i, test in enumerate(tests):
+        where = f"tests[{i}]"
+        if not isinstance(test, dict):
+            raise InvalidInputError("a test is an object", field=where)
+        texts = {}
+        for name in ("code", "name", "method"):
+            value = test.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidInputError(f"{name} is needed", field=f"{where}.{name}")
+            texts[name] = value
+        rapid = test.get("rapid_method")
+        if rapid is not None and not isinstance(rapid, str):
+            raise InvalidInputError("rapid_method is text or null", field=f"{where}.rapid_method")
+        parsed.append(
+            RequiredTest(
+                texts["code"],
+                texts["name"],
+                texts["method"],
+                _criterion_from(test.get("criterion"), f"{where}.criterion"),
+                rapid,
+            )
+        )
+    codes = [t.code for t in parsed]
+    if len(set(codes)) != len(codes):
+        raise InvalidInputError("test codes must be unique", field="tests")
+    return Specification(product, version, tuple(parsed))
