@@ -61,6 +61,11 @@ class VialId:
         return self.uri(resolver) + ("?" + "&".join(query) if query else "")
 
 
+def product_uri(resolver: str, gtin: str) -> str:
+    """A product's identity: https://{resolver}/01/{GTIN-14}."""
+    return f"{resolver.rstrip('/')}/01/{gtin14(gtin)}"
+
+
 def batch_uri(resolver: str, gtin: str, lot: str) -> str:
     """A batch's identity: https://{resolver}/01/{GTIN-14}/10/{lot}."""
     lot = ai82(lot, field="lot", max_length=MAX_LOT)

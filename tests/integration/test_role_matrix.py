@@ -36,7 +36,13 @@ PUBLIC = {
     ("GET", "/log/proof/inclusion"),
     ("GET", "/log/proof/consistency"),
 }
-PATH_VALUES = {"username": "target", "index": "0", "key_id": "0" * 32}
+PATH_VALUES = {
+    "username": "target",
+    "index": "0",
+    "key_id": "0" * 32,
+    "code": "NOPE",
+    "lot": "NOPE",
+}
 
 
 def declared_roles(route: Route) -> frozenset[Role] | None:

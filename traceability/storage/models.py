@@ -8,7 +8,7 @@ triggers that refuse UPDATE and DELETE on both engines.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -215,3 +215,69 @@ LOG_TABLES: tuple[str, ...] = (
     "actor_keys",
     "key_revocations",
 )
+
+
+class Product(SQLModel, table=True):
+    """A cell-therapy product: its GTIN names it in every vial's Digital Link URI."""
+
+    __tablename__ = "products"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    gtin: str = Field(max_length=14, unique=True)
+    processing_class: str = Field(max_length=32)
+    storage_condition: str = Field(max_length=200)
+    created_at: datetime = _utc()
+
+
+class SpecificationVersion(SQLModel, table=True):
+    """One immutable version of a product's release specification. Append-only."""
+
+    __tablename__ = "specification_versions"
+    __table_args__ = (UniqueConstraint("product_id", "version", name="uq_spec_product_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="products.id")
+    version: int
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _utc()
+
+
+class Batch(SQLModel, table=True):
+    """A lot of a product, made under one specification version."""
+
+    __tablename__ = "batches"
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="products.id", index=True)
+    lot: str = Field(max_length=20, unique=True)
+    donor_code: str = Field(max_length=32)
+    processing_class: str = Field(max_length=32)
+    manufactured_on: date
+    expires_on: date
+    specification_version_id: int = Field(foreign_key="specification_versions.id")
+    state: str = Field(max_length=32)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _utc()
+
+
+class Vial(SQLModel, table=True):
+    """One vial of a batch, named by its Digital Link URI. Append-only."""
+
+    __tablename__ = "vials"
+    __table_args__ = (UniqueConstraint("batch_id", "serial", name="uq_vial_batch_serial"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batches.id", index=True)
+    serial: str = Field(max_length=20)
+    uri: str = Field(max_length=512, unique=True)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
+RECORD_TABLES: tuple[str, ...] = ("specification_versions", "vials")
+"""Batch-record tables that only ever grow (batches change state, with audit rows)."""

@@ -18,7 +18,7 @@ from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.web import problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
-from traceability.web.routes import audit_trail, auth, health, keys, log, pages, users
+from traceability.web.routes import audit_trail, auth, batches, health, keys, log, pages, users
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ ROUTERS = (
     audit_trail.router,
     log.router,
     keys.router,
+    batches.router,
     pages.router,
 )
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""

@@ -1,0 +1,61 @@
+"""Signed requests: a person's GxP action arrives as a statement signed on their device.
+
+See docs/signed-writes.md. The endpoint fixes the statement's type and subject; the
+statement's `what` carries the domain request itself, so what is stored and what is
+signed are the same thing. Errors name the member as `statement.<member>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from traceability.custody_log.appender import Appended, CustodyLog
+from traceability.custody_log.statements import Statement, statement_from_json
+from traceability.errors import InvalidInputError, PermissionDeniedError
+from traceability.storage.models import User
+
+
+@dataclass(frozen=True)
+class SignedStatement:
+    statement: Statement
+    signature: bytes
+
+
+def read_signed(statement: Mapping[str, Any], signature: str) -> SignedStatement:
+    try:
+        parsed = statement_from_json(statement)
+    except InvalidInputError as e:
+        raise InvalidInputError(str(e), field=f"statement.{e.field}") from None
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("signature is not base64", field="signature") from None
+    if len(raw) != 64:
+        raise InvalidInputError("an Ed25519 signature is 64 bytes", field="signature")
+    return SignedStatement(parsed, raw)
+
+
+def expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> None:  # noqa: A002
+    """The statement must be this endpoint's, about this subject, by the signed-in user."""
+    statement = signed.statement
+    if statement.type != type:
+        raise InvalidInputError(f"this request takes a {type!r} statement", field="statement.type")
+    if statement.subject != subject:
+        raise InvalidInputError(f"this request is about {subject}", field="statement.subject")
+    if statement.actor != user.username:
+        raise PermissionDeniedError("the statement's actor must be you")
+
+
+def append(
+    session: Session, log: CustodyLog, signed: SignedStatement, *, user: User, now: datetime
+) -> Appended:
+    return log.append_signed(
+        session, signed.statement, signed.signature, now=now, signed_in_user=user
+    )

@@ -1,0 +1,257 @@
+"""Products, specification versions and batches over HTTP.
+
+Writes are signed requests (docs/signed-writes.md): the body is the statement the
+person's device signed and its signature; the service checks the domain request inside
+it, appends it to the custody log and stores the records, in one unit of work.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from labels.digital_link import batch_uri, product_uri
+from traceability.custody_log.signed_requests import read_signed
+from traceability.domain.qc_record import record_status
+from traceability.domain.roles import Role
+from traceability.services import batch_records
+from traceability.services.auth import Authenticated
+from traceability.storage.models import Batch, Product, SpecificationVersion, User
+from traceability.web.deps import ContextDep, RequireRoles, SessionDep
+from traceability.web.fields import STRICT_BODY, Text
+
+router = APIRouter(tags=["batch records"])
+
+RecordReader = Annotated[
+    Authenticated, Depends(RequireRoles(Role.lab, Role.qa, Role.auditor, Role.admin))
+]
+SpecificationWriter = Annotated[Authenticated, Depends(RequireRoles(Role.qa, Role.admin))]
+BatchWriter = Annotated[Authenticated, Depends(RequireRoles(Role.lab))]
+
+
+class SignedRequest(BaseModel):
+    model_config = STRICT_BODY
+
+    statement: dict[str, Any] = Field(
+        description="The statement the person's device signed (docs/custody-log.md), "
+        "without index, prev and sig; its `what` is the request."
+    )
+    signature: Text = Field(max_length=200, description="base64 Ed25519 signature")
+
+
+class SpecificationVersionPublic(BaseModel):
+    version: int
+    document: dict[str, Any]
+    log_index: int
+    created_by: str
+    created_at: datetime
+
+
+class ProductPublic(BaseModel):
+    code: str
+    name: str
+    gtin: str
+    uri: str
+    processing_class: str
+    storage_condition: str
+    specifications: list[SpecificationVersionPublic]
+
+
+class VialPublic(BaseModel):
+    serial: str
+    uri: str
+    log_index: int
+
+
+class BatchPublic(BaseModel):
+    lot: str
+    uri: str
+    product: str
+    donor_code: str
+    processing_class: str
+    manufactured_on: date
+    expires_on: date
+    specification_version: int
+    state: str
+    log_index: int
+    created_by: str
+    vials: list[VialPublic]
+    tests: dict[str, str]
+
+
+def _user(auth: Authenticated, session: Session) -> User:
+    user = session.get(User, auth.user.id)
+    assert user is not None  # noqa: S101 - authenticated just now
+    return user
+
+
+def _product_public(session: Session, product: Product, resolver: str) -> ProductPublic:
+    return ProductPublic(
+        code=product.code,
+        name=product.name,
+        gtin=product.gtin,
+        uri=product_uri(resolver, product.gtin),
+        processing_class=product.processing_class,
+        storage_condition=product.storage_condition,
+        specifications=[_version_public(v) for v in batch_records.versions_of(session, product)],
+    )
+
+
+def _version_public(row: SpecificationVersion) -> SpecificationVersionPublic:
+    return SpecificationVersionPublic(
+        version=row.version,
+        document=row.document,
+        log_index=row.log_index,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
+    product = session.get(Product, batch.product_id)
+    version = session.get(SpecificationVersion, batch.specification_version_id)
+    assert product is not None and version is not None  # noqa: S101 - foreign keys
+    specification = batch_records.specification_of(session, batch)
+    return BatchPublic(
+        lot=batch.lot,
+        uri=batch_uri(resolver, product.gtin, batch.lot),
+        product=product.code,
+        donor_code=batch.donor_code,
+        processing_class=batch.processing_class,
+        manufactured_on=batch.manufactured_on,
+        expires_on=batch.expires_on,
+        specification_version=version.version,
+        state=batch.state,
+        log_index=batch.log_index,
+        created_by=batch.created_by,
+        vials=[
+            VialPublic(serial=v.serial, uri=v.uri, log_index=v.log_index)
+            for v in batch_records.vials_of(session, batch)
+        ],
+        tests={code: status.value for code, status in record_status(specification, []).items()},
+    )
+
+
+@router.post(
+    "/products",
+    response_model=ProductPublic,
+    status_code=201,
+    summary="Register a product with specification version 1 (signed)",
+)
+def register_product(
+    body: SignedRequest, auth: SpecificationWriter, context: ContextDep
+) -> ProductPublic:
+    signed = read_signed(body.statement, body.signature)
+    resolver = context.settings.resolver_base
+    with context.db.write() as session:
+        product = batch_records.register_product(
+            session,
+            context.log,
+            signed,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=resolver,
+            now=context.clock(),
+        )
+        session.flush()
+        return _product_public(session, product, resolver)
+
+
+@router.get("/products", response_model=list[ProductPublic], summary="Every product")
+def list_products(
+    auth: RecordReader, context: ContextDep, session: SessionDep
+) -> list[ProductPublic]:
+    return [
+        _product_public(session, p, context.settings.resolver_base)
+        for p in batch_records.list_products(session)
+    ]
+
+
+@router.get(
+    "/products/{code}",
+    response_model=ProductPublic,
+    summary="A product and every version of its specification",
+)
+def get_product(
+    code: str, auth: RecordReader, context: ContextDep, session: SessionDep
+) -> ProductPublic:
+    return _product_public(
+        session, batch_records.get_product(session, code), context.settings.resolver_base
+    )
+
+
+@router.post(
+    "/products/{code}/specifications",
+    response_model=SpecificationVersionPublic,
+    status_code=201,
+    summary="Add the next specification version (signed)",
+)
+def add_specification(
+    code: str, body: SignedRequest, auth: SpecificationWriter, context: ContextDep
+) -> SpecificationVersionPublic:
+    signed = read_signed(body.statement, body.signature)
+    with context.db.write() as session:
+        product = batch_records.get_product(session, code)
+        row = batch_records.add_specification_version(
+            session,
+            context.log,
+            signed,
+            product=product,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=context.settings.resolver_base,
+            now=context.clock(),
+        )
+        session.flush()
+        return _version_public(row)
+
+
+@router.post(
+    "/batches",
+    response_model=BatchPublic,
+    status_code=201,
+    summary="Register a batch and commission its vials (signed)",
+)
+def register_batch(body: SignedRequest, auth: BatchWriter, context: ContextDep) -> BatchPublic:
+    signed = read_signed(body.statement, body.signature)
+    resolver = context.settings.resolver_base
+    with context.db.write() as session:
+        batch = batch_records.register_batch(
+            session,
+            context.log,
+            signed,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=resolver,
+            now=context.clock(),
+        )
+        session.flush()
+        return _batch_public(session, batch, resolver)
+
+
+@router.get("/batches", response_model=list[BatchPublic], summary="Every batch, newest first")
+def list_batches(auth: RecordReader, context: ContextDep, session: SessionDep) -> list[BatchPublic]:
+    return [
+        _batch_public(session, b, context.settings.resolver_base)
+        for b in batch_records.list_batches(session)
+    ]
+
+
+@router.get(
+    "/batches/{lot}",
+    response_model=BatchPublic,
+    summary="A batch record: vials and the status of every required test",
+)
+def get_batch(
+    lot: Annotated[str, Field(max_length=20)],
+    auth: RecordReader,
+    context: ContextDep,
+    session: SessionDep,
+) -> BatchPublic:
+    return _batch_public(
+        session, batch_records.get_batch(session, lot), context.settings.resolver_base
+    )
