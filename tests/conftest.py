@@ -16,11 +16,15 @@ from tests.support import (
     live_server,
     migrated_database,
 )
+from traceability.security.passwords import configure_hashing
 from traceability.settings import Settings, load_settings
 from traceability.storage.database import Database
 from traceability.web.app import create_app
 
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+# Real Argon2id, at a small cost: the suite signs in hundreds of times.
+configure_hashing(time_cost=1, memory_cost=1024)
 
 
 @pytest.fixture(params=ENGINES)

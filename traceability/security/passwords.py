@@ -18,6 +18,16 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
 
 
+def configure_hashing(*, time_cost: int, memory_cost: int) -> None:
+    """Change the Argon2id cost (tests use a small one: hundreds of sign-ins per run).
+
+    Hashes made with other parameters still verify, and `needs_rehash` upgrades them.
+    """
+    global _hasher, _DUMMY_HASH  # noqa: PLW0603 - one process-wide hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+    _DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+
+
 def check_password_policy(password: str, *, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInputError(

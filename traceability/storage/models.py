@@ -279,5 +279,64 @@ class Vial(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
-RECORD_TABLES: tuple[str, ...] = ("specification_versions", "vials")
+class QcResult(SQLModel, table=True):
+    """One QC result as entered and signed; corrections supersede it. Append-only."""
+
+    __tablename__ = "qc_results"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batches.id", index=True)
+    test: str = Field(max_length=32)
+    values: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    unit: str | None = Field(default=None, max_length=32)
+    method: str = Field(max_length=200)
+    instrument: str = Field(max_length=200)
+    reagent_lots: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    analyst: str = Field(max_length=200)
+    tested_at: datetime = _utc()
+    assay_valid: bool
+    verdict: str = Field(max_length=16)
+    reasons: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    supersedes_id: int | None = Field(default=None, foreign_key="qc_results.id", unique=True)
+    reason: str | None = Field(default=None, max_length=2000)
+    entered_by: str = Field(max_length=64)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
+class QcReview(SQLModel, table=True):
+    """The second person's decision on a result. Append-only; one per result."""
+
+    __tablename__ = "qc_reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    result_id: int = Field(foreign_key="qc_results.id", unique=True)
+    decision: str = Field(max_length=16)
+    comment: str | None = Field(default=None, max_length=2000)
+    reviewer: str = Field(max_length=64)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
+class OosDecision(SQLModel, table=True):
+    """QA's conclusion of the OOS investigation a failed result opened. Append-only."""
+
+    __tablename__ = "oos_decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    result_id: int = Field(foreign_key="qc_results.id", unique=True)
+    conclusion: str = Field(max_length=16)
+    reason: str = Field(max_length=2000)
+    decided_by: str = Field(max_length=64)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
+RECORD_TABLES: tuple[str, ...] = (
+    "specification_versions",
+    "vials",
+    "qc_results",
+    "qc_reviews",
+    "oos_decisions",
+)
 """Batch-record tables that only ever grow (batches change state, with audit rows)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -18,7 +18,7 @@ from labels.digital_link import batch_uri, product_uri
 from traceability.custody_log.signed_requests import read_signed
 from traceability.domain.qc_record import record_status
 from traceability.domain.roles import Role
-from traceability.services import batch_records
+from traceability.services import batch_records, qc_results
 from traceability.services.auth import Authenticated
 from traceability.storage.models import Batch, Product, SpecificationVersion, User
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
@@ -67,6 +67,43 @@ class VialPublic(BaseModel):
     log_index: int
 
 
+class ResultPublic(BaseModel):
+    id: int
+    test: str
+    values: dict[str, Any]
+    unit: str | None
+    method: str
+    instrument: str
+    reagent_lots: list[str]
+    analyst: str
+    tested_at: datetime
+    assay_valid: bool
+    verdict: str
+    reasons: list[str]
+    supersedes: int | None
+    reason: str | None
+    entered_by: str
+    log_index: int
+    review: str | None
+    oos: str | None
+
+
+class ReviewPublic(BaseModel):
+    result: int
+    decision: str
+    comment: str | None
+    reviewer: str
+    log_index: int
+
+
+class OosPublic(BaseModel):
+    result: int
+    conclusion: str
+    reason: str
+    decided_by: str
+    log_index: int
+
+
 class BatchPublic(BaseModel):
     lot: str
     uri: str
@@ -81,6 +118,7 @@ class BatchPublic(BaseModel):
     created_by: str
     vials: list[VialPublic]
     tests: dict[str, str]
+    results: list[ResultPublic]
 
 
 def _user(auth: Authenticated, session: Session) -> User:
@@ -116,6 +154,31 @@ def _batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
     version = session.get(SpecificationVersion, batch.specification_version_id)
     assert product is not None and version is not None  # noqa: S101 - foreign keys
     specification = batch_records.specification_of(session, batch)
+    views = {v.id: v for v in qc_results.views(session, batch)}
+    results = [
+        ResultPublic(
+            id=r.id,
+            test=r.test,
+            values=r.values,
+            unit=r.unit,
+            method=r.method,
+            instrument=r.instrument,
+            reagent_lots=r.reagent_lots,
+            analyst=r.analyst,
+            tested_at=r.tested_at,
+            assay_valid=r.assay_valid,
+            verdict=r.verdict,
+            reasons=r.reasons,
+            supersedes=r.supersedes_id,
+            reason=r.reason,
+            entered_by=r.entered_by,
+            log_index=r.log_index,
+            review=views[r.id].review,
+            oos=views[r.id].oos,
+        )
+        for r in qc_results.results_of(session, batch)
+        if r.id is not None
+    ]
     return BatchPublic(
         lot=batch.lot,
         uri=batch_uri(resolver, product.gtin, batch.lot),
@@ -132,7 +195,11 @@ def _batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
             VialPublic(serial=v.serial, uri=v.uri, log_index=v.log_index)
             for v in batch_records.vials_of(session, batch)
         ],
-        tests={code: status.value for code, status in record_status(specification, []).items()},
+        tests={
+            code: status.value
+            for code, status in record_status(specification, list(views.values())).items()
+        },
+        results=results,
     )
 
 
@@ -247,7 +314,7 @@ def list_batches(auth: RecordReader, context: ContextDep, session: SessionDep) -
     summary="A batch record: vials and the status of every required test",
 )
 def get_batch(
-    lot: Annotated[str, Field(max_length=20)],
+    lot: Annotated[str, Path(max_length=20)],
     auth: RecordReader,
     context: ContextDep,
     session: SessionDep,
@@ -255,3 +322,108 @@ def get_batch(
     return _batch_public(
         session, batch_records.get_batch(session, lot), context.settings.resolver_base
     )
+
+
+ResultWriter = Annotated[Authenticated, Depends(RequireRoles(Role.lab))]
+Reviewer = Annotated[Authenticated, Depends(RequireRoles(Role.lab, Role.qa))]
+OosDecider = Annotated[Authenticated, Depends(RequireRoles(Role.qa))]
+
+
+@router.post(
+    "/batches/{lot}/results",
+    response_model=ResultPublic,
+    status_code=201,
+    summary="Enter a QC result (signed); evaluated at once against the specification",
+)
+def enter_result(
+    lot: Annotated[str, Path(max_length=20)],
+    body: SignedRequest,
+    auth: ResultWriter,
+    context: ContextDep,
+) -> ResultPublic:
+    signed = read_signed(body.statement, body.signature)
+    with context.db.write() as session:
+        batch = batch_records.get_batch(session, lot)
+        row = qc_results.enter_result(
+            session,
+            context.log,
+            signed,
+            batch=batch,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=context.settings.resolver_base,
+            now=context.clock(),
+        )
+        return next(
+            r
+            for r in _batch_public(session, batch, context.settings.resolver_base).results
+            if r.id == row.id
+        )
+
+
+@router.post(
+    "/batches/{lot}/reviews",
+    response_model=ReviewPublic,
+    status_code=201,
+    summary="Approve or send back a colleague's result (signed)",
+)
+def review_result(
+    lot: Annotated[str, Path(max_length=20)],
+    body: SignedRequest,
+    auth: Reviewer,
+    context: ContextDep,
+) -> ReviewPublic:
+    signed = read_signed(body.statement, body.signature)
+    with context.db.write() as session:
+        batch = batch_records.get_batch(session, lot)
+        review = qc_results.review_result(
+            session,
+            context.log,
+            signed,
+            batch=batch,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=context.settings.resolver_base,
+            now=context.clock(),
+        )
+        return ReviewPublic(
+            result=review.result_id,
+            decision=review.decision,
+            comment=review.comment,
+            reviewer=review.reviewer,
+            log_index=review.log_index,
+        )
+
+
+@router.post(
+    "/batches/{lot}/oos",
+    response_model=OosPublic,
+    status_code=201,
+    summary="Conclude an OOS investigation: confirmed or invalidated (signed, QA)",
+)
+def conclude_oos(
+    lot: Annotated[str, Path(max_length=20)],
+    body: SignedRequest,
+    auth: OosDecider,
+    context: ContextDep,
+) -> OosPublic:
+    signed = read_signed(body.statement, body.signature)
+    with context.db.write() as session:
+        batch = batch_records.get_batch(session, lot)
+        decision = qc_results.conclude_oos(
+            session,
+            context.log,
+            signed,
+            batch=batch,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=context.settings.resolver_base,
+            now=context.clock(),
+        )
+        return OosPublic(
+            result=decision.result_id,
+            conclusion=decision.conclusion,
+            reason=decision.reason,
+            decided_by=decision.decided_by,
+            log_index=decision.log_index,
+        )
