@@ -210,3 +210,23 @@ def test_an_unmigrated_database_says_to_upgrade(tmp_path: Path) -> None:
     current = runner.invoke(app, ["db", "current", "--database-url", f"sqlite:///{path}"], env=env)
     assert current.exit_code == 1
     assert "behind" in current.output
+
+
+def test_the_demo_shows_batches_in_every_state(database: Database) -> None:
+    from traceability.domain.qc_record import record_status
+    from traceability.services import batch_records, qc_results
+
+    assert invoke(database, "demo", "load").exit_code == 0
+    with database.read() as session:
+        states = {}
+        for batch in batch_records.list_batches(session):
+            spec = batch_records.specification_of(session, batch)
+            states[batch.lot] = set(
+                record_status(spec, qc_results.views(session, batch)).values()
+            )
+    assert states == {
+        "UC26-101": {"pass"},
+        "UC26-102": {"pass", "OOS under investigation"},
+        "UC26-103": {"awaiting review"},
+        "UC26-104": {"pass", "missing"},
+    }

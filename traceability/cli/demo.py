@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traceability import demo
+from traceability import demo, demo_records
 from traceability.cli.common import (
     cli_actor,
     errors_as_exit,
@@ -50,8 +50,11 @@ def load(
             origin=settings.origin,
             checkpoint_every=settings.checkpoint_every,
         )
+        batches = demo_records.load_records(
+            session, log, resolver=settings.resolver_base, now=utcnow()
+        )
         log.issue_checkpoint(session, now=utcnow())
-        typer.echo(f"demo site loaded ({count} accounts; custody log opened)")
+        typer.echo(f"demo site loaded ({count} accounts, {batches} batches)")
 
 
 @app.command("sign-ins")
