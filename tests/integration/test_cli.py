@@ -221,9 +221,7 @@ def test_the_demo_shows_batches_in_every_state(database: Database) -> None:
         states = {}
         for batch in batch_records.list_batches(session):
             spec = batch_records.specification_of(session, batch)
-            states[batch.lot] = set(
-                record_status(spec, qc_results.views(session, batch)).values()
-            )
+            states[batch.lot] = set(record_status(spec, qc_results.views(session, batch)).values())
     assert states == {
         "UC26-101": {"pass"},
         "UC26-102": {"pass", "OOS under investigation"},

@@ -269,3 +269,23 @@ def test_bad_results_are_refused_naming_the_field_and_nothing_is_stored(
 def test_couriers_and_auditors_cannot_enter_results(api: Api, people: dict[str, Signer]) -> None:
     cora = Signer.register(api, "cora", "courier")
     assert enter(api, cora).status_code == 403
+
+
+def test_the_batch_pages_show_each_tests_status_and_every_result(
+    api: Api, people: dict[str, Signer]
+) -> None:
+    lena = people["lena"]
+    failed = enter(api, lena, test="potency", values={"value": "22"}, unit="% inhibition")
+    assert failed.status_code == 201
+    html = {"accept": "text/html"}
+    listing = api.client.get("/ui/batches", headers=lena.headers | html)
+    assert listing.status_code == 200
+    assert LOT in listing.text and "1 OOS under investigation" in listing.text
+    page = api.client.get(f"/ui/batches/{LOT}", headers=lena.headers | html)
+    assert page.status_code == 200
+    assert "OOS under investigation" in page.text
+    assert "Potency 22 % inhibition is outside &gt;= 30 % inhibition" in page.text
+    assert f"{subject(api)}/21/0001" in page.text
+    cora = Signer.register(api, "cora", "courier")
+    assert api.client.get("/ui/batches", headers=cora.headers | html).status_code == 403
+    assert api.client.get("/ui/batches/NOPE", headers=lena.headers | html).status_code == 404

@@ -149,7 +149,7 @@ def _version_public(row: SpecificationVersion) -> SpecificationVersionPublic:
     )
 
 
-def _batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
+def batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
     product = session.get(Product, batch.product_id)
     version = session.get(SpecificationVersion, batch.specification_version_id)
     assert product is not None and version is not None  # noqa: S101 - foreign keys
@@ -297,13 +297,13 @@ def register_batch(body: SignedRequest, auth: BatchWriter, context: ContextDep) 
             now=context.clock(),
         )
         session.flush()
-        return _batch_public(session, batch, resolver)
+        return batch_public(session, batch, resolver)
 
 
 @router.get("/batches", response_model=list[BatchPublic], summary="Every batch, newest first")
 def list_batches(auth: RecordReader, context: ContextDep, session: SessionDep) -> list[BatchPublic]:
     return [
-        _batch_public(session, b, context.settings.resolver_base)
+        batch_public(session, b, context.settings.resolver_base)
         for b in batch_records.list_batches(session)
     ]
 
@@ -319,7 +319,7 @@ def get_batch(
     context: ContextDep,
     session: SessionDep,
 ) -> BatchPublic:
-    return _batch_public(
+    return batch_public(
         session, batch_records.get_batch(session, lot), context.settings.resolver_base
     )
 
@@ -356,7 +356,7 @@ def enter_result(
         )
         return next(
             r
-            for r in _batch_public(session, batch, context.settings.resolver_base).results
+            for r in batch_public(session, batch, context.settings.resolver_base).results
             if r.id == row.id
         )
 

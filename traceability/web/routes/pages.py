@@ -6,10 +6,11 @@ JSON API do the work, so a rule enforced there is enforced here.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from audit.entry import parse_entry
@@ -17,13 +18,15 @@ from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
 from traceability.domain.roles import Role
 from traceability.errors import TraceabilityError
-from traceability.services import audit_trail
+from traceability.services import audit_trail, batch_records
 from traceability.services import auth as auth_service
 from traceability.services import users as user_service
 from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
 from traceability.web.fields import Text
 from traceability.web.pages import render
 from traceability.web.problems import status_for
+from traceability.web.routes import batches as batch_routes
+from traceability.web.routes.batches import RecordReader
 from traceability.web.routes.log import CheckpointIssuer, LogReader
 
 router = APIRouter(include_in_schema=False)
@@ -40,6 +43,13 @@ ACCOUNT_ACTION = Action(
     "Your signing keys",
     "Create a signing key in this browser (it never leaves the device) and see your keys.",
     "/ui/account",
+)
+
+BATCHES_ACTION = Action(
+    "Batches",
+    "Every batch record: each required test of its specification, with its status and "
+    "every result, review and OOS investigation.",
+    "/ui/batches",
 )
 
 LOG_ACTION = Action(
@@ -61,10 +71,10 @@ USERS_ACTION = Action(
 )
 
 ROLE_ACTIONS: dict[Role, list[Action]] = {
-    Role.lab: [LOG_ACTION, ACCOUNT_ACTION],
-    Role.qa: [LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
+    Role.lab: [BATCHES_ACTION, LOG_ACTION, ACCOUNT_ACTION],
+    Role.qa: [BATCHES_ACTION, LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
     Role.courier: [ACCOUNT_ACTION],
-    Role.auditor: [LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
+    Role.auditor: [BATCHES_ACTION, LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
     Role.admin: [USERS_ACTION, AUDIT_TRAIL_ACTION, LOG_ACTION],
 }
 """What each role can do today, shown on its home page; only pages that exist."""
@@ -74,6 +84,34 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
 def home(request: Request, auth: AnyUser) -> Response:
     sections = [{"role": role, "actions": ROLE_ACTIONS[role]} for role in sorted(auth.actor.roles)]
     return render(request, "home.html", {"sections": sections})
+
+
+@router.get("/ui/batches")
+def batches_page(
+    request: Request, auth: RecordReader, context: ContextDep, session: SessionDep
+) -> Response:
+    resolver = context.settings.resolver_base
+    rows = []
+    for batch in batch_records.list_batches(session):
+        public = batch_routes.batch_public(session, batch, resolver)
+        counts = Counter(public.tests.values())
+        rows.append({**public.model_dump(), "summary": sorted(counts.items())})
+    return render(request, "batches.html", {"batches": rows})
+
+
+@router.get("/ui/batches/{lot}")
+def batch_page(
+    request: Request,
+    lot: Annotated[str, Path(max_length=20)],
+    auth: RecordReader,
+    context: ContextDep,
+    session: SessionDep,
+) -> Response:
+    batch = batch_records.get_batch(session, lot)
+    public = batch_routes.batch_public(session, batch, context.settings.resolver_base)
+    superseded = {r.supersedes for r in public.results if r.supersedes}
+    current = {r.test: r for r in public.results if r.id not in superseded}
+    return render(request, "batch.html", {"batch": public, "current_by_test": current})
 
 
 @router.get("/ui/account")
