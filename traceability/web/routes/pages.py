@@ -16,7 +16,9 @@ from fastapi.responses import RedirectResponse, Response
 from audit.entry import parse_entry
 from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
+from traceability.domain.qc_record import CLOSED_STATES
 from traceability.domain.roles import Role
+from traceability.domain.specifications import specification_to_json
 from traceability.errors import TraceabilityError
 from traceability.services import audit_trail, batch_records
 from traceability.services import auth as auth_service
@@ -111,7 +113,20 @@ def batch_page(
     public = batch_routes.batch_public(session, batch, context.settings.resolver_base)
     superseded = {r.supersedes for r in public.results if r.supersedes}
     current = {r.test: r for r in public.results if r.id not in superseded}
-    return render(request, "batch.html", {"batch": public, "current_by_test": current})
+    is_open = batch.state not in CLOSED_STATES
+    spec = specification_to_json(batch_records.specification_of(session, batch))
+    return render(
+        request,
+        "batch.html",
+        {
+            "batch": public,
+            "current_by_test": current,
+            "spec": spec,
+            "origin": context.log.origin,
+            "can_enter": is_open and auth.actor.has_any(Role.lab),
+            "can_review": is_open and auth.actor.has_any(Role.lab, Role.qa),
+        },
+    )
 
 
 @router.get("/ui/account")

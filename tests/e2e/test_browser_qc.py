@@ -1,0 +1,72 @@
+"""In a real browser: lab staff enter a signed result and a colleague approves it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.browser import chromium
+from tests.integration.test_batch_records import batch_what, product_uri, register_product
+from tests.signing import Signer
+from tests.support import PASSWORD, Api
+from traceability.custody_log.verify_log import verify_log
+
+LOT = "UC26-001"
+
+
+def sign_in_and_make_key(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/ui/account")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/ui/account")
+    page.click("text=Create and register a signing key")
+    page.wait_for_selector("[data-registered]", timeout=15_000)
+
+
+def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> None:
+    quinn = Signer.register(api, "quinn", "qa")
+    registrar = Signer.register(api, "rita", "lab")
+    register_product(api, quinn)
+    assert (
+        registrar.post(
+            "/batches", "batch.registered", f"{product_uri(api)}/10/{LOT}", batch_what()
+        ).status_code
+        == 201
+    )
+    api.add_user("lena", "lab")
+    api.add_user("leo", "lab")
+    base = str(api.client.base_url).rstrip("/")
+    with chromium() as browser:
+        lena = browser.new_context().new_page()  # type: ignore[attr-defined]
+        sign_in_and_make_key(lena, base, "lena")
+        lena.goto(f"{base}/ui/batches/{LOT}")
+        form = lena.locator("form[data-test=viability]")
+        lena.click("summary:has-text('Viability')")
+        form.locator("input[data-value=value]").fill("85.5")
+        form.locator("input[name=instrument]").fill("FACSLyric #2")
+        # The test server's clock is frozen at 2026-11-02; the browser's is not.
+        form.locator("input[name=tested_at]").fill("2026-11-01T10:00")
+        messages: list[str] = []
+        lena.on("console", lambda m: messages.append(m.text))
+        form.locator("button[type=submit]").click()
+        try:
+            lena.wait_for_selector("form[data-test=viability] [data-verdict=pass]", timeout=15_000)
+        except Exception:
+            raise AssertionError(
+                f"{form.locator('[data-outcome]').inner_text()!r} {messages}"
+            ) from None
+
+        leo = browser.new_context().new_page()  # type: ignore[attr-defined]
+        sign_in_and_make_key(leo, base, "leo")
+        leo.goto(f"{base}/ui/batches/{LOT}")
+        leo.click("[data-review] button[data-decision=approved]")
+        leo.wait_for_selector("[data-reviewed=approved]", timeout=15_000)
+
+    record = api.client.get(f"/batches/{LOT}", headers=quinn.headers).json()
+    assert record["tests"]["viability"] == "pass"
+    result = record["results"][0]
+    assert result["entered_by"] == "lena" and result["values"] == {"value": "85.5"}
+    entry = api.client.get(f"/log/entries/{result['log_index']}", headers=quinn.headers).json()
+    assert entry["body"]["actor"] == "lena" and entry["body"]["type"] == "qc.result.entered"
+    report = verify_log(api.db, api.app.state.context.log.keys.log.verifier())
+    assert report.ok, report.findings
