@@ -332,11 +332,43 @@ class OosDecision(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class Deviation(SQLModel, table=True):
+    """A departure from procedure recorded against a batch. Append-only."""
+
+    __tablename__ = "deviations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batches.id", index=True)
+    title: str = Field(max_length=200)
+    description: str = Field(max_length=4000)
+    severity: str = Field(max_length=16)
+    recorded_by: str = Field(max_length=64)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
+class DeviationEvent(SQLModel, table=True):
+    """An assignment or the closure of a deviation. Append-only; the latest says where it is."""
+
+    __tablename__ = "deviation_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    deviation_id: int = Field(foreign_key="deviations.id", index=True)
+    kind: str = Field(max_length=16)
+    assignee: str | None = Field(default=None, max_length=64)
+    conclusion: str | None = Field(default=None, max_length=4000)
+    by: str = Field(max_length=64)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
 RECORD_TABLES: tuple[str, ...] = (
     "specification_versions",
     "vials",
     "qc_results",
     "qc_reviews",
     "oos_decisions",
+    "deviations",
+    "deviation_events",
 )
 """Batch-record tables that only ever grow (batches change state, with audit rows)."""

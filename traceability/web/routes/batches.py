@@ -19,8 +19,9 @@ from traceability.custody_log.signed_requests import read_signed
 from traceability.domain.qc_record import record_status
 from traceability.domain.roles import Role
 from traceability.services import batch_records, qc_results
+from traceability.services import deviations as deviation_service
 from traceability.services.auth import Authenticated
-from traceability.storage.models import Batch, Product, SpecificationVersion, User
+from traceability.storage.models import Batch, Deviation, Product, SpecificationVersion, User
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 
@@ -427,3 +428,105 @@ def conclude_oos(
             decided_by=decision.decided_by,
             log_index=decision.log_index,
         )
+
+
+class DeviationPublic(BaseModel):
+    id: int
+    title: str
+    description: str
+    severity: str
+    recorded_by: str
+    log_index: int
+    state: str
+    assignee: str | None
+    conclusion: str | None
+
+
+def deviation_public(session: Session, row: Deviation) -> DeviationPublic:
+    events = deviation_service.events_of(session, row)
+    assert row.id is not None  # noqa: S101 - stored
+    return DeviationPublic(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        severity=row.severity,
+        recorded_by=row.recorded_by,
+        log_index=row.log_index,
+        state=deviation_service.state(session, row).value,
+        assignee=next((e.assignee for e in reversed(events) if e.assignee), None),
+        conclusion=next((e.conclusion for e in events if e.conclusion), None),
+    )
+
+
+DeviationWriter = Annotated[Authenticated, Depends(RequireRoles(Role.lab, Role.qa))]
+DeviationManager = Annotated[Authenticated, Depends(RequireRoles(Role.qa))]
+
+
+@router.get(
+    "/batches/{lot}/deviations",
+    response_model=list[DeviationPublic],
+    summary="A batch's deviations with where each stands",
+)
+def list_deviations(
+    lot: Annotated[str, Path(max_length=20)], auth: RecordReader, session: SessionDep
+) -> list[DeviationPublic]:
+    batch = batch_records.get_batch(session, lot)
+    return [deviation_public(session, d) for d in deviation_service.deviations_of(session, batch)]
+
+
+@router.post(
+    "/batches/{lot}/deviations",
+    response_model=DeviationPublic,
+    status_code=201,
+    summary="Record a deviation against a batch (signed, lab or qa)",
+)
+def record_deviation(
+    lot: Annotated[str, Path(max_length=20)],
+    body: SignedRequest,
+    auth: DeviationWriter,
+    context: ContextDep,
+) -> DeviationPublic:
+    signed = read_signed(body.statement, body.signature)
+    with context.db.write() as session:
+        batch = batch_records.get_batch(session, lot)
+        row = deviation_service.record(
+            session,
+            context.log,
+            signed,
+            batch=batch,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=context.settings.resolver_base,
+            now=context.clock(),
+        )
+        return deviation_public(session, row)
+
+
+@router.post(
+    "/batches/{lot}/deviations/events",
+    response_model=DeviationPublic,
+    status_code=201,
+    summary="Assign (deviation.assigned) or close (deviation.closed) one (signed, qa)",
+)
+def change_deviation(
+    lot: Annotated[str, Path(max_length=20)],
+    body: SignedRequest,
+    auth: DeviationManager,
+    context: ContextDep,
+) -> DeviationPublic:
+    signed = read_signed(body.statement, body.signature)
+    with context.db.write() as session:
+        batch = batch_records.get_batch(session, lot)
+        event = deviation_service.change(
+            session,
+            context.log,
+            signed,
+            batch=batch,
+            user=_user(auth, session),
+            actor=auth.actor,
+            resolver=context.settings.resolver_base,
+            now=context.clock(),
+        )
+        row = session.get(Deviation, event.deviation_id)
+        assert row is not None  # noqa: S101 - a foreign key
+        return deviation_public(session, row)

@@ -22,6 +22,7 @@ from traceability.domain.specifications import specification_to_json
 from traceability.errors import TraceabilityError
 from traceability.services import audit_trail, batch_records
 from traceability.services import auth as auth_service
+from traceability.services import deviations as deviation_service
 from traceability.services import users as user_service
 from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
 from traceability.web.fields import Text
@@ -125,6 +126,10 @@ def batch_page(
             "origin": context.log.origin,
             "can_enter": is_open and auth.actor.has_any(Role.lab),
             "can_review": is_open and auth.actor.has_any(Role.lab, Role.qa),
+            "deviations": [
+                batch_routes.deviation_public(session, d)
+                for d in deviation_service.deviations_of(session, batch)
+            ],
         },
     )
 

@@ -1,0 +1,164 @@
+"""Deviations on a batch record, each step a signed statement about the batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from traceability.custody_log import signed_requests
+from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.signed_requests import SignedStatement
+from traceability.domain.actor import Actor
+from traceability.domain.changes import diff
+from traceability.domain.deviations import (
+    Assignment,
+    Closure,
+    DeviationRecord,
+    DeviationState,
+    check_can_change,
+    state_of,
+)
+from traceability.domain.qc_record import BatchState, check_batch_open
+from traceability.errors import InvalidInputError
+from traceability.services import audit_trail
+from traceability.services.qc_results import subject_of
+from traceability.services.users import find_by_username
+from traceability.storage.models import Batch, Deviation, DeviationEvent, User
+
+
+def deviations_of(session: Session, batch: Batch) -> Sequence[Deviation]:
+    return session.exec(
+        select(Deviation).where(Deviation.batch_id == batch.id).order_by(col(Deviation.id))
+    ).all()
+
+
+def events_of(session: Session, deviation: Deviation) -> Sequence[DeviationEvent]:
+    return session.exec(
+        select(DeviationEvent)
+        .where(DeviationEvent.deviation_id == deviation.id)
+        .order_by(col(DeviationEvent.id))
+    ).all()
+
+
+def state(session: Session, deviation: Deviation) -> DeviationState:
+    return state_of([e.kind for e in events_of(session, deviation)])
+
+
+def record(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    *,
+    batch: Batch,
+    user: User,
+    actor: Actor,
+    resolver: str,
+    now: datetime,
+) -> Deviation:
+    check_batch_open(BatchState(batch.state))
+    signed_requests.expect(
+        signed, type="deviation.recorded", subject=subject_of(session, batch, resolver), user=user
+    )
+    request = DeviationRecord.from_what(signed.statement.what)
+    appended = signed_requests.append(session, log, signed, user=user, now=now)
+    assert batch.id is not None  # noqa: S101 - stored
+    row = Deviation(
+        batch_id=batch.id,
+        title=request.title,
+        description=request.description,
+        severity=request.severity.value,
+        recorded_by=user.username,
+        log_index=appended.index,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit_trail.record(
+        session,
+        actor=actor,
+        at=now,
+        action="create",
+        record_type="deviation",
+        record_id=f"{batch.lot}/{row.id}",
+        changes=diff(
+            None, {"title": row.title, "severity": row.severity, "log_index": row.log_index}
+        ),
+    )
+    return row
+
+
+def _deviation(session: Session, batch: Batch, deviation_id: int) -> Deviation:
+    row = session.get(Deviation, deviation_id)
+    if row is None or row.batch_id != batch.id:
+        raise InvalidInputError(
+            f"batch {batch.lot} has no deviation {deviation_id}", field="statement.what.deviation"
+        )
+    return row
+
+
+def change(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    *,
+    batch: Batch,
+    user: User,
+    actor: Actor,
+    resolver: str,
+    now: datetime,
+) -> DeviationEvent:
+    """Assign (`deviation.assigned`) or close (`deviation.closed`) a deviation."""
+    check_batch_open(BatchState(batch.state))
+    kind = signed.statement.type.removeprefix("deviation.")
+    if kind not in ("assigned", "closed"):
+        raise InvalidInputError(
+            "this request takes deviation.assigned or deviation.closed", field="statement.type"
+        )
+    signed_requests.expect(
+        signed, type=signed.statement.type, subject=subject_of(session, batch, resolver), user=user
+    )
+    what = signed.statement.what
+    assignee = conclusion = None
+    if kind == "assigned":
+        assignment = Assignment.from_what(what)
+        deviation = _deviation(session, batch, assignment.deviation)
+        if find_by_username(session, assignment.assignee) is None:
+            raise InvalidInputError(
+                f"no user {assignment.assignee!r}", field="statement.what.assignee"
+            )
+        assignee = assignment.assignee
+    else:
+        closure = Closure.from_what(what)
+        deviation = _deviation(session, batch, closure.deviation)
+        conclusion = closure.conclusion
+    before = state(session, deviation)
+    check_can_change(before)
+    appended = signed_requests.append(session, log, signed, user=user, now=now)
+    assert deviation.id is not None  # noqa: S101 - stored
+    event = DeviationEvent(
+        deviation_id=deviation.id,
+        kind=kind,
+        assignee=assignee,
+        conclusion=conclusion,
+        by=user.username,
+        log_index=appended.index,
+        created_at=now,
+    )
+    session.add(event)
+    session.flush()
+    audit_trail.record(
+        session,
+        actor=actor,
+        at=now,
+        action=kind,
+        record_type="deviation",
+        record_id=f"{batch.lot}/{deviation.id}",
+        changes=diff(
+            {"state": before.value},
+            {"state": state(session, deviation).value, "log_index": appended.index},
+        ),
+        reason=conclusion,
+    )
+    return event
