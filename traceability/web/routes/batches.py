@@ -7,6 +7,9 @@ it, appends it to the custody log and stores the records, in one unit of work.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -15,13 +18,14 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from labels.digital_link import batch_uri, product_uri
-from traceability.custody_log.signed_requests import read_signed
+from traceability.custody_log.signed_requests import SignedStatement, read_signed
 from traceability.domain.qc_record import record_status
 from traceability.domain.roles import Role
 from traceability.services import batch_records, qc_results
 from traceability.services import deviations as deviation_service
 from traceability.services.auth import Authenticated
 from traceability.storage.models import Batch, Deviation, Product, SpecificationVersion, User
+from traceability.web.context import ServiceContext
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 
@@ -122,6 +126,34 @@ class BatchPublic(BaseModel):
     results: list[ResultPublic]
 
 
+@dataclass(frozen=True)
+class SignedCall:
+    """What every signed use case takes besides its own record, built in one place."""
+
+    session: Session
+    signed: SignedStatement
+    context: dict[str, Any]
+
+
+@contextmanager
+def signed_call(
+    body: SignedRequest, auth: Authenticated, context: ServiceContext
+) -> Iterator[SignedCall]:
+    """Read the signed request, then open the unit of work the use case runs in."""
+    signed = read_signed(body.statement, body.signature)
+    with context.db.write() as session:
+        yield SignedCall(
+            session,
+            signed,
+            {
+                "user": _user(auth, session),
+                "actor": auth.actor,
+                "resolver": context.settings.resolver_base,
+                "now": context.clock(),
+            },
+        )
+
+
 def _user(auth: Authenticated, session: Session) -> User:
     user = session.get(User, auth.user.id)
     assert user is not None  # noqa: S101 - authenticated just now
@@ -213,17 +245,14 @@ def batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
 def register_product(
     body: SignedRequest, auth: SpecificationWriter, context: ContextDep
 ) -> ProductPublic:
-    signed = read_signed(body.statement, body.signature)
     resolver = context.settings.resolver_base
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         product = batch_records.register_product(
             session,
             context.log,
             signed,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=resolver,
-            now=context.clock(),
+            **call.context,
         )
         session.flush()
         return _product_public(session, product, resolver)
@@ -261,18 +290,15 @@ def get_product(
 def add_specification(
     code: str, body: SignedRequest, auth: SpecificationWriter, context: ContextDep
 ) -> SpecificationVersionPublic:
-    signed = read_signed(body.statement, body.signature)
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         product = batch_records.get_product(session, code)
         row = batch_records.add_specification_version(
             session,
             context.log,
             signed,
             product=product,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=context.settings.resolver_base,
-            now=context.clock(),
+            **call.context,
         )
         session.flush()
         return _version_public(row)
@@ -285,17 +311,14 @@ def add_specification(
     summary="Register a batch and commission its vials (signed)",
 )
 def register_batch(body: SignedRequest, auth: BatchWriter, context: ContextDep) -> BatchPublic:
-    signed = read_signed(body.statement, body.signature)
     resolver = context.settings.resolver_base
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         batch = batch_records.register_batch(
             session,
             context.log,
             signed,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=resolver,
-            now=context.clock(),
+            **call.context,
         )
         session.flush()
         return batch_public(session, batch, resolver)
@@ -342,18 +365,15 @@ def enter_result(
     auth: ResultWriter,
     context: ContextDep,
 ) -> ResultPublic:
-    signed = read_signed(body.statement, body.signature)
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         batch = batch_records.get_batch(session, lot)
         row = qc_results.enter_result(
             session,
             context.log,
             signed,
             batch=batch,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=context.settings.resolver_base,
-            now=context.clock(),
+            **call.context,
         )
         return next(
             r
@@ -374,18 +394,15 @@ def review_result(
     auth: Reviewer,
     context: ContextDep,
 ) -> ReviewPublic:
-    signed = read_signed(body.statement, body.signature)
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         batch = batch_records.get_batch(session, lot)
         review = qc_results.review_result(
             session,
             context.log,
             signed,
             batch=batch,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=context.settings.resolver_base,
-            now=context.clock(),
+            **call.context,
         )
         return ReviewPublic(
             result=review.result_id,
@@ -408,18 +425,15 @@ def conclude_oos(
     auth: OosDecider,
     context: ContextDep,
 ) -> OosPublic:
-    signed = read_signed(body.statement, body.signature)
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         batch = batch_records.get_batch(session, lot)
         decision = qc_results.conclude_oos(
             session,
             context.log,
             signed,
             batch=batch,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=context.settings.resolver_base,
-            now=context.clock(),
+            **call.context,
         )
         return OosPublic(
             result=decision.result_id,
@@ -486,18 +500,15 @@ def record_deviation(
     auth: DeviationWriter,
     context: ContextDep,
 ) -> DeviationPublic:
-    signed = read_signed(body.statement, body.signature)
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         batch = batch_records.get_batch(session, lot)
         row = deviation_service.record(
             session,
             context.log,
             signed,
             batch=batch,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=context.settings.resolver_base,
-            now=context.clock(),
+            **call.context,
         )
         return deviation_public(session, row)
 
@@ -514,18 +525,15 @@ def change_deviation(
     auth: DeviationManager,
     context: ContextDep,
 ) -> DeviationPublic:
-    signed = read_signed(body.statement, body.signature)
-    with context.db.write() as session:
+    with signed_call(body, auth, context) as call:
+        session, signed = call.session, call.signed
         batch = batch_records.get_batch(session, lot)
         event = deviation_service.change(
             session,
             context.log,
             signed,
             batch=batch,
-            user=_user(auth, session),
-            actor=auth.actor,
-            resolver=context.settings.resolver_base,
-            now=context.clock(),
+            **call.context,
         )
         row = session.get(Deviation, event.deviation_id)
         assert row is not None  # noqa: S101 - a foreign key
