@@ -289,3 +289,18 @@ def test_the_batch_pages_show_each_tests_status_and_every_result(
     cora = Signer.register(api, "cora", "courier")
     assert api.client.get("/ui/batches", headers=cora.headers | html).status_code == 403
     assert api.client.get("/ui/batches/NOPE", headers=lena.headers | html).status_code == 404
+
+
+def test_the_review_queue_lists_colleagues_results_never_your_own(
+    api: Api, people: dict[str, Signer]
+) -> None:
+    lena, leo = people["lena"], people["leo"]
+    first = enter(api, lena).json()
+    enter(api, lena, test="potency", values={"value": "10"}, unit="% inhibition")  # a failure
+    html = {"accept": "text/html"}
+    mine = api.client.get("/ui/reviews", headers=lena.headers | html)
+    assert mine.status_code == 200 and "Nothing waits for your review" in mine.text
+    theirs = api.client.get("/ui/reviews", headers=leo.headers | html)
+    assert f"viability (#{first['id']})" in theirs.text and "potency" not in theirs.text
+    review(api, leo, first["id"])
+    assert "Nothing waits" in api.client.get("/ui/reviews", headers=leo.headers | html).text

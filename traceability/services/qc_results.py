@@ -250,3 +250,23 @@ def conclude_oos(
         reason=entry.reason,
     )
     return decision
+
+
+def awaiting_review(session: Session, *, not_by: str) -> list[tuple[Batch, QcResult]]:
+    """Results that stand, passed, and wait for a second person other than `not_by`."""
+    reviewed = select(QcReview.result_id)
+    rows = session.exec(
+        select(QcResult, Batch)
+        .join(Batch, col(Batch.id) == QcResult.batch_id)
+        .where(col(QcResult.id).not_in(reviewed))
+        .where(QcResult.verdict == Verdict.passed.value)
+        .where(QcResult.entered_by != not_by)
+        .where(
+            col(Batch.state).not_in([s.value for s in (BatchState.released, BatchState.rejected)])
+        )
+        .order_by(col(QcResult.id))
+    ).all()
+    superseded = {
+        value for value in session.exec(select(QcResult.supersedes_id)).all() if value is not None
+    }
+    return [(batch, result) for result, batch in rows if result.id not in superseded]

@@ -20,7 +20,7 @@ from traceability.domain.qc_record import CLOSED_STATES
 from traceability.domain.roles import Role
 from traceability.domain.specifications import specification_to_json
 from traceability.errors import TraceabilityError
-from traceability.services import audit_trail, batch_records
+from traceability.services import audit_trail, batch_records, qc_results
 from traceability.services import auth as auth_service
 from traceability.services import deviations as deviation_service
 from traceability.services import users as user_service
@@ -30,6 +30,7 @@ from traceability.web.pages import render
 from traceability.web.problems import status_for
 from traceability.web.routes import batches as batch_routes
 from traceability.web.routes.batches import RecordReader
+from traceability.web.routes.batches import Reviewer as ReviewerPage
 from traceability.web.routes.log import CheckpointIssuer, LogReader
 
 router = APIRouter(include_in_schema=False)
@@ -46,6 +47,12 @@ ACCOUNT_ACTION = Action(
     "Your signing keys",
     "Create a signing key in this browser (it never leaves the device) and see your keys.",
     "/ui/account",
+)
+
+REVIEWS_ACTION = Action(
+    "Review queue",
+    "Colleagues' passing results waiting for a second person (never your own).",
+    "/ui/reviews",
 )
 
 BATCHES_ACTION = Action(
@@ -74,8 +81,8 @@ USERS_ACTION = Action(
 )
 
 ROLE_ACTIONS: dict[Role, list[Action]] = {
-    Role.lab: [BATCHES_ACTION, LOG_ACTION, ACCOUNT_ACTION],
-    Role.qa: [BATCHES_ACTION, LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
+    Role.lab: [BATCHES_ACTION, REVIEWS_ACTION, LOG_ACTION, ACCOUNT_ACTION],
+    Role.qa: [BATCHES_ACTION, REVIEWS_ACTION, LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
     Role.courier: [ACCOUNT_ACTION],
     Role.auditor: [BATCHES_ACTION, LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
     Role.admin: [USERS_ACTION, AUDIT_TRAIL_ACTION, LOG_ACTION],
@@ -132,6 +139,12 @@ def batch_page(
             ],
         },
     )
+
+
+@router.get("/ui/reviews")
+def reviews_page(request: Request, auth: ReviewerPage, session: SessionDep) -> Response:
+    items = qc_results.awaiting_review(session, not_by=auth.user.username)
+    return render(request, "reviews.html", {"items": items})
 
 
 @router.get("/ui/account")
