@@ -20,10 +20,9 @@ from traceability.domain.deviations import (
     check_can_change,
     state_of,
 )
-from traceability.domain.qc_record import BatchState, check_batch_open
 from traceability.errors import InvalidInputError
 from traceability.services import audit_trail
-from traceability.services.qc_results import subject_of
+from traceability.services.qc_results import expect_about_open_batch
 from traceability.services.users import find_by_username
 from traceability.storage.models import Batch, Deviation, DeviationEvent, User
 
@@ -57,9 +56,8 @@ def record(
     resolver: str,
     now: datetime,
 ) -> Deviation:
-    check_batch_open(BatchState(batch.state))
-    signed_requests.expect(
-        signed, type="deviation.recorded", subject=subject_of(session, batch, resolver), user=user
+    expect_about_open_batch(
+        session, signed, batch=batch, type="deviation.recorded", user=user, resolver=resolver
     )
     request = DeviationRecord.from_what(signed.statement.what)
     appended = signed_requests.append(session, log, signed, user=user, now=now)
@@ -110,14 +108,13 @@ def change(
     now: datetime,
 ) -> DeviationEvent:
     """Assign (`deviation.assigned`) or close (`deviation.closed`) a deviation."""
-    check_batch_open(BatchState(batch.state))
     kind = signed.statement.type.removeprefix("deviation.")
     if kind not in ("assigned", "closed"):
         raise InvalidInputError(
             "this request takes deviation.assigned or deviation.closed", field="statement.type"
         )
-    signed_requests.expect(
-        signed, type=signed.statement.type, subject=subject_of(session, batch, resolver), user=user
+    expect_about_open_batch(
+        session, signed, batch=batch, type=signed.statement.type, user=user, resolver=resolver
     )
     what = signed.statement.what
     assignee = conclusion = None

@@ -43,6 +43,22 @@ def subject_of(session: Session, batch: Batch, resolver: str) -> str:
     return batch_uri(resolver, product.gtin, batch.lot)
 
 
+def expect_about_open_batch(
+    session: Session,
+    signed: SignedStatement,
+    *,
+    batch: Batch,
+    type: str,  # noqa: A002
+    user: User,
+    resolver: str,
+) -> None:
+    """Every signed batch-record step: the batch takes entries, the statement is about it."""
+    check_batch_open(BatchState(batch.state))
+    signed_requests.expect(
+        signed, type=type, subject=subject_of(session, batch, resolver), user=user
+    )
+
+
 def results_of(session: Session, batch: Batch) -> Sequence[QcResult]:
     return session.exec(
         select(QcResult).where(QcResult.batch_id == batch.id).order_by(col(QcResult.id))
@@ -94,9 +110,8 @@ def enter_result(
     resolver: str,
     now: datetime,
 ) -> QcResult:
-    check_batch_open(BatchState(batch.state))
-    signed_requests.expect(
-        signed, type="qc.result.entered", subject=subject_of(session, batch, resolver), user=user
+    expect_about_open_batch(
+        session, signed, batch=batch, type="qc.result.entered", user=user, resolver=resolver
     )
     entry = ResultEntry.from_what(signed.statement.what, now=now)
     specification = specification_of(session, batch)
@@ -152,13 +167,14 @@ def enter_result(
     return row
 
 
-def _result_of(session: Session, batch: Batch, result_id: int) -> QcResult:
+def _result_of(session: Session, batch: Batch, result_id: int) -> tuple[QcResult, ResultView]:
+    """The batch's result a statement names, with what the rules need to know of it."""
     row = session.get(QcResult, result_id)
     if row is None or row.batch_id != batch.id:
         raise InvalidInputError(
             f"batch {batch.lot} has no result {result_id}", field="statement.what.result"
         )
-    return row
+    return row, next(v for v in views(session, batch) if v.id == row.id)
 
 
 def review_result(
@@ -172,13 +188,11 @@ def review_result(
     resolver: str,
     now: datetime,
 ) -> QcReview:
-    check_batch_open(BatchState(batch.state))
-    signed_requests.expect(
-        signed, type="qc.result.reviewed", subject=subject_of(session, batch, resolver), user=user
+    expect_about_open_batch(
+        session, signed, batch=batch, type="qc.result.reviewed", user=user, resolver=resolver
     )
     entry = ReviewEntry.from_what(signed.statement.what)
-    row = _result_of(session, batch, entry.result)
-    view = next(v for v in views(session, batch) if v.id == row.id)
+    row, view = _result_of(session, batch, entry.result)
     check_reviewer(view, user.username, actor.roles)
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     review = QcReview(
@@ -217,13 +231,11 @@ def conclude_oos(
 ) -> OosDecision:
     if not actor.has_any(Role.qa):
         raise PermissionDeniedError("only QA concludes an OOS investigation")
-    check_batch_open(BatchState(batch.state))
-    signed_requests.expect(
-        signed, type="oos.concluded", subject=subject_of(session, batch, resolver), user=user
+    expect_about_open_batch(
+        session, signed, batch=batch, type="oos.concluded", user=user, resolver=resolver
     )
     entry = OosConclusion.from_what(signed.statement.what)
-    row = _result_of(session, batch, entry.result)
-    view = next(v for v in views(session, batch) if v.id == row.id)
+    row, view = _result_of(session, batch, entry.result)
     if view.oos is not OosState.open:
         raise ConflictError(f"result {row.id} has no open OOS investigation")
     appended = signed_requests.append(session, log, signed, user=user, now=now)
