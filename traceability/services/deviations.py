@@ -33,6 +33,16 @@ def deviations_of(session: Session, batch: Batch) -> Sequence[Deviation]:
     ).all()
 
 
+def all_deviations(session: Session) -> Sequence[tuple[Deviation, str]]:
+    """Every deviation with its batch's lot, newest first."""
+    rows = session.exec(
+        select(Deviation, Batch.lot)
+        .join(Batch, col(Batch.id) == col(Deviation.batch_id))
+        .order_by(col(Deviation.id).desc())
+    ).all()
+    return [(deviation, lot) for deviation, lot in rows]
+
+
 def events_of(session: Session, deviation: Deviation) -> Sequence[DeviationEvent]:
     return session.exec(
         select(DeviationEvent)

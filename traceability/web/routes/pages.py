@@ -6,19 +6,21 @@ JSON API do the work, so a rule enforced there is enforced here.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from audit.entry import parse_entry
+from labels.digital_link import product_uri
 from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
 from traceability.domain.qc_record import CLOSED_STATES
-from traceability.domain.roles import Role
-from traceability.domain.specifications import specification_to_json
+from traceability.domain.roles import Role, parse_roles
+from traceability.domain.specifications import specification_from_json, specification_to_json
 from traceability.errors import TraceabilityError
 from traceability.services import audit_trail, batch_records, qc_results
 from traceability.services import auth as auth_service
@@ -80,11 +82,46 @@ USERS_ACTION = Action(
     "/ui/users",
 )
 
+PRODUCTS_ACTION = Action(
+    "Products and specifications",
+    "Each product's specification versions: every required test with its method, unit and "
+    "acceptance criterion.",
+    "/ui/products",
+)
+
+DEVIATIONS_ACTION = Action(
+    "Deviations",
+    "Open deviations across batches: record, assign and close them with a conclusion.",
+    "/ui/deviations",
+)
+
 ROLE_ACTIONS: dict[Role, list[Action]] = {
-    Role.lab: [BATCHES_ACTION, REVIEWS_ACTION, LOG_ACTION, ACCOUNT_ACTION],
-    Role.qa: [BATCHES_ACTION, REVIEWS_ACTION, LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
+    Role.lab: [
+        BATCHES_ACTION,
+        REVIEWS_ACTION,
+        DEVIATIONS_ACTION,
+        PRODUCTS_ACTION,
+        LOG_ACTION,
+        ACCOUNT_ACTION,
+    ],
+    Role.qa: [
+        BATCHES_ACTION,
+        REVIEWS_ACTION,
+        DEVIATIONS_ACTION,
+        PRODUCTS_ACTION,
+        LOG_ACTION,
+        AUDIT_TRAIL_ACTION,
+        ACCOUNT_ACTION,
+    ],
     Role.courier: [ACCOUNT_ACTION],
-    Role.auditor: [BATCHES_ACTION, LOG_ACTION, AUDIT_TRAIL_ACTION, ACCOUNT_ACTION],
+    Role.auditor: [
+        BATCHES_ACTION,
+        DEVIATIONS_ACTION,
+        PRODUCTS_ACTION,
+        LOG_ACTION,
+        AUDIT_TRAIL_ACTION,
+        ACCOUNT_ACTION,
+    ],
     Role.admin: [USERS_ACTION, AUDIT_TRAIL_ACTION, LOG_ACTION],
 }
 """What each role can do today, shown on its home page; only pages that exist."""
@@ -123,22 +160,85 @@ def batch_page(
     current = {r.test: r for r in public.results if r.id not in superseded}
     is_open = batch.state not in CLOSED_STATES
     spec = specification_to_json(batch_records.specification_of(session, batch))
+    actor = auth.actor
+    can = {
+        "can_enter": is_open and actor.has_any(Role.lab),
+        "can_review": is_open and actor.has_any(Role.lab, Role.qa),
+        "can_decide_oos": is_open and actor.has_any(Role.qa),
+        "can_record_deviation": is_open and actor.has_any(Role.lab, Role.qa),
+        "can_manage_deviations": is_open and actor.has_any(Role.qa),
+    }
+    staff = [
+        u.username
+        for u in user_service.list_users(session)
+        if u.is_active and {Role.lab, Role.qa} & parse_roles(u.roles)
+    ]
     return render(
         request,
         "batch.html",
         {
+            **can,
+            "can_sign": any(can.values()),
+            "staff": staff,
             "batch": public,
             "current_by_test": current,
             "spec": spec,
             "origin": context.log.origin,
-            "can_enter": is_open and auth.actor.has_any(Role.lab),
-            "can_review": is_open and auth.actor.has_any(Role.lab, Role.qa),
             "deviations": [
                 batch_routes.deviation_public(session, d)
                 for d in deviation_service.deviations_of(session, batch)
             ],
         },
     )
+
+
+@router.get("/ui/products")
+def products_page(
+    request: Request, auth: RecordReader, context: ContextDep, session: SessionDep
+) -> Response:
+    """Each product with every specification version, newest first, criteria spelled out."""
+    products = []
+    for product in batch_records.list_products(session):
+        rows = list(reversed(batch_records.versions_of(session, product)))
+        versions = [
+            {"row": row, "specification": specification_from_json(row.document)} for row in rows
+        ]
+        latest = dict(rows[0].document) if rows else None
+        if latest is not None:
+            latest["version"] = int(latest["version"]) + 1
+        products.append(
+            {
+                "product": product,
+                "uri": product_uri(context.settings.resolver_base, product.gtin),
+                "versions": versions,
+                "next_document": json.dumps(latest, indent=2, ensure_ascii=False),
+            }
+        )
+    return render(
+        request,
+        "products.html",
+        {
+            "products": products,
+            "origin": context.log.origin,
+            "can_write": auth.actor.has_any(Role.qa, Role.admin),
+        },
+    )
+
+
+@router.get("/ui/deviations")
+def deviations_page(
+    request: Request,
+    auth: RecordReader,
+    session: SessionDep,
+    show: Annotated[Literal["open", "all"], Query()] = "open",
+) -> Response:
+    """Every deviation across batches (open ones by default): QA's worklist."""
+    rows = []
+    for deviation, lot in deviation_service.all_deviations(session):
+        public = batch_routes.deviation_public(session, deviation)
+        if show == "all" or public.state != "closed":
+            rows.append({"lot": lot, "deviation": public})
+    return render(request, "deviations.html", {"rows": rows, "show": show})
 
 
 @router.get("/ui/reviews")

@@ -1,0 +1,54 @@
+// Signed forms on record pages (deviations, OOS conclusions, specification versions).
+// A form marked data-signed names its endpoint (data-url) and statement type
+// (data-type); each named field becomes a member of the statement's `what`:
+// data-int fields as integers, data-json fields parsed as JSON. The statement is
+// signed in this browser with the user's own key (signing.js) and posted; the page
+// reloads to show the stored record, or says why nothing was stored.
+"use strict";
+
+function signedContext(form) {
+  const el = form.closest("[data-signing]");
+  return { user: el.dataset.user, origin: el.dataset.origin, csrf: el.dataset.csrf,
+           subject: form.dataset.subject || el.dataset.subject };
+}
+
+function whatOf(form) {
+  const what = {};
+  for (const input of form.querySelectorAll("[name]")) {
+    const value = input.value.trim();
+    if (input.dataset.int !== undefined) what[input.name] = parseInt(value, 10);
+    else if (input.dataset.json !== undefined) what[input.name] = JSON.parse(value);
+    else what[input.name] = value;
+  }
+  return what;
+}
+
+async function sendSigned(form) {
+  const out = form.querySelector("[data-outcome]");
+  out.className = "";
+  out.textContent = "Signing and sending…";
+  try {
+    const ctx = signedContext(form);
+    const r = await signAndSend(form.dataset.url, form.dataset.type, ctx.subject, whatOf(form),
+                                ctx);
+    if (!r.ok) {
+      out.className = "error";
+      out.textContent = `Not stored: ${r.body.detail}` + (r.body.field ? ` (${r.body.field})` : "");
+      return;
+    }
+    out.className = "ok";
+    out.textContent = "Signed and stored.";
+    out.dataset.stored = "yes";
+    setTimeout(() => location.reload(), 1000);
+  } catch (error) {
+    out.className = "error";
+    out.textContent = error instanceof SyntaxError ? `Not valid JSON: ${error.message}`
+                                                   : error.message;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-signed]").forEach((form) => {
+    form.addEventListener("submit", (event) => { event.preventDefault(); sendSigned(form); });
+  });
+});
