@@ -40,3 +40,25 @@ def eye_readable(value: str) -> str:
     compact = din(value)
     _, char = mod37_2(compact)
     return f"{compact[:5]} {compact[5:7]} {compact[7:]} [{char}]"
+
+
+def parse_eye_readable(value: str) -> str:
+    """The compact DIN of an eye-readable one (DIN then check character), verified.
+
+    Accepts what `eye_readable` prints and looser spellings ("G1234 26 000042 K",
+    with or without the brackets); refuses a check character that does not match,
+    because a mistyped DIN on a label is worse than none.
+    """
+    compact = value.replace(" ", "").replace("[", "").replace("]", "").upper()
+    if len(compact) != 14:
+        raise IdentifierError(
+            "an eye-readable DIN has 13 characters and a check character", field="din"
+        )
+    number = din(compact[:13])
+    _, expected = mod37_2(number)
+    if compact[13] != expected:
+        raise IdentifierError(
+            f"DIN {number} has check character {compact[13]}; it should be {expected}",
+            field="din",
+        )
+    return number

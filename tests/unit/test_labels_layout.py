@@ -1,0 +1,252 @@
+"""Label layouts: every drawn string and the QR code lie within the label, measured
+independently with reportlab's font metrics; must-show fields are whole or refused."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from reportlab.pdfbase.pdfmetrics import getAscentDescent, stringWidth
+
+from labels.digital_link import VialId, batch_uri
+from labels.errors import FitError, IdentifierError
+from labels.isbt128 import mod37_2
+from labels.layouts import (
+    LabelDrawing,
+    ShipperLabel,
+    VialLabel,
+    sheet_grid,
+    shipper_label_drawing,
+    vial_label_drawing,
+)
+
+RESOLVER = "https://id.clinic.example"
+GTIN = "09521234543213"
+TAG = "AbCdEfGhIjKlMnOpQrStUv"  # 22 base64url characters: 128 bits
+EXPIRY = date(2027, 3, 31)
+STORAGE = "Store at or below -150 °C"
+MM_PER_PT = 25.4 / 72
+ELLIPSIS = "\u2026"
+
+
+def vial(lot: str = "UC24-007", serial: str = "0042", **changes: object) -> VialLabel:
+    uri = VialId(GTIN, lot, serial).label_uri(RESOLVER, expiry=EXPIRY, tag=TAG)
+    fields: dict[str, object] = {
+        "uri": uri,
+        "product": "UC-MSC 10M cells/mL",
+        "lot": lot,
+        "serial": serial,
+        "expiry": EXPIRY,
+        "storage": STORAGE,
+    }
+    fields.update(changes)
+    return VialLabel(**fields)  # type: ignore[arg-type]
+
+
+def shipper(**changes: object) -> ShipperLabel:
+    fields: dict[str, object] = {
+        "uri": batch_uri(RESOLVER, GTIN, "UC24-007"),
+        "product": "UC-MSC",
+        "description": "Umbilical cord mesenchymal stromal cells, 10 million cells/mL",
+        "lot": "UC24-007",
+        "expiry": EXPIRY,
+        "storage": STORAGE,
+        "establishment": "Cell Therapy Unit\nUniversity Hospital, 1 Main St\nSpringfield",
+        "vials": 12,
+        "warnings": ("For Autologous Use Only", "Not Evaluated for Infectious Substances"),
+        "instructions": "Thaw at 37 °C; infuse within 30 minutes of thawing.",
+    }
+    fields.update(changes)
+    return ShipperLabel(**fields)  # type: ignore[arg-type]
+
+
+def assert_inside(drawing: LabelDrawing) -> None:
+    """Every string's measured extent lies in the label; none touches the QR's quiet zone."""
+    qr = drawing.qr
+    quiet = 4 * qr.module
+    assert qr.x - quiet >= -1e-6 and qr.y >= 0
+    assert qr.x + qr.side <= drawing.width and qr.y + qr.side <= drawing.height
+    for item in drawing.texts:
+        width = stringWidth(item.text, item.font, item.size) * MM_PER_PT
+        ascent, descent = getAscentDescent(item.font, item.size)
+        assert item.x >= 0, item
+        assert item.x + width <= drawing.width + 1e-9, item
+        assert item.baseline - ascent * MM_PER_PT >= 0, item
+        assert item.baseline - descent * MM_PER_PT <= drawing.height + 1e-9, item
+        assert item.top >= 0 and item.bottom <= drawing.height + 1e-9, item
+        clear_of_qr = (
+            item.x >= qr.x + qr.side + quiet - 1e-9
+            or item.top >= qr.y + qr.side + quiet - 1e-9
+            or item.bottom <= qr.y - quiet + 1e-9
+        )
+        assert clear_of_qr, item
+    boxes = sorted((i.x, i.top, i.x + i.room, i.bottom) for i in drawing.texts)
+    for a in boxes:
+        for b in boxes:
+            if a is b:
+                continue
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] + 1e-9 or b[3] <= a[1] + 1e-9
+            assert apart, (a, b)
+
+
+def shown(drawing: LabelDrawing, field: str) -> list[str]:
+    return [item.text for item in drawing.texts if item.field == field]
+
+
+def test_a_vial_label_shows_product_lot_serial_expiry_and_storage_inside_its_bounds() -> None:
+    drawing = vial_label_drawing(vial())
+    assert_inside(drawing)
+    assert shown(drawing, "product") == ["UC-MSC 10M cells/mL"]
+    assert shown(drawing, "lot") == ["LOT UC24-007"]
+    assert shown(drawing, "serial") == ["SN 0042"]
+    assert shown(drawing, "expiry") == ["EXP 2027-03-31"]
+    assert shown(drawing, "storage") == [STORAGE]
+    assert (drawing.width, drawing.height) == (32.5, 12.7)
+
+
+def test_a_long_product_name_shrinks_then_ends_with_an_ellipsis() -> None:
+    product = "Allogeneic umbilical cord mesenchymal stromal cells for intravenous infusion"
+    drawing = vial_label_drawing(vial(product=product))
+    assert_inside(drawing)
+    [text] = shown(drawing, "product")
+    assert text.endswith(ELLIPSIS)
+    assert product.startswith(text[:-1].rstrip())
+    assert len(text) > 5
+
+
+@pytest.mark.parametrize(
+    ("lot", "serial"),
+    [("LOT-2026-07-ABCDEFGH", "SN-00000000000000001"), ("A/B%C&D(E)F+G,H:I;J=", "7&8?" * 5)],
+)
+def test_twenty_character_lots_and_serials_are_shown_whole(lot: str, serial: str) -> None:
+    assert len(lot) == 20 and len(serial) == 20
+    drawing = vial_label_drawing(vial(lot=lot, serial=serial))
+    assert_inside(drawing)
+    assert shown(drawing, "lot") == [f"LOT {lot}"]
+    assert shown(drawing, "serial") == [f"SN {serial}"]
+
+
+@pytest.mark.parametrize(
+    "size", [(32.5, 12.7), (38.0, 13.0), (40.0, 15.0), (50.8, 25.4), (60.0, 12.7), (30.0, 12.7)]
+)
+@pytest.mark.parametrize("dpi", [203, 300, 600])
+def test_configurable_sizes_keep_everything_inside(size: tuple[float, float], dpi: int) -> None:
+    label = vial(lot="UC2026-0007", serial="000123", din="G123 498 654 321 H")
+    drawing = vial_label_drawing(label, size_mm=size, dpi=dpi)
+    assert (drawing.width, drawing.height) == size
+    assert_inside(drawing)
+    dot = 25.4 / dpi
+    assert drawing.qr.module == pytest.approx(drawing.qr.dots * dot)
+    assert drawing.qr.module >= 0.16
+    assert drawing.qr.x / dot == pytest.approx(round(drawing.qr.x / dot))
+    for field in ("lot", "serial", "expiry", "storage", "din"):
+        [text] = shown(drawing, field)
+        assert ELLIPSIS not in text
+
+
+def test_a_bigger_label_gets_bigger_text_and_modules() -> None:
+    small = vial_label_drawing(vial())
+    big = vial_label_drawing(vial(), size_mm=(50.8, 25.4))
+    assert big.qr.module > small.qr.module
+    assert min(i.size for i in big.texts) > max(i.size for i in small.texts)
+
+
+def test_the_din_is_printed_eye_readable_with_its_check_character() -> None:
+    drawing = vial_label_drawing(vial(din="G123 498 654 321 H"))
+    assert_inside(drawing)
+    [text] = shown(drawing, "din")
+    _, check = mod37_2("G123498654321")
+    assert text.replace(" ", "").replace("[", "").replace("]", "") == "G123498654321" + check
+
+
+def test_a_din_with_the_wrong_check_character_is_refused() -> None:
+    with pytest.raises(IdentifierError) as e:
+        vial(din="G123 498 654 321 G")
+    assert e.value.field == "din"
+
+
+def test_a_lot_that_cannot_fit_at_the_minimum_size_is_refused_not_truncated() -> None:
+    with pytest.raises(FitError) as e:
+        vial_label_drawing(vial(lot="W" * 20))
+    assert e.value.field == "lot"
+    assert "WWWW" in str(e.value)
+
+
+def test_a_storage_condition_that_cannot_fit_is_refused() -> None:
+    with pytest.raises(FitError) as e:
+        vial_label_drawing(vial(), size_mm=(25.4, 12.7))
+    assert e.value.field == "storage"
+
+
+def test_a_label_too_short_for_its_lines_is_refused() -> None:
+    with pytest.raises(FitError) as e:
+        vial_label_drawing(vial(din="G123 498 654 321 H"), size_mm=(32.5, 9.0))
+    assert e.value.field == "size"
+
+
+def test_a_label_too_small_for_a_scannable_qr_code_is_refused() -> None:
+    with pytest.raises(FitError) as e:
+        vial_label_drawing(vial(), size_mm=(60.0, 6.0))
+    assert e.value.field == "uri"
+
+
+def test_a_shipper_label_carries_the_1271_370_items_inside_its_bounds() -> None:
+    label = shipper()
+    drawing = shipper_label_drawing(label)
+    assert_inside(drawing)
+    assert (drawing.width, drawing.height) == (100.0, 50.0)
+    assert shown(drawing, "lot") == ["LOT UC24-007"]
+    assert shown(drawing, "expiry") == ["EXP 2027-03-31"]
+    assert shown(drawing, "vials") == ["QTY 12 vials"]
+    assert " ".join(shown(drawing, "description")) == label.description
+    assert " ".join(shown(drawing, "warnings")) == " ".join(label.warnings)
+    assert (
+        " ".join(shown(drawing, "establishment")).split()
+        == ("Released by: " + label.establishment).split()
+    )
+
+
+def test_long_shipper_text_is_wrapped_and_cut_but_warnings_never_are() -> None:
+    warnings = (
+        "For Autologous Use Only",
+        "Not Evaluated for Infectious Substances",
+        "WARNING: Reactive test results for communicable disease agents",
+    )
+    label = shipper(
+        product="Allogeneic umbilical cord mesenchymal stromal cells, cryopreserved " * 2,
+        description="Human cells for intravenous infusion after thawing; " * 6,
+        instructions="Do not irradiate. Do not use a leukocyte reduction filter. " * 4,
+        establishment="Cell Therapy Unit, University Hospital\n" * 6,
+        warnings=warnings,
+        lot="LOT-2026-07-ABCDEFGH",
+    )
+    drawing = shipper_label_drawing(label)
+    assert_inside(drawing)
+    assert " ".join(shown(drawing, "warnings")).split() == " ".join(warnings).split()
+    assert shown(drawing, "lot") == ["LOT LOT-2026-07-ABCDEFGH"]
+    for field in ("product", "description", "instructions", "establishment"):
+        assert shown(drawing, field)[-1].endswith(ELLIPSIS), field
+
+
+def test_warnings_that_cannot_all_fit_are_refused() -> None:
+    warnings = tuple(f"Warning {i}: not evaluated for infectious substances" for i in range(40))
+    with pytest.raises(FitError) as e:
+        shipper_label_drawing(shipper(warnings=warnings))
+    assert e.value.field in ("warnings", "size")
+
+
+def test_one_vial_is_counted_in_the_singular() -> None:
+    assert shown(shipper_label_drawing(shipper(vials=1)), "vials") == ["QTY 1 vial"]
+
+
+@pytest.mark.parametrize("paper", ["A4", "letter"])
+def test_a_sheet_grid_keeps_labels_inside_the_margins_and_apart(paper: str) -> None:
+    grid = sheet_grid(paper, (32.5, 12.7))  # type: ignore[arg-type]
+    page_w, page_h = {"A4": (210.0, 297.0), "letter": (215.9, 279.4)}[paper]
+    assert grid.per_page > 20
+    for x, y in grid.origins:
+        assert 9.9 <= x and x + 32.5 <= page_w - 9.9
+        assert 9.9 <= y and y + 12.7 <= page_h - 9.9
+    for i, (x1, y1) in enumerate(grid.origins):
+        for x2, y2 in grid.origins[i + 1 :]:
+            assert x1 + 32.5 <= x2 or x2 + 32.5 <= x1 or y1 + 12.7 <= y2 or y2 + 12.7 <= y1
