@@ -52,6 +52,16 @@ class AccountLockedError(AuthenticationError):
         self.retry_after = retry_after
 
 
+class RateLimitedError(TraceabilityError):
+    """The caller sent too many requests of one kind; it may try again after `retry_after` s."""
+
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDeniedError(TraceabilityError):
     """Signed in, but the caller's roles or relation to the record forbid the action."""
 

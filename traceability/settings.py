@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Base URL of the GS1 Digital Link resolver printed on labels.",
     )
+    establishment: str = Field(
+        default="Demo Cell Therapy Laboratory\n1 Example Street, 00000 Example City",
+        max_length=400,
+        description="The releasing establishment's name and address, printed on shipper "
+        "labels (21 CFR 1271.370); a newline separates the lines.",
+    )
+    scans_per_minute: int = Field(
+        default=60, ge=1, description="Label scans (resolver requests) allowed per client."
+    )
     key_dir: Path = Field(
         default=Path("var/keys"),
         description="Where the service's and the log's private keys live (files mode 0600).",

@@ -28,6 +28,9 @@ PUBLIC = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
+    # The Digital Link resolver: anyone holding a vial may scan its label.
+    ("GET", "/01/{gtin}/10/{lot}/21/{serial}"),
+    ("GET", "/01/{gtin}/10/{lot}"),
     ("GET", "/redoc"),
     # The log's checkpoint, key and proofs are public on purpose: hashes and signatures
     # only, so that anyone holding a vial can check its record.
@@ -42,6 +45,8 @@ PATH_VALUES = {
     "key_id": "0" * 32,
     "code": "NOPE",
     "lot": "NOPE",
+    "gtin": "09521234543213",
+    "serial": "0001",
 }
 
 

@@ -67,6 +67,22 @@ def _processing_class(what: Mapping[str, Any]) -> ProcessingClass:
         ) from None
 
 
+ISBT128_FACILITY = re.compile(r"^[A-NP-Z][0-9]{4}$")
+
+
+def _facility(what: Mapping[str, Any]) -> str | None:
+    """An optional ISBT 128 facility identification number: a letter (not O), four digits."""
+    value = what.get("isbt128_facility")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not ISBT128_FACILITY.fullmatch(value):
+        raise InvalidInputError(
+            "isbt128_facility is a letter (not O) and four digits, e.g. G1234",
+            field=_field("isbt128_facility"),
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class ProductRegistration:
     code: str
@@ -75,6 +91,7 @@ class ProductRegistration:
     processing_class: ProcessingClass
     storage_condition: str
     specification: Specification
+    isbt128_facility: str | None = None
 
     @classmethod
     def from_what(cls, what: Mapping[str, Any]) -> ProductRegistration:
@@ -96,6 +113,7 @@ class ProductRegistration:
             processing_class=_processing_class(what),
             storage_condition=_text(what, "storage_condition"),
             specification=specification,
+            isbt128_facility=_facility(what),
         )
 
 

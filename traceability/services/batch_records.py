@@ -61,6 +61,7 @@ def register_product(
         gtin=request.gtin,
         processing_class=request.processing_class.value,
         storage_condition=request.storage_condition,
+        isbt128_facility=request.isbt128_facility,
         created_at=now,
     )
     session.add(product)

@@ -228,6 +228,8 @@ class Product(SQLModel, table=True):
     gtin: str = Field(max_length=14, unique=True)
     processing_class: str = Field(max_length=32)
     storage_condition: str = Field(max_length=200)
+    isbt128_facility: str | None = Field(default=None, max_length=5)
+    """An ISBT 128 facility identification number; its vials then also carry a DIN."""
     created_at: datetime = _utc()
 
 
@@ -362,6 +364,43 @@ class DeviationEvent(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class LabelIssue(SQLModel, table=True):
+    """One printed label of a vial and the tag its QR carries. Append-only.
+
+    A reissue is a new row that `replaces` the earlier one, with a reason; the replaced
+    label is then void. A vial's current label is the one nothing replaces.
+    """
+
+    __tablename__ = "label_issues"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vial_id: int = Field(foreign_key="vials.id", index=True)
+    tag: str = Field(max_length=32, unique=True)
+    replaces_id: int | None = Field(default=None, foreign_key="label_issues.id", unique=True)
+    reason: str | None = Field(default=None, max_length=2000)
+    issued_by: str = Field(max_length=64)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
+class LabelScan(SQLModel, table=True):
+    """A scan of a vial's URI worth keeping: a label's first, and every flagged one.
+
+    Append-only. `verdict` is what the vial page said of the scanned tag; `by` is the
+    signed-in user, or None for an anonymous scan (no client address is kept).
+    """
+
+    __tablename__ = "label_scans"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vial_id: int = Field(foreign_key="vials.id", index=True)
+    label_id: int | None = Field(default=None, foreign_key="label_issues.id", index=True)
+    tag: str | None = Field(default=None, max_length=64)
+    verdict: str = Field(max_length=32)
+    by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _utc()
+
+
 RECORD_TABLES: tuple[str, ...] = (
     "specification_versions",
     "vials",
@@ -370,5 +409,7 @@ RECORD_TABLES: tuple[str, ...] = (
     "oos_decisions",
     "deviations",
     "deviation_events",
+    "label_issues",
+    "label_scans",
 )
 """Batch-record tables that only ever grow (batches change state, with audit rows)."""

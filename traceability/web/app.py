@@ -18,7 +18,19 @@ from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.web import problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
-from traceability.web.routes import audit_trail, auth, batches, health, keys, log, pages, users
+from traceability.web.rate_limit import SlidingWindowLimiter
+from traceability.web.routes import (
+    audit_trail,
+    auth,
+    batches,
+    health,
+    keys,
+    labels,
+    log,
+    pages,
+    resolver,
+    users,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +42,8 @@ ROUTERS = (
     log.router,
     keys.router,
     batches.router,
+    labels.router,
+    resolver.router,
     pages.router,
 )
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""
@@ -60,6 +74,7 @@ def create_app(
         clock=clock,
         templates=Jinja2Templates(directory=str(TEMPLATES_DIR)),
         log=custody_log,
+        scan_limiter=SlidingWindowLimiter(limit=settings.scans_per_minute),
     )
 
     @asynccontextmanager

@@ -117,6 +117,27 @@ def current_auth(
     return auth
 
 
+def optional_auth(request: Request, session: SessionDep, now: NowDep) -> Authenticated | None:
+    """The signed-in user if valid credentials came along, else None (a public page).
+
+    For pages anyone may open, such as the one a scanned label leads to: an expired
+    session shows the public view rather than an error. Only for safe methods.
+    """
+    found = presented_token(request)
+    if found is None or request.method not in SAFE_METHODS:
+        return None
+    try:
+        auth = authenticate(session, found[0], now=now)
+    except AuthenticationError:
+        return None
+    session.commit()
+    request.state.auth = auth
+    return auth
+
+
+MaybeUser = Annotated[Authenticated | None, Depends(optional_auth)]
+
+
 class RequireRoles:
     """Dependency: the caller must be signed in and hold at least one of `roles`."""
 

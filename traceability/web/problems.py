@@ -25,6 +25,7 @@ from traceability.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     TraceabilityError,
 )
 
@@ -34,6 +35,7 @@ PROBLEM_JSON = "application/problem+json"
 
 _STATUS: list[tuple[type[TraceabilityError], int]] = [
     (AccountLockedError, 429),
+    (RateLimitedError, 429),
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
@@ -126,7 +128,7 @@ def install(app: FastAPI) -> None:
         headers = None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        if isinstance(error, AccountLockedError) and error.retry_after is not None:
+        if isinstance(error, AccountLockedError | RateLimitedError) and error.retry_after:
             headers = {"Retry-After": str(error.retry_after)}
         return problem(
             request, status, str(error), code=_code(error), errors=errors, headers=headers

@@ -63,6 +63,7 @@ class ProductPublic(BaseModel):
     uri: str
     processing_class: str
     storage_condition: str
+    isbt128_facility: str | None
     specifications: list[SpecificationVersionPublic]
 
 
@@ -168,6 +169,7 @@ def _product_public(session: Session, product: Product, resolver: str) -> Produc
         uri=product_uri(resolver, product.gtin),
         processing_class=product.processing_class,
         storage_condition=product.storage_condition,
+        isbt128_facility=product.isbt128_facility,
         specifications=[_version_public(v) for v in batch_records.versions_of(session, product)],
     )
 

@@ -1,0 +1,234 @@
+"""What a scanned label opens: a vial's record, in a public and a staff view.
+
+The resolver serves this for a vial's Digital Link URI. Anyone holding the vial may
+see that it has a documented origin, passed QC and an unbroken custody chain; only
+signed-in staff see names, log indices and the pseudonymous donor code. The view is
+built here, apart from HTTP, so the page and the JSON say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, select
+
+from audit.entry import parse_entry
+from labels.digital_link import VialId
+from traceability.custody_log.appender import subject_entries
+from traceability.domain.label_tags import TagVerdict
+from traceability.domain.qc_record import QcStatus, record_status
+from traceability.errors import NotFoundError
+from traceability.services import qc_results, vial_labels
+from traceability.services.batch_records import specification_of, vials_of
+from traceability.storage.models import Batch, Product, Vial
+
+EVENT_NAMES = {
+    "vial.commissioned": "Vial commissioned when the batch was registered",
+    "label.issued": "Label issued",
+}
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    when: str
+    event: str
+    type: str
+    # Staff only:
+    actor: str | None = None
+    log_index: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class QcLine:
+    test: str
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class VialRecord:
+    uri: str
+    product: str
+    product_code: str
+    gtin: str
+    lot: str
+    serial: str
+    expires_on: date
+    storage_condition: str
+    processing_class: str
+    status: str
+    qc_passed: int
+    qc_required: int
+    qc: list[QcLine]
+    timeline: list[TimelineEvent]
+    tag: str
+    """The verdict on the scanned tag (TagVerdict's value)."""
+    tag_flagged: bool
+    expiry_on_label_matches: bool | None
+    staff: dict[str, Any] | None = field(default=None)
+    """Only for signed-in users: donor code, batch record link, label history."""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["expires_on"] = self.expires_on.isoformat()
+        if self.staff is None:
+            del data["staff"]
+            for event in data["timeline"]:
+                for private in ("actor", "log_index", "detail"):
+                    del event[private]
+        return data
+
+
+def find_vial(session: Session, identity: VialId) -> tuple[Product, Batch, Vial]:
+    """The stored vial the identity names; NotFoundError (never a hint which part is wrong)."""
+    row = session.exec(
+        select(Product, Batch, Vial)
+        .join(Batch, Batch.product_id == Product.id)  # type: ignore[arg-type]
+        .join(Vial, Vial.batch_id == Batch.id)  # type: ignore[arg-type]
+        .where(Product.gtin == identity.gtin)
+        .where(Batch.lot == identity.lot)
+        .where(Vial.serial == identity.serial)
+    ).first()
+    if row is None:
+        raise NotFoundError("no vial with this identifier is registered here")
+    return row
+
+
+def vial_status(batch: Batch) -> str:
+    """Where the vial stands: its batch's disposition until custody events say more."""
+    return batch.state
+
+
+def _timeline(session: Session, vial: Vial, *, staff: bool) -> list[TimelineEvent]:
+    events = []
+    for row in subject_entries(session, vial.uri):
+        entry = parse_entry(bytes(row.entry))
+        what = entry.body.get("what")
+        what = what if isinstance(what, dict) else {}
+        name = EVENT_NAMES.get(entry.type, entry.type)
+        detail = None
+        if entry.type == "label.issued" and "voids_tag_sha256" in what:
+            name = "Label reissued; the earlier label is void"
+            detail = str(what.get("reason", ""))
+        events.append(
+            TimelineEvent(
+                when=entry.when,
+                event=name,
+                type=entry.type,
+                actor=(entry.actor or "service") if staff else None,
+                log_index=entry.index if staff else None,
+                detail=detail if staff else None,
+            )
+        )
+    return events
+
+
+def vial_record(
+    session: Session,
+    product: Product,
+    batch: Batch,
+    vial: Vial,
+    *,
+    verdict: TagVerdict,
+    label_expiry: str | None,
+    staff: bool,
+) -> VialRecord:
+    qc = _qc(session, batch)
+    extra = None
+    if staff:
+        history = vial_labels.labels_of(session, [vial])
+        replaced = {r.replaces_id for r in history}
+        extra = {
+            "donor_code": batch.donor_code,
+            "batch_record": f"/ui/batches/{batch.lot}",
+            "batch_log_index": batch.log_index,
+            "labels": [
+                {
+                    "issued_at": r.created_at.isoformat(),
+                    "issued_by": r.issued_by,
+                    "log_index": r.log_index,
+                    "void": r.id in replaced,
+                    "reason": r.reason,
+                }
+                for r in history
+            ],
+        }
+    return VialRecord(
+        uri=vial.uri,
+        product=product.name,
+        product_code=product.code,
+        gtin=product.gtin,
+        lot=batch.lot,
+        serial=vial.serial,
+        expires_on=batch.expires_on,
+        storage_condition=product.storage_condition,
+        processing_class=batch.processing_class,
+        status=vial_status(batch),
+        qc_passed=sum(1 for line in qc if line.status == QcStatus.passed.value),
+        qc_required=len(qc),
+        qc=qc,
+        timeline=_timeline(session, vial, staff=staff),
+        tag=verdict.value,
+        tag_flagged=verdict not in (TagVerdict.valid, TagVerdict.absent),
+        expiry_on_label_matches=vial_labels.expiry_on_label_matches(label_expiry, batch.expires_on),
+        staff=extra,
+    )
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a shipper label's batch URI opens: the lot as a whole, public."""
+
+    uri: str
+    product: str
+    lot: str
+    expires_on: date
+    storage_condition: str
+    status: str
+    vials: int
+    qc_passed: int
+    qc_required: int
+    qc: list[QcLine]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["expires_on"] = self.expires_on.isoformat()
+        return data
+
+
+def find_batch(session: Session, gtin: str, lot: str) -> tuple[Product, Batch]:
+    row = session.exec(
+        select(Product, Batch)
+        .join(Batch, Batch.product_id == Product.id)  # type: ignore[arg-type]
+        .where(Product.gtin == gtin)
+        .where(Batch.lot == lot)
+    ).first()
+    if row is None:
+        raise NotFoundError("no batch with this identifier is registered here")
+    return row
+
+
+def _qc(session: Session, batch: Batch) -> list[QcLine]:
+    specification = specification_of(session, batch)
+    statuses = record_status(specification, qc_results.views(session, batch))
+    names = {t.code: t.name for t in specification.tests}
+    return [QcLine(code, names[code], status.value) for code, status in statuses.items()]
+
+
+def batch_summary(session: Session, product: Product, batch: Batch, uri: str) -> BatchSummary:
+    qc = _qc(session, batch)
+    return BatchSummary(
+        uri=uri,
+        product=product.name,
+        lot=batch.lot,
+        expires_on=batch.expires_on,
+        storage_condition=product.storage_condition,
+        status=batch.state,
+        vials=len(vials_of(session, batch)),
+        qc_passed=sum(1 for line in qc if line.status == QcStatus.passed.value),
+        qc_required=len(qc),
+        qc=qc,
+    )

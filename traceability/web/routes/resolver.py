@@ -1,0 +1,116 @@
+"""The GS1 Digital Link resolver: what a phone opens when it scans a vial's label.
+
+`GET /01/{gtin}/10/{lot}/21/{serial}[?17=YYMMDD&s=TAG]`. A browser gets the vial page;
+a client asking for `application/json` gets the same record as JSON. Anyone may scan:
+without sign-in only what a patient may see is shown. Unknown or malformed identifiers
+are a 404, and scans are limited per client (429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from labels.digital_link import VialId, batch_uri
+from labels.errors import IdentifierError
+from traceability.domain.roles import Role
+from traceability.errors import NotFoundError
+from traceability.services import vial_labels, vial_record
+from traceability.web.deps import ContextDep, MaybeUser, SessionDep
+from traceability.web.pages import render
+from traceability.web.problems import wants_html
+
+router = APIRouter(tags=["resolver"])
+
+STAFF = (Role.lab, Role.qa, Role.auditor, Role.admin, Role.courier)
+
+
+def _limit(request: Request, context: ContextDep) -> None:
+    client = request.client.host if request.client else "unknown"
+    context.scan_limiter.check(client, time.monotonic())
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and not wants_html(request)
+
+
+@router.get(
+    "/01/{gtin}/10/{lot}/21/{serial}",
+    summary="Resolve a vial's GS1 Digital Link URI (public; JSON with Accept: application/json)",
+    responses={404: {"description": "No such vial"}, 429: {"description": "Too many scans"}},
+)
+def resolve_vial(
+    request: Request,
+    gtin: str,
+    lot: str,
+    serial: str,
+    context: ContextDep,
+    session: SessionDep,
+    auth: MaybeUser,
+) -> Response:
+    _limit(request, context)
+    try:
+        identity = VialId(gtin, lot, serial)
+    except IdentifierError:
+        raise NotFoundError("this is not the identifier of a vial registered here") from None
+    product, batch, vial = vial_record.find_vial(session, identity)
+    tag = request.query_params.get("s")
+    judgement = vial_labels.judge_scan(session, vial, tag)
+    session.commit()
+    if judgement.keep:
+        with context.db.write() as write:
+            vial_labels.keep_scan(
+                write,
+                vial,
+                tag,
+                judgement,
+                by=auth.user.username if auth else None,
+                now=context.clock(),
+            )
+    staff = auth is not None and auth.actor.has_any(*STAFF)
+    record = vial_record.vial_record(
+        session,
+        product,
+        batch,
+        vial,
+        verdict=judgement.verdict,
+        label_expiry=request.query_params.get("17"),
+        staff=staff,
+    )
+    if _wants_json(request):
+        return JSONResponse(record.to_json(), headers={"Vary": "Accept, Cookie"})
+    flagged = vial_labels.flagged_scans(session, vial) if staff else []
+    return render(
+        request,
+        "vial.html",
+        {"record": record, "flagged_scans": flagged, "staff": staff},
+        headers={"Vary": "Accept, Cookie"},
+    )
+
+
+@router.get(
+    "/01/{gtin}/10/{lot}",
+    summary="Resolve a batch's GS1 Digital Link URI, as on a shipper label (public)",
+    responses={404: {"description": "No such batch"}, 429: {"description": "Too many scans"}},
+)
+def resolve_batch(
+    request: Request,
+    gtin: str,
+    lot: str,
+    context: ContextDep,
+    session: SessionDep,
+    auth: MaybeUser,
+) -> Response:
+    _limit(request, context)
+    try:
+        uri = batch_uri(context.settings.resolver_base, gtin, lot)
+    except IdentifierError:
+        raise NotFoundError("this is not the identifier of a batch registered here") from None
+    product, batch = vial_record.find_batch(session, gtin, lot)
+    summary = vial_record.batch_summary(session, product, batch, uri)
+    if _wants_json(request):
+        return JSONResponse(summary.to_json(), headers={"Vary": "Accept"})
+    return render(request, "batch_public.html", {"summary": summary}, headers={"Vary": "Accept"})
