@@ -24,7 +24,7 @@ from traceability.domain.actor import Actor
 from traceability.domain.roles import parse_roles
 from traceability.domain.specifications import specification_to_json, uc_msc_specification
 from traceability.keys import ActorKeyPair
-from traceability.services import batch_records, qc_results
+from traceability.services import batch_records, qc_results, vial_labels
 from traceability.services.users import get_by_username
 from traceability.storage.models import Batch, User
 
@@ -108,6 +108,7 @@ def load_records(session: Session, log: CustodyLog, *, resolver: str, now: datet
                 "gtin": GTIN,
                 "processing_class": "advanced-therapy",
                 "storage_condition": "Store at or below -150 °C",
+                "isbt128_facility": "G1234",
                 "specification": spec,
             },
             now,
@@ -163,7 +164,43 @@ def load_records(session: Session, log: CustodyLog, *, resolver: str, now: datet
             resolver,
             now,
         )
+        if lot != "UC26-103":  # one batch is still waiting for its labels
+            _labels(session, log, batch, subject, lena, resolver, now)
     return len(plans)
+
+
+def _labels(
+    session: Session,
+    log: CustodyLog,
+    batch: Batch,
+    subject: str,
+    lena: _Person,
+    resolver: str,
+    now: datetime,
+) -> None:
+    """Labels for every vial; on the first batch one is reissued, so a void shows."""
+    vial_labels.issue(
+        session,
+        log,
+        lena.sign(session, log, "labels.issued", subject, {}, now),
+        batch=batch,
+        user=lena.user,
+        actor=lena.actor,
+        resolver=resolver,
+        now=now,
+    )
+    if batch.lot == "UC26-101":
+        what = {"serials": ["0003"], "reason": "Label smudged by frost during the fill check"}
+        vial_labels.reissue(
+            session,
+            log,
+            lena.sign(session, log, "labels.reissued", subject, what, now),
+            batch=batch,
+            user=lena.user,
+            actor=lena.actor,
+            resolver=resolver,
+            now=now,
+        )
 
 
 def _results(

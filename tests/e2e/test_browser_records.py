@@ -69,3 +69,35 @@ def test_deviations_and_oos_are_decided_on_the_batch_page(api: Api, server: Any)
     assert potency["oos"] == "invalidated"
     report = verify_log(api.db, api.app.state.context.log.keys.log.verifier())
     assert report.ok, report.findings
+
+
+def test_labels_are_issued_and_reissued_on_the_batch_page(api: Api, server: Any) -> None:
+    quinn = Signer.register(api, "quinn", "qa")
+    lena = Signer.register(api, "lena", "lab")
+    register_product(api, quinn)
+    assert (
+        lena.post("/batches", "batch.registered", f"{product_uri(api)}/10/{LOT}", batch_what())
+    ).status_code == 201
+    api.add_user("lars", "lab")
+    base = str(api.client.base_url).rstrip("/")
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # type: ignore[attr-defined]
+        sign_in_and_make_key(page, base, "lars")
+        page.goto(f"{base}/ui/batches/{LOT}")
+        submit(page, page.locator("form[data-type='labels.issued']"))
+        page.wait_for_selector("text=3 labels issued")
+        page.click("summary:has-text('Reissue labels')")
+        form = page.locator("form[data-type='labels.reissued']")
+        form.locator("input[name=serials]").fill("0001, 0003")
+        form.locator("input[name=reason]").fill("Printer ribbon ran out mid-print")
+        submit(page, form)
+        page.wait_for_selector("text=5 labels issued")
+        assert "reconciled" in page.locator("[data-reconciliation]").inner_text()
+        page.click(f"a:has-text('{product_uri(api)}/10/{LOT}/21/0001')")
+        page.wait_for_selector("[data-tag-verdict]")
+        assert "Printer ribbon ran out mid-print" in page.content()
+
+    status = api.client.get(f"/batches/{LOT}/labels", headers=quinn.headers).json()
+    assert (status["issued"], status["voided"], status["reprinted"]) == (5, 2, 2)
+    report = verify_log(api.db, api.app.state.context.log.keys.log.verifier())
+    assert report.ok, report.findings

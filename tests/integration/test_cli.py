@@ -228,3 +228,46 @@ def test_the_demo_shows_batches_in_every_state(database: Database) -> None:
         "UC26-103": {"awaiting review"},
         "UC26-104": {"pass", "missing"},
     }
+
+
+def test_labels_pdf_writes_the_batchs_current_labels(database: Database, tmp_path: Path) -> None:
+    assert invoke(database, "demo", "load").exit_code == 0
+    target = tmp_path / "UC26-101.pdf"
+    done = invoke(database, "labels", "pdf", "--lot", "UC26-101", "-o", str(target))
+    assert done.exit_code == 0, done.output
+    assert target.read_bytes().startswith(b"%PDF") and "wrote" in done.output
+    zpl = tmp_path / "UC26-101.zpl"
+    assert (
+        invoke(
+            database, "labels", "pdf", "--lot", "UC26-101", "-o", str(zpl), "--format", "zpl"
+        ).exit_code
+        == 0
+    )
+    assert zpl.read_text().count("^BQ") == 5  # one per vial; the void label is not printed
+    with database.read() as session:
+        from traceability.services import batch_records, vial_labels
+
+        batch = batch_records.get_batch(session, "UC26-101")
+        current = vial_labels.current_labels(session, batch_records.vials_of(session, batch))
+    for label in current.values():
+        assert f"s={label.tag}" in zpl.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lot", "NOPE"], "no batch with lot 'NOPE'"),
+        (["--lot", "UC26-103"], "no labels were issued for UC26-103 yet"),
+        (["--lot", "UC26-101", "--format", "zpl", "--layout", "sheet"], "ZPL prints on a roll"),
+        (["--lot", "UC26-101", "--layout", "poster"], "Invalid value for '--layout'"),
+    ],
+)
+def test_labels_pdf_bad_input_is_one_line_exit_2(
+    database: Database, tmp_path: Path, args: list[str], message: str
+) -> None:
+    assert invoke(database, "demo", "load").exit_code == 0
+    result = invoke(database, "labels", "pdf", "-o", str(tmp_path / "x.pdf"), *args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert not (tmp_path / "x.pdf").exists()

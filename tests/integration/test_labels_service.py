@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +16,7 @@ from tests.integration.test_batch_records import (
     product_what,
     register_product,
 )
+from tests.integration.test_labels_pdf import decoded, rasterise
 from tests.signing import Signer
 from tests.support import Api
 from traceability.custody_log.verify_log import verify_log
@@ -186,3 +188,19 @@ def test_a_product_with_an_isbt128_facility_gives_each_vial_a_din(api: Api) -> N
         assert re.search(rf"{din[:5]} {din[5:7]} {din[7:]} \W?{check}\W?\^FS", zpl), din
     dins = {entry(api, lena, label["log_index"])["what"]["din"] for label in labels}
     assert len(dins) == 3
+
+
+def test_the_served_label_pdf_decodes_to_each_vials_uri_at_300_dpi(
+    api: Api, people: dict[str, Signer], tmp_path: Path
+) -> None:
+    lena = people["lena"]
+    issued = issue(api, lena).json()["labels"]
+    reissued = reissue(api, lena, serials=["0002"], reason="Torn while thawing").json()["labels"]
+    expected = {label["uri"] for label in issued if label["serial"] != "0002"}
+    expected.add(reissued[0]["uri"])
+    pdf = api.client.get(f"/batches/{LOT}/labels.pdf", headers=lena.headers)
+    assert pdf.status_code == 200
+    pages = rasterise(pdf.content, tmp_path)
+    found = [text for page in pages for text in decoded(page)]
+    # One page per vial on a roll, each decoding to exactly its vial's current label.
+    assert len(pages) == 3 and sorted(found) == sorted(expected)

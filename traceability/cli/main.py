@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traceability.cli import db, demo, keys, log, users
+from traceability.cli import db, demo, keys, labels, log, users
 from traceability.cli.common import OneLineErrors, errors_as_exit, settings_from
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(demo.app, name="demo")
 app.add_typer(keys.app, name="keys")
+app.add_typer(labels.app, name="labels")
 app.add_typer(log.log_app, name="log")
 app.add_typer(log.audit_app, name="audit")
 

@@ -13,13 +13,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from labels.errors import LabelError
-from labels.pdf import shipper_label_pdf, vial_labels_pdf
-from labels.zpl import shipper_label_zpl, vial_labels_zpl
 from traceability.domain.roles import Role
-from traceability.errors import InvalidInputError
 from traceability.services import batch_records, vial_labels
 from traceability.services.auth import Authenticated
+from traceability.services.label_printing import Printed, PrintJob, print_labels
 from traceability.storage.models import LabelIssue
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
@@ -135,8 +132,17 @@ def label_reconciliation(lot: Lot, auth: RecordReader, session: SessionDep) -> R
     return _reconciliation(session, lot)
 
 
-def _label_error(error: LabelError) -> InvalidInputError:
-    return InvalidInputError(str(error), field=getattr(error, "field", None))
+def _printed(printed: Printed, disposition: str) -> Response:
+    return Response(
+        printed.data,
+        media_type=printed.media_type,
+        headers={"Content-Disposition": f'{disposition}; filename="{printed.filename}"'},
+    )
+
+
+Width = Annotated[float, Query(gt=10, le=200, description="Vial label width (mm)")]
+Height = Annotated[float, Query(gt=5, le=200, description="Vial label height (mm)")]
+Dpi = Annotated[Literal[203, 300, 600], Query(description="Printer resolution")]
 
 
 @router.get(
@@ -152,27 +158,12 @@ def labels_pdf(
     session: SessionDep,
     layout: Literal["vial", "sheet", "shipper"] = "vial",
     paper: Literal["A4", "letter"] = "A4",
-    width_mm: Annotated[float, Query(gt=10, le=200)] = 32.5,
-    height_mm: Annotated[float, Query(gt=5, le=200)] = 12.7,
+    width_mm: Width = 32.5,
+    height_mm: Height = 12.7,
+    dpi: Dpi = 300,
 ) -> Response:
-    batch = batch_records.get_batch(session, lot)
-    resolver = context.settings.resolver_base
-    try:
-        if layout == "shipper":
-            content = vial_labels.shipper_label_content(
-                session, batch, resolver, context.settings.establishment
-            )
-            data = shipper_label_pdf([content])
-        else:
-            labels = vial_labels.vial_label_contents(session, batch, resolver)
-            data = vial_labels_pdf(labels, layout, size_mm=(width_mm, height_mm), paper=paper)
-    except LabelError as e:
-        raise _label_error(e) from None
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{lot}-{layout}-labels.pdf"'},
-    )
+    job = PrintJob(layout, "pdf", paper, (width_mm, height_mm), dpi)
+    return _printed(_print(session, lot, job, context), "inline")
 
 
 @router.get(
@@ -187,25 +178,19 @@ def labels_zpl(
     context: ContextDep,
     session: SessionDep,
     layout: Literal["vial", "shipper"] = "vial",
-    width_mm: Annotated[float, Query(gt=10, le=200)] = 32.5,
-    height_mm: Annotated[float, Query(gt=5, le=200)] = 12.7,
-    dpi: Literal[203, 300, 600] = 300,
+    width_mm: Width = 32.5,
+    height_mm: Height = 12.7,
+    dpi: Dpi = 300,
 ) -> Response:
-    batch = batch_records.get_batch(session, lot)
-    resolver = context.settings.resolver_base
-    try:
-        if layout == "shipper":
-            content = vial_labels.shipper_label_content(
-                session, batch, resolver, context.settings.establishment
-            )
-            text = shipper_label_zpl([content], dpi=dpi)
-        else:
-            labels = vial_labels.vial_label_contents(session, batch, resolver)
-            text = vial_labels_zpl(labels, size_mm=(width_mm, height_mm), dpi=dpi)
-    except LabelError as e:
-        raise _label_error(e) from None
-    return Response(
-        text,
-        media_type="text/plain; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{lot}-{layout}-labels.zpl"'},
+    job = PrintJob(layout, "zpl", "A4", (width_mm, height_mm), dpi)
+    return _printed(_print(session, lot, job, context), "attachment")
+
+
+def _print(session: SessionDep, lot: str, job: PrintJob, context: ContextDep) -> Printed:
+    return print_labels(
+        session,
+        batch_records.get_batch(session, lot),
+        job,
+        resolver=context.settings.resolver_base,
+        establishment=context.settings.establishment,
     )

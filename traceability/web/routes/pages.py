@@ -10,6 +10,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -22,7 +23,7 @@ from traceability.domain.qc_record import CLOSED_STATES
 from traceability.domain.roles import Role, parse_roles
 from traceability.domain.specifications import specification_from_json, specification_to_json
 from traceability.errors import TraceabilityError
-from traceability.services import audit_trail, batch_records, qc_results
+from traceability.services import audit_trail, batch_records, qc_results, vial_labels
 from traceability.services import auth as auth_service
 from traceability.services import deviations as deviation_service
 from traceability.services import users as user_service
@@ -167,7 +168,12 @@ def batch_page(
         "can_decide_oos": is_open and actor.has_any(Role.qa),
         "can_record_deviation": is_open and actor.has_any(Role.lab, Role.qa),
         "can_manage_deviations": is_open and actor.has_any(Role.qa),
+        "can_label": actor.has_any(Role.lab, Role.qa),
     }
+    vials = batch_records.vials_of(session, batch)
+    labelled = vial_labels.current_labels(session, vials)
+    # Links without the tag: staff opening a vial from here is not a label scan.
+    label_links = {v.serial: urlsplit(v.uri).path for v in vials if v.id in labelled}
     staff = [
         u.username
         for u in user_service.list_users(session)
@@ -180,6 +186,8 @@ def batch_page(
             **can,
             "can_sign": any(can.values()),
             "staff": staff,
+            "reconciliation": vial_labels.reconciliation(session, batch),
+            "label_links": label_links,
             "batch": public,
             "current_by_test": current,
             "spec": spec,

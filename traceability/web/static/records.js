@@ -1,7 +1,8 @@
 // Signed forms on record pages (deviations, OOS conclusions, specification versions).
 // A form marked data-signed names its endpoint (data-url) and statement type
 // (data-type); each named field becomes a member of the statement's `what`:
-// data-int fields as integers, data-json fields parsed as JSON. The statement is
+// data-int fields as integers, data-list fields split at commas or spaces, data-json
+// fields parsed as JSON. The statement is
 // signed in this browser with the user's own key (signing.js) and posted; the page
 // reloads to show the stored record, or says why nothing was stored.
 "use strict";
@@ -17,6 +18,9 @@ function whatOf(form) {
   for (const input of form.querySelectorAll("[name]")) {
     const value = input.value.trim();
     if (input.dataset.int !== undefined) what[input.name] = parseInt(value, 10);
+    else if (input.dataset.list !== undefined) {
+      what[input.name] = value.split(/[\s,]+/).filter(Boolean);
+    }
     else if (input.dataset.json !== undefined) what[input.name] = JSON.parse(value);
     else what[input.name] = value;
   }

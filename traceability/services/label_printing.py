@@ -1,0 +1,68 @@
+"""Printing a batch's current labels: one place for the web routes and the CLI.
+
+Reads only. What is printed is always each vial's current label, so printing again
+never issues anything; the labels package draws it (vector PDF or ZPL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlmodel import Session
+
+from labels.errors import LabelError
+from labels.pdf import shipper_label_pdf, vial_labels_pdf
+from labels.zpl import shipper_label_zpl, vial_labels_zpl
+from traceability.errors import InvalidInputError
+from traceability.services import vial_labels
+from traceability.storage.models import Batch
+
+Layout = Literal["vial", "sheet", "shipper"]
+Format = Literal["pdf", "zpl"]
+Paper = Literal["A4", "letter"]
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    layout: Layout = "vial"
+    format: Format = "pdf"
+    paper: Paper = "A4"
+    size_mm: tuple[float, float] = (32.5, 12.7)
+    dpi: int = 300
+
+
+@dataclass(frozen=True)
+class Printed:
+    data: bytes
+    media_type: str
+    filename: str
+
+
+def print_labels(
+    session: Session, batch: Batch, job: PrintJob, *, resolver: str, establishment: str
+) -> Printed:
+    """The batch's current labels in the job's layout and format."""
+    if job.format == "zpl" and job.layout == "sheet":
+        raise InvalidInputError("ZPL prints on a roll: use layout vial or shipper", field="layout")
+    try:
+        if job.layout == "shipper":
+            shipper = vial_labels.shipper_label_content(session, batch, resolver, establishment)
+            data = (
+                shipper_label_pdf([shipper], dpi=job.dpi)
+                if job.format == "pdf"
+                else shipper_label_zpl([shipper], dpi=job.dpi).encode()
+            )
+        else:
+            labels = vial_labels.vial_label_contents(session, batch, resolver)
+            data = (
+                vial_labels_pdf(
+                    labels, job.layout, size_mm=job.size_mm, paper=job.paper, dpi=job.dpi
+                )
+                if job.format == "pdf"
+                else vial_labels_zpl(labels, size_mm=job.size_mm, dpi=job.dpi).encode()
+            )
+    except LabelError as e:
+        raise InvalidInputError(str(e), field=getattr(e, "field", None)) from None
+    media_type = "application/pdf" if job.format == "pdf" else "text/plain; charset=utf-8"
+    return Printed(data, media_type, f"{batch.lot}-{job.layout}-labels.{job.format}")
