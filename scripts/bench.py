@@ -1,6 +1,7 @@
 """Benchmarks. Each prints its figures beside a raw baseline measured in the same run.
 
 ./scripts/bench log      custody-log appends and verify-log (issue 3)
+./scripts/bench labels   a 1,000-vial sheet PDF against bare QR matrices (issue 5)
 """
 
 from __future__ import annotations
@@ -329,7 +330,14 @@ def main(argv: list[str]) -> int:
     log_parser.add_argument("--appends", type=int, default=2000)
     log_parser.add_argument("--entries", type=int, default=100_000)
     log_parser.add_argument("--big", type=int, default=1_000_000)
+    labels_parser = sub.add_parser("labels", help="a sheet PDF of vial labels against bare QR")
+    labels_parser.add_argument("--vials", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.what == "labels":
+        import bench_labels  # beside this script
+
+        bench_labels.run(args.vials)
+        return 0
     jobs: dict[str, Callable[[], None]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
