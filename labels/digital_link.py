@@ -17,7 +17,7 @@ from datetime import date
 from urllib.parse import quote, unquote, urlsplit
 
 from labels.errors import IdentifierError
-from labels.gs1 import MAX_LOT, MAX_SERIAL, ai82, gtin14
+from labels.gs1 import MAX_LOT, MAX_SERIAL, ai82, check_digit, gtin14
 
 _SAFE = "-._"
 _TAG = re.compile(r"^[A-Za-z0-9_-]{11,64}$")  # base64url of at least 64 bits
@@ -70,6 +70,13 @@ def batch_uri(resolver: str, gtin: str, lot: str) -> str:
     """A batch's identity: https://{resolver}/01/{GTIN-14}/10/{lot}."""
     lot = ai82(lot, field="lot", max_length=MAX_LOT)
     return f"{resolver.rstrip('/')}/01/{gtin14(gtin)}/10/{_encode(lot)}"
+
+
+def sscc_uri(resolver: str, sscc: str) -> str:
+    """A logistic unit's identity (a shipper): https://{resolver}/00/{SSCC-18}."""
+    if not re.fullmatch(r"[0-9]{18}", sscc) or int(sscc[-1]) != check_digit(sscc[:-1]):
+        raise IdentifierError("an SSCC is 18 digits with a valid check digit", field="sscc")
+    return f"{resolver.rstrip('/')}/00/{sscc}"
 
 
 _PATH = re.compile(r"^/01/(?P<gtin>[0-9]{14})/10/(?P<lot>[^/]+)/21/(?P<serial>[^/]+)/?$")

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         description="The releasing establishment's name and address, printed on shipper "
         "labels (21 CFR 1271.370); a newline separates the lines.",
     )
+    gs1_company_prefix: str = Field(
+        default="0952123",
+        pattern=r"^[0-9]{6,12}$",
+        description="The GS1 company prefix that numbers shippers' SSCCs.",
+    )
+    handoff_minutes: int = Field(
+        default=30, ge=1, le=1440, description="How long an offered handoff stays open."
+    )
     scans_per_minute: int = Field(
         default=60, ge=1, description="Label scans (resolver requests) allowed per client."
     )

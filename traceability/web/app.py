@@ -23,6 +23,7 @@ from traceability.web.routes import (
     audit_trail,
     auth,
     batches,
+    custody,
     health,
     keys,
     labels,
@@ -43,6 +44,7 @@ ROUTERS = (
     keys.router,
     batches.router,
     labels.router,
+    custody.router,
     resolver.router,
     pages.router,
 )

@@ -1,0 +1,116 @@
+"""Set-up and signed custody steps shared by the custody tests."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from tests.integration.test_batch_records import batch_what, product_uri, register_product
+from tests.signing import Signer
+from tests.support import Api
+
+LOT = "UC26-001"
+
+
+def nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+@dataclass
+class World:
+    api: Api
+    admin: dict[str, str]
+    lena: Signer  # lab, acts for LAB1
+    nora: Signer  # lab, acts for CLINIC1 (the receiving site)
+    cora: Signer  # courier
+    cody: Signer  # another courier
+    quinn: Signer  # qa
+
+    def vial(self, serial: str = "0001") -> str:
+        return f"{product_uri(self.api)}/10/{LOT}/21/{serial}"
+
+    def step(
+        self,
+        who: Signer,
+        path: str,
+        type: str,
+        subject: str,
+        headers: dict[str, str] | None = None,  # noqa: A002
+        **what: Any,
+    ) -> Any:
+        what.setdefault("nonce", nonce())
+        return self.api.client.post(
+            path, headers=who.headers | (headers or {}), json=who.body(type, subject, what)
+        )
+
+    def store(
+        self, who: Signer, subject: str, site: str = "LAB1", unit: str = "LN2-A", **kw: Any
+    ) -> Any:
+        return self.step(
+            who, "/custody/store", "custody.stored", subject, site=site, unit=unit, **kw
+        )
+
+    def offer(self, who: Signer, subject: str, to: str, **kw: Any) -> Any:
+        return self.step(who, "/custody/handoffs", "custody.handover.offered", subject, to=to, **kw)
+
+    def accept(self, who: Signer, subject: str, handoff: int, **kw: Any) -> Any:
+        return self.step(
+            who,
+            "/custody/handoffs/accept",
+            "custody.handover.accepted",
+            subject,
+            handoff=handoff,
+            **kw,
+        )
+
+    def hand(self, giver: Signer, taker: Signer, subject: str, to: str) -> Any:
+        offered = self.offer(giver, subject, to)
+        assert offered.status_code == 201, offered.text
+        accepted = self.accept(taker, subject, offered.json()["handoff"])
+        assert accepted.status_code == 201, accepted.text
+        return accepted
+
+    def state(self, subject: str) -> str:
+        record = self.api.client.get(
+            subject.split("://", 1)[1].split("/", 1)[1].join(["/", ""]),
+            headers=self.quinn.headers | {"accept": "application/json"},
+        )
+        assert record.status_code == 200, record.text
+        return str(record.json()["status"])
+
+
+def make_world(api: Api) -> World:
+    api.add_user("admin", "admin")
+    admin = api.headers("admin")
+    quinn = Signer.register(api, "quinn", "qa")
+    lena = Signer.register(api, "lena", "lab")
+    nora = Signer.register(api, "nora", "lab")
+    cora = Signer.register(api, "cora", "courier")
+    cody = Signer.register(api, "cody", "courier")
+    register_product(api, quinn)
+    assert (
+        lena.post(
+            "/batches", "batch.registered", f"{product_uri(api)}/10/{LOT}", batch_what()
+        ).status_code
+        == 201
+    )
+    for code, kind, member in (("LAB1", "lab", "lena"), ("CLINIC1", "clinic", "nora")):
+        made = api.client.post(
+            "/sites", headers=admin, json={"code": code, "name": code, "kind": kind}
+        )
+        assert made.status_code == 201, made.text
+        assert (
+            api.client.post(
+                f"/sites/{code}/members", headers=admin, json={"username": member}
+            ).status_code
+            == 201
+        )
+        unit = {
+            "code": "LN2-A",
+            "name": "LN2 vapour tank A",
+            "max_celsius": "-150",
+            "allowed_excursion_minutes": 10,
+        }
+        assert api.client.post(f"/sites/{code}/units", headers=admin, json=unit).status_code == 201
+    return World(api, admin, lena, nora, cora, cody, quinn)

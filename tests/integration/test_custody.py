@@ -1,0 +1,153 @@
+"""Custody handoffs: permitted sequences only, two parties, one custodian, no replays."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.custody_flow import World, make_world
+from tests.support import Api
+from traceability.custody_log.verify_log import verify_log
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    return make_world(api)
+
+
+def test_a_vial_travels_from_the_lab_to_the_clinic_with_both_parties_signing(world: World) -> None:
+    w, vial = world, world.vial()
+    assert w.state(vial) == "quarantine"
+    stored = w.store(w.lena, vial, rack="R1", box="B2", position="A3")
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["state"] == "in storage" and stored.json()["custodian"] == "site:LAB1"
+    offered = w.offer(w.lena, vial, "user:cora")
+    assert offered.status_code == 201, offered.text
+    # Offered is not handed over: the lab still holds the vial until cora signs.
+    assert offered.json()["custodian"] == "site:LAB1"
+    accepted = w.accept(w.cora, vial, offered.json()["handoff"])
+    assert accepted.status_code == 201, accepted.text
+    assert (
+        accepted.json()["state"] == "with courier" and accepted.json()["custodian"] == "user:cora"
+    )
+    dispatched = w.step(w.cora, "/custody/dispatch", "custody.dispatched", vial)
+    assert dispatched.status_code == 201 and dispatched.json()["state"] == "in transit"
+    w.hand(w.cora, w.nora, vial, "site:CLINIC1")
+    received = w.step(
+        w.nora,
+        "/custody/receive",
+        "custody.received",
+        vial,
+        seal_intact=True,
+        damaged=False,
+        logger_attached=True,
+    )
+    assert received.status_code == 201 and received.json()["state"] == "received"
+    restored = w.store(w.nora, vial, site="CLINIC1")
+    assert restored.status_code == 201 and restored.json()["custodian"] == "site:CLINIC1"
+    report = verify_log(w.api.db, w.api.app.state.context.log.keys.log.verifier())
+    assert report.ok, report.findings
+
+
+def test_steps_out_of_sequence_are_refused_naming_the_current_state(world: World) -> None:
+    w, vial = world, world.vial()
+    early = w.step(w.cora, "/custody/dispatch", "custody.dispatched", vial)
+    assert early.status_code == 409 and "commissioned" in early.json()["detail"]
+    received = w.step(
+        w.lena,
+        "/custody/receive",
+        "custody.received",
+        vial,
+        seal_intact=True,
+        damaged=False,
+        logger_attached=True,
+    )
+    assert received.status_code == 409 and "commissioned" in received.json()["detail"]
+    w.store(w.lena, vial)
+    to_site = w.offer(w.lena, vial, "site:CLINIC1")
+    assert to_site.status_code == 409 and "in storage" in to_site.json()["detail"]
+    w.hand(w.lena, w.cora, vial, "user:cora")
+    store_now = w.store(w.lena, vial)
+    assert store_now.status_code == 409 and "with courier" in store_now.json()["detail"]
+    w.hand(w.cora, w.nora, vial, "site:CLINIC1")
+    administer = w.step(w.nora, "/custody/administer", "custody.administered", w.vial())
+    assert administer.status_code == 409 and "delivered" in administer.json()["detail"]
+
+
+def test_only_the_custodian_hands_over_and_only_the_named_party_accepts(world: World) -> None:
+    w, vial = world, world.vial()
+    w.store(w.lena, vial)
+    not_mine = w.offer(w.cora, vial, "user:cora")
+    assert not_mine.status_code == 403 and "site:LAB1" in not_mine.json()["detail"]
+    offered = w.offer(w.lena, vial, "user:cora").json()
+    wrong_taker = w.accept(w.cody, vial, offered["handoff"])
+    assert wrong_taker.status_code == 403
+    second = w.offer(w.lena, vial, "user:cody")
+    assert second.status_code == 409 and "open until" in second.json()["detail"]
+    assert w.accept(w.cora, vial, offered["handoff"]).status_code == 201
+    again = w.accept(w.cora, vial, offered["handoff"])
+    assert again.status_code == 409
+
+
+def test_an_open_handoff_expires(world: World) -> None:
+    w, vial = world, world.vial()
+    w.store(w.lena, vial)
+    offered = w.offer(w.lena, vial, "user:cora").json()
+    w.api.clock.advance(minutes=30)
+    late = w.accept(w.cora, vial, offered["handoff"])
+    assert late.status_code == 409 and "expired" in late.json()["detail"]
+    assert w.offer(w.lena, vial, "user:cody").status_code == 201  # a new one may be offered
+
+
+def test_a_replayed_signed_request_is_refused(world: World) -> None:
+    w, vial = world, world.vial()
+    body = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "n" * 20})
+    first = w.api.client.post("/custody/store", headers=w.lena.headers, json=body)
+    assert first.status_code == 201
+    replay = w.api.client.post("/custody/store", headers=w.lena.headers, json=body)
+    assert replay.status_code == 409
+    # Re-signed against the new head but with the same nonce: still a replay.
+    again = w.lena.body(
+        "custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "n" * 20}
+    )
+    resent = w.api.client.post("/custody/store", headers=w.lena.headers, json=again)
+    assert resent.status_code == 409 and "replay" in resent.json()["detail"]
+
+
+def test_an_idempotency_key_makes_a_retry_safe(world: World) -> None:
+    w, vial = world, world.vial()
+    key = {"Idempotency-Key": "store-0001-attempt"}
+    body = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "k" * 20})
+    first = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=body)
+    retry = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=body)
+    assert first.status_code == retry.status_code == 201
+    assert first.json() == retry.json()
+    other = w.lena.body(
+        "custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "m" * 20}
+    )
+    clash = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=other)
+    assert clash.status_code == 422 and clash.json()["field"] == "Idempotency-Key"
+
+
+def test_a_voided_label_or_someone_elses_vial_is_flagged_never_accepted(world: World) -> None:
+    w, vial = world, world.vial()
+    issued = w.lena.post(
+        "/batches/UC26-001/labels", "labels.issued", vial.rsplit("/21/", 1)[0], {}
+    ).json()["labels"]
+    old_tag = issued[0]["uri"].split("&s=")[1]
+    reissued = w.lena.post(
+        "/batches/UC26-001/labels/reissue",
+        "labels.reissued",
+        vial.rsplit("/21/", 1)[0],
+        {"serials": ["0001"], "reason": "smudged"},
+    )
+    assert reissued.status_code == 201
+    w.store(w.lena, vial)
+    voided = w.offer(w.lena, vial, "user:cora", tag=old_tag)
+    assert voided.status_code == 409 and "voided" in voided.json()["detail"]
+    grab = w.offer(w.cora, vial, "user:cody")
+    assert grab.status_code == 403
+    scans = w.api.client.get(
+        "/01/09521234543213/10/UC26-001/21/0001",
+        headers=w.quinn.headers | {"accept": "text/html"},
+    ).text
+    assert "Flagged scans" in scans and "voided" in scans and "in other custody" in scans

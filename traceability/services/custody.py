@@ -1,0 +1,728 @@
+"""Custody steps on vials and shippers, each a signed request appended to the log.
+
+Every use case: read the request from the person's signed statement, refuse a replayed
+nonce, check the step against `domain.custody` (state, custodian, disposition), append
+the person's entry, then write one `custody_events` row per vial that moved. A step on
+a shipper also appends a service-signed entry per vial, so each vial's own chain in the
+log shows every move (subject_prev links), whichever container it was in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from traceability.custody_log import signed_requests
+from traceability.custody_log.appender import Appended, CustodyLog
+from traceability.custody_log.signed_requests import SignedStatement
+from traceability.domain.custody import (
+    Condition,
+    CustodyState,
+    HandoffAcceptance,
+    HandoffOffer,
+    Location,
+    Party,
+    Step,
+    check_disposition,
+    check_step,
+    custodian_after,
+    handoff_step,
+    is_expired,
+    read_nonce,
+    read_text,
+)
+from traceability.domain.label_tags import TagVerdict
+from traceability.domain.qc_record import BatchState
+from traceability.domain.roles import Role, parse_roles
+from traceability.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from traceability.services import sites as site_service
+from traceability.services import vial_labels
+from traceability.services.users import find_by_username
+from traceability.storage.models import (
+    Batch,
+    CustodyEvent,
+    Handoff,
+    RequestNonce,
+    Shipper,
+    Site,
+    User,
+    Vial,
+)
+from traceability.storage.models import HandoffAcceptance as AcceptanceRow
+
+WHAT = "statement.what"
+
+
+class CustodyRefused(ConflictError):
+    """A step refused because of what was scanned: the label or the custodian.
+
+    Carries the vial and the verdict so the caller can keep the flagged scan after the
+    refused request's own unit of work is rolled back.
+    """
+
+    def __init__(self, message: str, *, vial_id: int, verdict: str, tag: str | None) -> None:
+        super().__init__(message)
+        self.vial_id = vial_id
+        self.verdict = verdict
+        self.tag = tag
+
+
+class NotCustodian(CustodyRefused, PermissionDeniedError):
+    """The signer does not hold the vial: someone else's custody (403, flagged)."""
+
+
+@dataclass(frozen=True)
+class Position:
+    state: CustodyState
+    custodian: Party | None
+    site_id: int | None = None
+    unit_id: int | None = None
+    rack: str | None = None
+    box: str | None = None
+    position: str | None = None
+    shipper_id: int | None = None
+
+
+COMMISSIONED = Position(CustodyState.commissioned, None)
+
+
+def _position(row: CustodyEvent | None) -> Position:
+    if row is None:
+        return COMMISSIONED
+    return Position(
+        state=CustodyState(row.state),
+        custodian=Party.parse(row.custodian, "custodian") if row.custodian else None,
+        site_id=row.site_id,
+        unit_id=row.unit_id,
+        rack=row.rack,
+        box=row.box,
+        position=row.position,
+        shipper_id=row.shipper_id,
+    )
+
+
+def positions(session: Session, vial_ids: Sequence[int]) -> dict[int, Position]:
+    """Where each vial stands: its latest custody event (commissioned if none)."""
+    if not vial_ids:
+        return {}
+    latest = session.exec(
+        select(func.max(CustodyEvent.id))
+        .where(col(CustodyEvent.vial_id).in_(vial_ids))
+        .group_by(col(CustodyEvent.vial_id))
+    ).all()
+    ids = [i for i in latest if i is not None]
+    rows = (
+        session.exec(select(CustodyEvent).where(col(CustodyEvent.id).in_(ids))).all() if ids else []
+    )
+    found = {r.vial_id: _position(r) for r in rows}
+    return {v: found.get(v, COMMISSIONED) for v in vial_ids}
+
+
+def position_of(session: Session, vial: Vial) -> Position:
+    assert vial.id is not None  # noqa: S101 - stored
+    row = session.exec(
+        select(CustodyEvent)
+        .where(CustodyEvent.vial_id == vial.id)
+        .order_by(col(CustodyEvent.id).desc())
+    ).first()
+    return _position(row)
+
+
+@dataclass
+class Unit:
+    """What a custody step acts on: a lone vial, or a shipper and the vials in it."""
+
+    uri: str
+    vial: Vial | None
+    shipper: Shipper | None
+    vials: list[Vial] = field(default_factory=list)
+    position: Position | None = None
+    """None for an empty shipper."""
+
+    @property
+    def name(self) -> str:
+        return f"shipper {self.shipper.sscc}" if self.shipper else "the vial"
+
+
+def vials_in(session: Session, shipper: Shipper) -> list[Vial]:
+    """The vials whose latest custody event has them in this shipper."""
+    candidates = session.exec(
+        select(Vial)
+        .join(CustodyEvent, col(CustodyEvent.vial_id) == col(Vial.id))
+        .where(CustodyEvent.shipper_id == shipper.id)
+        .distinct()
+    ).all()
+    where = positions(session, [v.id for v in candidates if v.id is not None])
+    return [v for v in candidates if v.id is not None and where[v.id].shipper_id == shipper.id]
+
+
+def unit_for(session: Session, uri: str) -> Unit:
+    vial = session.exec(select(Vial).where(Vial.uri == uri)).first()
+    if vial is not None:
+        return Unit(uri, vial, None, [vial], position_of(session, vial))
+    shipper = session.exec(select(Shipper).where(Shipper.uri == uri)).first()
+    if shipper is None:
+        raise NotFoundError(f"no vial or shipper {uri}")
+    inside = vials_in(session, shipper)
+    return Unit(uri, None, shipper, inside, position_of(session, inside[0]) if inside else None)
+
+
+def acts_for(session: Session, user: User, party: Party | None) -> bool:
+    if party is None:
+        return False
+    if party.kind == "user":
+        return party.name == user.username
+    site = session.exec(select(Site).where(Site.code == party.name)).first()
+    return site is not None and site_service.is_member(session, site, user)
+
+
+def _site_party(site: Site) -> Party:
+    return Party("site", site.code)
+
+
+# --- the shared frame of every signed custody request ---------------------------------
+
+
+def _expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> str:  # noqa: A002
+    signed_requests.expect(signed, type=type, subject=subject, user=user)
+    nonce = read_nonce(signed.statement.what)
+    return nonce
+
+
+def _check_fresh(session: Session, nonce: str) -> None:
+    if session.exec(select(RequestNonce.id).where(RequestNonce.nonce == nonce)).first():
+        raise ConflictError("this signed request was already used (a replay); sign a new one")
+
+
+def _append(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    nonce: str,
+    *,
+    user: User,
+    now: datetime,
+) -> Appended:
+    _check_fresh(session, nonce)
+    appended = signed_requests.append(session, log, signed, user=user, now=now)
+    session.add(
+        RequestNonce(nonce=nonce, username=user.username, log_index=appended.index, created_at=now)
+    )
+    return appended
+
+
+def _check_tag(session: Session, unit: Unit, tag: str | None) -> None:
+    """A scanned label must be the vial's current one; anything else is refused, flagged."""
+    if tag is None or unit.vial is None:
+        return
+    judgement = vial_labels.judge_scan(session, unit.vial, tag)
+    if judgement.verdict is not TagVerdict.valid:
+        assert unit.vial.id is not None  # noqa: S101 - stored
+        raise CustodyRefused(
+            f"the scanned label is {judgement.verdict}: check the vial before taking it",
+            vial_id=unit.vial.id,
+            verdict=judgement.verdict.value,
+            tag=tag,
+        )
+
+
+def _state(unit: Unit) -> CustodyState:
+    if unit.position is None:
+        raise ConflictError(f"{unit.name} is empty")
+    return unit.position.state
+
+
+def _require_custodian(session: Session, unit: Unit, user: User, tag: str | None) -> Position:
+    position = unit.position
+    if position is None:
+        raise ConflictError(f"{unit.name} is empty")
+    if not acts_for(session, user, position.custodian):
+        holder = str(position.custodian) if position.custodian else "nobody yet"
+        vial_id = unit.vial.id if unit.vial and unit.vial.id else (unit.vials[0].id or 0)
+        raise NotCustodian(
+            f"{unit.name} is in the custody of {holder}, not yours",
+            vial_id=vial_id,
+            verdict="in other custody",
+            tag=tag,
+        )
+    return position
+
+
+def _move(
+    session: Session,
+    log: CustodyLog,
+    unit: Unit,
+    step: Step,
+    *,
+    state: CustodyState,
+    custodian: Party | None,
+    appended: Appended,
+    user: User,
+    now: datetime,
+    site: Site | None = None,
+    shipper_id: int | None = None,
+    handoff: Handoff | None = None,
+    detail: dict[str, Any] | None = None,
+    location: tuple[int | None, str | None, str | None, str | None] = (None, None, None, None),
+) -> None:
+    """One custody event per vial; on a shipper, one service entry per vial as well."""
+    before = positions(session, [v.id for v in unit.vials if v.id is not None])
+    for vial in unit.vials:
+        assert vial.id is not None  # noqa: S101 - stored
+        index = appended.index
+        if unit.shipper is not None:
+            what: dict[str, Any] = {"shipper": unit.shipper.uri, "request_entry": appended.index}
+            if custodian is not None:
+                what["custodian"] = str(custodian)
+            index = log.append_as_service(
+                session,
+                subject=vial.uri,
+                type=f"custody.{step.name}",
+                now=now,
+                what=what,
+                why={"bizStep": BIZ_STEP[step]},
+            ).index
+        unit_id, rack, box, position = location
+        session.add(
+            CustodyEvent(
+                vial_id=vial.id,
+                step=step.value,
+                state=state.value,
+                custodian=str(custodian) if custodian else None,
+                site_id=site.id if site else before[vial.id].site_id,
+                unit_id=unit_id,
+                rack=rack,
+                box=box,
+                position=position,
+                shipper_id=shipper_id,
+                handoff_id=handoff.id if handoff else None,
+                detail=detail,
+                by=user.username,
+                log_index=index,
+                created_at=now,
+            )
+        )
+
+
+BIZ_STEP = {
+    Step.store: "storing",
+    Step.pack: "packing",
+    Step.hand_to_courier: "departing",
+    Step.dispatch: "shipping",
+    Step.hand_to_site: "arriving",
+    Step.receive: "receiving",
+    Step.administer: "dispensing",
+    Step.destroy: "destroying",
+}
+"""The GS1 CBV business step each custody step corresponds to (for EPCIS export)."""
+
+
+# --- the steps --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: User
+    now: datetime
+
+
+def store(
+    session: Session, log: CustodyLog, signed: SignedStatement, *, vial: Vial, caller: Caller
+) -> None:
+    """Put a vial in a storage unit: first storage, a move within its site, or after receipt."""
+    user, now = caller.user, caller.now
+    nonce = _expect(signed, type="custody.stored", subject=vial.uri, user=user)
+    location = Location.from_what(signed.statement.what)
+    site = site_service.get_site(session, location.site, field=f"{WHAT}.site")
+    unit_row = site_service.get_unit(session, site, location.unit)
+    position = position_of(session, vial)
+    check_step(Step.store, position.state)
+    here = _site_party(site)
+    if position.custodian is not None and position.custodian != here:
+        raise ConflictError(
+            f"the vial is in the custody of {position.custodian}; it reaches {site.code} "
+            "through a handoff"
+        )
+    if not site_service.is_member(session, site, user):
+        raise PermissionDeniedError(f"you do not act for site {site.code}")
+    appended = _append(session, log, signed, nonce, user=user, now=now)
+    assert unit_row is not None  # noqa: S101 - get_unit raises
+    _move(
+        session,
+        log,
+        Unit(vial.uri, vial, None, [vial], position),
+        Step.store,
+        state=CustodyState.in_storage,
+        custodian=here,
+        appended=appended,
+        user=user,
+        now=now,
+        site=site,
+        location=(
+            unit_row.id,
+            location.rack or None,
+            location.box or None,
+            location.position or None,
+        ),
+    )
+
+
+def pack(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    *,
+    shipper: Shipper,
+    caller: Caller,
+) -> None:
+    """Pack stored vials of one site into an empty shipper."""
+    user, now = caller.user, caller.now
+    nonce = _expect(signed, type="custody.packed", subject=shipper.uri, user=user)
+    uris = signed.statement.what.get("vials")
+    if (
+        not isinstance(uris, list)
+        or not uris
+        or not all(isinstance(u, str) for u in uris)
+        or len(set(uris)) != len(uris)
+        or len(uris) > 500
+    ):
+        raise InvalidInputError(
+            "vials is a list of 1-500 distinct vial URIs", field=f"{WHAT}.vials"
+        )
+    if vials_in(session, shipper):
+        raise ConflictError(f"shipper {shipper.sscc} is not empty")
+    vials = []
+    for n, uri in enumerate(uris):
+        vial = session.exec(select(Vial).where(Vial.uri == uri)).first()
+        if vial is None:
+            raise InvalidInputError(f"no vial {uri}", field=f"{WHAT}.vials[{n}]")
+        vials.append(vial)
+    where = positions(session, [v.id for v in vials if v.id is not None])
+    custodians = {where[v.id].custodian for v in vials if v.id is not None}
+    for vial in vials:
+        assert vial.id is not None  # noqa: S101 - stored
+        check_step(Step.pack, where[vial.id].state, what=f"vial {vial.serial}")
+    if len(custodians) != 1:
+        raise ConflictError("the vials are at different sites; pack each site's vials apart")
+    custodian = custodians.pop()
+    if not acts_for(session, user, custodian):
+        raise PermissionDeniedError(f"the vials are in the custody of {custodian}, not yours")
+    appended = _append(session, log, signed, nonce, user=user, now=now)
+    unit = Unit(shipper.uri, None, shipper, vials, where[vials[0].id or 0])
+    _move(
+        session,
+        log,
+        unit,
+        Step.pack,
+        state=CustodyState.packed,
+        custodian=custodian,
+        appended=appended,
+        user=user,
+        now=now,
+        shipper_id=shipper.id,
+    )
+
+
+def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | None:
+    rows = session.exec(
+        select(Handoff).where(Handoff.unit_uri == unit_uri).order_by(col(Handoff.id).desc())
+    ).all()
+    for row in rows:
+        if is_expired(row.expires_at, now):
+            continue
+        accepted = session.exec(
+            select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == row.id)
+        ).first()
+        if accepted is None:
+            return row
+    return None
+
+
+def _check_party(session: Session, party: Party) -> None:
+    if party.kind == "site":
+        site_service.get_site(session, party.name, field=f"{WHAT}.to")
+        return
+    user = find_by_username(session, party.name)
+    if user is None or not user.is_active or Role.courier not in parse_roles(user.roles):
+        raise InvalidInputError(f"{party.name} is not an active courier", field=f"{WHAT}.to")
+
+
+def _unit_of_vial_request(unit: Unit) -> None:
+    if unit.vial is not None and unit.position and unit.position.shipper_id is not None:
+        raise ConflictError("the vial is packed in a shipper: hand over the shipper")
+
+
+def offer_handoff(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    *,
+    unit: Unit,
+    caller: Caller,
+    ttl: timedelta,
+) -> Handoff:
+    """The custodian offers the unit to a named courier or site; it is theirs once they accept."""
+    user, now = caller.user, caller.now
+    nonce = _expect(signed, type="custody.handover.offered", subject=unit.uri, user=user)
+    offer = HandoffOffer.from_what(signed.statement.what)
+    _check_tag(session, unit, offer.tag)
+    _unit_of_vial_request(unit)
+    check_step(handoff_step(offer.to), _state(unit), what=unit.name)
+    position = _require_custodian(session, unit, user, offer.tag)
+    _check_party(session, offer.to)
+    if offer.to == position.custodian:
+        raise InvalidInputError("the unit is already in that party's custody", field=f"{WHAT}.to")
+    pending = open_handoff(session, unit.uri, now)
+    if pending is not None:
+        raise ConflictError(
+            f"a handoff to {pending.to_party} is open until {pending.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    appended = _append(session, log, signed, nonce, user=user, now=now)
+    row = Handoff(
+        unit_uri=unit.uri,
+        vial_id=unit.vial.id if unit.vial else None,
+        shipper_id=unit.shipper.id if unit.shipper else None,
+        from_party=str(position.custodian),
+        to_party=str(offer.to),
+        offered_by=user.username,
+        log_index=appended.index,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def accept_handoff(
+    session: Session, log: CustodyLog, signed: SignedStatement, *, unit: Unit, caller: Caller
+) -> Handoff:
+    """The named party accepts: custody passes to it, for every vial of the unit."""
+    user, now = caller.user, caller.now
+    nonce = _expect(signed, type="custody.handover.accepted", subject=unit.uri, user=user)
+    request = HandoffAcceptance.from_what(signed.statement.what)
+    handoff = session.get(Handoff, request.handoff)
+    if handoff is None or handoff.unit_uri != unit.uri:
+        raise InvalidInputError(
+            f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
+        )
+    if session.exec(select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == handoff.id)).first():
+        raise ConflictError("this handoff was already accepted")
+    if is_expired(handoff.expires_at, now):
+        raise ConflictError(
+            f"this handoff expired at {handoff.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one"
+        )
+    to = Party.parse(handoff.to_party, "to")
+    if not acts_for(session, user, to):
+        raise PermissionDeniedError(f"this handoff is to {to}, not to you")
+    _check_tag(session, unit, request.tag)
+    position = unit.position
+    if position is None or str(position.custodian) != handoff.from_party:
+        raise ConflictError("the unit changed hands since this handoff was offered")
+    step = handoff_step(to)
+    state = check_step(step, position.state, what=unit.name)
+    appended = _append(session, log, signed, nonce, user=user, now=now)
+    assert handoff.id is not None  # noqa: S101 - stored
+    session.add(
+        AcceptanceRow(
+            handoff_id=handoff.id,
+            accepted_by=user.username,
+            log_index=appended.index,
+            created_at=now,
+        )
+    )
+    site = site_service.get_site(session, to.name) if to.kind == "site" else None
+    _move(
+        session,
+        log,
+        unit,
+        step,
+        state=state,
+        custodian=custodian_after(step, to=to, current=position.custodian),
+        appended=appended,
+        user=user,
+        now=now,
+        site=site,
+        shipper_id=unit.shipper.id if unit.shipper else None,
+        handoff=handoff,
+    )
+    return handoff
+
+
+def dispatch(
+    session: Session, log: CustodyLog, signed: SignedStatement, *, unit: Unit, caller: Caller
+) -> None:
+    """The courier holding the unit sets off: in transit."""
+    user, now = caller.user, caller.now
+    nonce = _expect(signed, type="custody.dispatched", subject=unit.uri, user=user)
+    _unit_of_vial_request(unit)
+    state = check_step(Step.dispatch, _state(unit), what=unit.name)
+    position = _require_custodian(session, unit, user, None)
+    appended = _append(session, log, signed, nonce, user=user, now=now)
+    _move(
+        session,
+        log,
+        unit,
+        Step.dispatch,
+        state=state,
+        custodian=position.custodian,
+        appended=appended,
+        user=user,
+        now=now,
+        shipper_id=unit.shipper.id if unit.shipper else None,
+    )
+
+
+def receive(
+    session: Session, log: CustodyLog, signed: SignedStatement, *, unit: Unit, caller: Caller
+) -> None:
+    """The receiving site records the container's condition on arrival."""
+    user, now = caller.user, caller.now
+    nonce = _expect(signed, type="custody.received", subject=unit.uri, user=user)
+    condition = Condition.from_what(signed.statement.what)
+    _unit_of_vial_request(unit)
+    state = check_step(Step.receive, _state(unit), what=unit.name)
+    position = _require_custodian(session, unit, user, None)
+    appended = _append(session, log, signed, nonce, user=user, now=now)
+    _move(
+        session,
+        log,
+        unit,
+        Step.receive,
+        state=state,
+        custodian=position.custodian,
+        appended=appended,
+        user=user,
+        now=now,
+        shipper_id=unit.shipper.id if unit.shipper else None,
+        detail={
+            "seal_intact": condition.seal_intact,
+            "damaged": condition.damaged,
+            "logger_attached": condition.logger_attached,
+            "notes": condition.notes,
+        },
+    )
+
+
+def _final_step(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    *,
+    vial: Vial,
+    caller: Caller,
+    step: Step,
+    type: str,
+    detail: dict[str, Any],  # noqa: A002
+) -> None:
+    user, now = caller.user, caller.now
+    nonce = _expect(signed, type=type, subject=vial.uri, user=user)
+    unit = Unit(vial.uri, vial, None, [vial], position_of(session, vial))
+    state = check_step(step, _state(unit))
+    _require_custodian(session, unit, user, None)
+    batch = session.get(Batch, vial.batch_id)
+    assert batch is not None  # noqa: S101 - a foreign key
+    check_disposition(step, BatchState(batch.state))
+    appended = _append(session, log, signed, nonce, user=user, now=now)
+    _move(
+        session,
+        log,
+        unit,
+        step,
+        state=state,
+        custodian=None,
+        appended=appended,
+        user=user,
+        now=now,
+        detail=detail,
+    )
+
+
+def administer(
+    session: Session, log: CustodyLog, signed: SignedStatement, *, vial: Vial, caller: Caller
+) -> None:
+    """The vial was given to a patient (no patient data here: the clinic's record holds it)."""
+    _final_step(
+        session,
+        log,
+        signed,
+        vial=vial,
+        caller=caller,
+        step=Step.administer,
+        type="custody.administered",
+        detail={},
+    )
+
+
+def destroy(
+    session: Session, log: CustodyLog, signed: SignedStatement, *, vial: Vial, caller: Caller
+) -> None:
+    reason = read_text(signed.statement.what, "reason")
+    _final_step(
+        session,
+        log,
+        signed,
+        vial=vial,
+        caller=caller,
+        step=Step.destroy,
+        type="custody.destroyed",
+        detail={"reason": reason},
+    )
+
+
+def timeline(session: Session, vial: Vial) -> Sequence[CustodyEvent]:
+    return session.exec(
+        select(CustodyEvent).where(CustodyEvent.vial_id == vial.id).order_by(col(CustodyEvent.id))
+    ).all()
+
+
+def units_held_by(session: Session, party: Party) -> list[tuple[Vial, Position]]:
+    """Every vial a party holds now (for "in my custody" and incoming lists)."""
+    held = select(CustodyEvent.vial_id).where(CustodyEvent.custodian == str(party)).distinct()
+    ids = list(session.exec(held).all())
+    where = positions(session, ids)
+    vials = session.exec(select(Vial).where(col(Vial.id).in_(ids)).order_by(col(Vial.id))).all()
+    return [(v, where[v.id]) for v in vials if v.id is not None and where[v.id].custodian == party]
+
+
+@dataclass(frozen=True)
+class CustodyView:
+    parties: list[Party]
+    holding: list[tuple[Vial, str, Position, str | None]]
+    """(vial, lot, position, shipper SSCC) for every vial held by one of the parties."""
+    offered: list[Handoff]
+
+
+def custody_of(session: Session, user: User, now: datetime) -> CustodyView:
+    """A user's custody: as themselves and for each site they act for."""
+    parties = [Party("user", user.username)] + [
+        _site_party(s) for s in site_service.sites_of(session, user)
+    ]
+    holding = []
+    for party in parties:
+        for vial, position in units_held_by(session, party):
+            batch = session.get(Batch, vial.batch_id)
+            shipper = session.get(Shipper, position.shipper_id) if position.shipper_id else None
+            holding.append(
+                (vial, batch.lot if batch else "", position, shipper.sscc if shipper else None)
+            )
+    names = [str(p) for p in parties]
+    offered = []
+    for row in session.exec(
+        select(Handoff).where(col(Handoff.to_party).in_(names)).order_by(col(Handoff.id))
+    ).all():
+        if is_expired(row.expires_at, now):
+            continue
+        if session.exec(select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == row.id)).first():
+            continue
+        offered.append(row)
+    return CustodyView(parties, holding, offered)

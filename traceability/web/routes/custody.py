@@ -1,0 +1,565 @@
+"""Custody over HTTP: sites and shippers, and the signed custody steps.
+
+Each step is a signed request (docs/signed-writes.md) whose statement's subject is the
+unit it acts on: a vial's or a shipper's Digital Link URI. Requests may carry an
+`Idempotency-Key` header: a retry with the same key and body gets the first answer
+again instead of a second step; the same key with another body is refused. A replayed
+signed request (its nonce seen before) is refused whatever the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlmodel import Session, select
+
+from traceability.custody_log.signed_requests import SignedStatement
+from traceability.domain.roles import Role
+from traceability.errors import InvalidInputError
+from traceability.services import custody
+from traceability.services import sites as site_service
+from traceability.services.auth import Authenticated
+from traceability.storage.models import (
+    IdempotentResponse,
+    LabelIssue,
+    LabelScan,
+    Shipper,
+    Site,
+    Vial,
+)
+from traceability.web.context import ServiceContext
+from traceability.web.deps import Admin, ContextDep, RequireRoles, SessionDep
+from traceability.web.fields import STRICT_BODY, Text
+from traceability.web.routes.batches import SignedRequest, signed_call
+
+router = APIRouter(tags=["custody"])
+
+Staff = Annotated[
+    Authenticated, Depends(RequireRoles(Role.lab, Role.qa, Role.courier, Role.auditor, Role.admin))
+]
+SiteWorker = Annotated[Authenticated, Depends(RequireRoles(Role.lab, Role.qa))]
+Carrier = Annotated[Authenticated, Depends(RequireRoles(Role.lab, Role.qa, Role.courier))]
+Courier = Annotated[Authenticated, Depends(RequireRoles(Role.courier))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:-]{8,128}$",
+        description="Makes a retry safe: the same key and body get the first answer again.",
+    ),
+]
+
+
+# --- sites, units, shippers -------------------------------------------------------------
+
+
+class SiteCreate(BaseModel):
+    model_config = STRICT_BODY
+    code: Text = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")
+    name: Text = Field(min_length=1, max_length=200)
+    kind: Text = Field(pattern="^(lab|clinic|depot)$")
+
+
+class UnitCreate(BaseModel):
+    model_config = STRICT_BODY
+    code: Text = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,31}$")
+    name: Text = Field(min_length=1, max_length=200)
+    max_celsius: Text | None = Field(default=None, max_length=16)
+    min_celsius: Text | None = Field(default=None, max_length=16)
+    allowed_excursion_minutes: int = Field(default=0, ge=0, le=10080)
+
+
+class UnitPublic(BaseModel):
+    code: str
+    name: str
+    max_celsius: str | None
+    min_celsius: str | None
+    allowed_excursion_minutes: int
+
+
+class SitePublic(BaseModel):
+    code: str
+    name: str
+    kind: str
+    units: list[UnitPublic]
+    members: list[str]
+
+
+class MemberAdd(BaseModel):
+    model_config = STRICT_BODY
+    username: Text = Field(max_length=64)
+
+
+def _site_public(session: Session, site: Site) -> SitePublic:
+    from traceability.storage.models import SiteMember, User
+
+    members = session.exec(
+        select(User.username)
+        .join(SiteMember, SiteMember.user_id == User.id)  # type: ignore[arg-type]
+        .where(SiteMember.site_id == site.id)
+        .order_by(User.username)
+    ).all()
+    return SitePublic(
+        code=site.code,
+        name=site.name,
+        kind=site.kind,
+        units=[
+            UnitPublic(
+                code=u.code,
+                name=u.name,
+                max_celsius=u.max_celsius,
+                min_celsius=u.min_celsius,
+                allowed_excursion_minutes=u.allowed_excursion_minutes,
+            )
+            for u in site_service.units_of(session, site)
+        ],
+        members=list(members),
+    )
+
+
+@router.get("/sites", response_model=list[SitePublic], summary="Sites with units and members")
+def list_sites(auth: Staff, session: SessionDep) -> list[SitePublic]:
+    return [_site_public(session, s) for s in site_service.list_sites(session)]
+
+
+@router.post("/sites", response_model=SitePublic, status_code=201, summary="Create a site (admin)")
+def create_site(body: SiteCreate, auth: Admin, context: ContextDep) -> SitePublic:
+    with context.db.write() as session:
+        site = site_service.create_site(
+            session,
+            code=body.code,
+            name=body.name,
+            kind=body.kind,
+            actor=auth.actor,
+            now=context.clock(),
+        )
+        return _site_public(session, site)
+
+
+@router.post(
+    "/sites/{code}/members",
+    response_model=SitePublic,
+    status_code=201,
+    summary="Let a user act for a site (admin)",
+)
+def add_member(code: str, body: MemberAdd, auth: Admin, context: ContextDep) -> SitePublic:
+    from traceability.services.users import find_by_username
+
+    with context.db.write() as session:
+        site = site_service.get_site(session, code)
+        user = find_by_username(session, body.username)
+        if user is None:
+            raise InvalidInputError(f"no user {body.username!r}", field="username")
+        site_service.add_member(session, site, user, actor=auth.actor, now=context.clock())
+        return _site_public(session, site)
+
+
+@router.post(
+    "/sites/{code}/units",
+    response_model=SitePublic,
+    status_code=201,
+    summary="Add a storage unit with its temperature limits (admin)",
+)
+def add_unit(code: str, body: UnitCreate, auth: Admin, context: ContextDep) -> SitePublic:
+    with context.db.write() as session:
+        site = site_service.get_site(session, code)
+        site_service.create_unit(
+            session,
+            site,
+            code=body.code,
+            name=body.name,
+            max_celsius=body.max_celsius,
+            min_celsius=body.min_celsius,
+            allowed_excursion_minutes=body.allowed_excursion_minutes,
+            actor=auth.actor,
+            now=context.clock(),
+        )
+        return _site_public(session, site)
+
+
+class ShipperCreate(BaseModel):
+    model_config = STRICT_BODY
+    site: Text = Field(max_length=32)
+    max_celsius: Text | None = Field(default="-150", max_length=16)
+    min_celsius: Text | None = Field(default=None, max_length=16)
+    allowed_excursion_minutes: int = Field(default=0, ge=0, le=10080)
+
+
+class ShipperPublic(BaseModel):
+    sscc: str
+    uri: str
+    site: str
+    max_celsius: str | None
+    min_celsius: str | None
+    allowed_excursion_minutes: int
+    log_index: int
+    vials: list[str]
+    state: str | None
+    custodian: str | None
+
+
+def shipper_public(session: Session, shipper: Shipper) -> ShipperPublic:
+    site = session.get(Site, shipper.site_id)
+    unit = custody.unit_for(session, shipper.uri)
+    return ShipperPublic(
+        sscc=shipper.sscc,
+        uri=shipper.uri,
+        site=site.code if site else "",
+        max_celsius=shipper.max_celsius,
+        min_celsius=shipper.min_celsius,
+        allowed_excursion_minutes=shipper.allowed_excursion_minutes,
+        log_index=shipper.log_index,
+        vials=[v.uri for v in unit.vials],
+        state=unit.position.state.value if unit.position else None,
+        custodian=str(unit.position.custodian)
+        if unit.position and unit.position.custodian
+        else None,
+    )
+
+
+@router.post(
+    "/shippers",
+    response_model=ShipperPublic,
+    status_code=201,
+    summary="Commission a shipper: an SSCC and a log entry (lab or qa of the site)",
+)
+def create_shipper(body: ShipperCreate, auth: SiteWorker, context: ContextDep) -> ShipperPublic:
+    from traceability.storage.models import User
+
+    with context.db.write() as session:
+        site = site_service.get_site(session, body.site)
+        user = session.get(User, auth.user.id)
+        assert user is not None  # noqa: S101 - authenticated
+        if not site_service.is_member(session, site, user):
+            raise InvalidInputError(f"you do not act for site {site.code}", field="site")
+        shipper = site_service.create_shipper(
+            session,
+            context.log,
+            site,
+            max_celsius=body.max_celsius,
+            min_celsius=body.min_celsius,
+            allowed_excursion_minutes=body.allowed_excursion_minutes,
+            user=user,
+            actor=auth.actor,
+            company_prefix=context.settings.gs1_company_prefix,
+            resolver=context.settings.resolver_base,
+            now=context.clock(),
+        )
+        return shipper_public(session, shipper)
+
+
+@router.get("/shippers/{sscc}", response_model=ShipperPublic, summary="A shipper and its vials")
+def get_shipper(sscc: str, auth: Staff, session: SessionDep) -> ShipperPublic:
+    return shipper_public(session, site_service.get_shipper(session, sscc))
+
+
+# --- the signed steps ---------------------------------------------------------------------
+
+
+class StepDone(BaseModel):
+    subject: str
+    state: str | None
+    custodian: str | None
+    vials: int
+    handoff: int | None = None
+    expires_at: str | None = None
+    log_index: int
+
+
+def _request_sha256(body: SignedRequest) -> str:
+    raw = json.dumps(body.model_dump(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+Action = Callable[[Session, custody.Unit, custody.Caller, SignedStatement], StepDone]
+
+
+def _run(
+    body: SignedRequest,
+    auth: Authenticated,
+    context: ServiceContext,
+    key: str | None,
+    action: Action,
+) -> JSONResponse:
+    """The frame of every step: idempotency, the unit named by the subject, flagged scans."""
+    username = auth.user.username
+    digest = _request_sha256(body)
+    if key is not None:
+        with context.db.read() as session:
+            earlier = session.exec(
+                select(IdempotentResponse).where(
+                    IdempotentResponse.username == username, IdempotentResponse.key == key
+                )
+            ).first()
+        if earlier is not None:
+            if earlier.request_sha256 != digest:
+                raise InvalidInputError(
+                    "this Idempotency-Key was used for a different request",
+                    field="Idempotency-Key",
+                )
+            return JSONResponse(earlier.body, status_code=earlier.status)
+    subject = body.statement.get("subject")
+    if not isinstance(subject, str):
+        raise InvalidInputError("subject is the unit's URI", field="statement.subject")
+    try:
+        with signed_call(body, auth, context) as call:
+            caller = custody.Caller(call.context["user"], call.context["now"])
+            unit = custody.unit_for(call.session, subject)
+            done = action(call.session, unit, caller, call.signed)
+            payload = done.model_dump()
+            if key is not None:
+                call.session.add(
+                    IdempotentResponse(
+                        username=username,
+                        key=key,
+                        request_sha256=digest,
+                        status=201,
+                        body=payload,
+                        created_at=caller.now,
+                    )
+                )
+    except custody.CustodyRefused as refused:
+        _keep_flag(context, refused, username)
+        raise
+    return JSONResponse(payload, status_code=201)
+
+
+def _keep_flag(context: ServiceContext, refused: custody.CustodyRefused, username: str) -> None:
+    """Keep the flagged scan after the refused request rolled back: never silently accepted."""
+    with context.db.write() as session:
+        label = (
+            session.exec(select(LabelIssue).where(LabelIssue.tag == refused.tag)).first()
+            if refused.tag and len(refused.tag) <= 32
+            else None
+        )
+        session.add(
+            LabelScan(
+                vial_id=refused.vial_id,
+                label_id=label.id if label else None,
+                tag=refused.tag,
+                verdict=refused.verdict,
+                by=username,
+                created_at=context.clock(),
+            )
+        )
+
+
+def _done(session: Session, unit: custody.Unit, log_index: int) -> StepDone:
+    fresh = custody.unit_for(session, unit.uri)
+    position = fresh.position
+    return StepDone(
+        subject=unit.uri,
+        state=position.state.value if position else None,
+        custodian=str(position.custodian) if position and position.custodian else None,
+        vials=len(fresh.vials) if fresh.shipper else 1,
+        log_index=log_index,
+    )
+
+
+def _head_index(session: Session) -> int:
+    from traceability.custody_log.appender import read_head
+
+    session.flush()
+    return read_head(session).size - 1
+
+
+def _vial(unit: custody.Unit) -> Vial:
+    if unit.vial is None:
+        raise InvalidInputError("this step is taken on a vial", field="statement.subject")
+    return unit.vial
+
+
+def _shipper(unit: custody.Unit) -> Shipper:
+    if unit.shipper is None:
+        raise InvalidInputError("this step is taken on a shipper", field="statement.subject")
+    return unit.shipper
+
+
+STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Not yours: the unit is in another party's custody (flagged)"},
+    409: {"description": "Not permitted from the unit's current state (named), or a replay"},
+    422: {"description": "A bad request, naming the field"},
+}
+
+
+def _step_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return router.post(
+        path, status_code=201, response_model=StepDone, summary=summary, responses=STEP_RESPONSES
+    )
+
+
+@_step_route("/custody/store", "Store a vial at a site's unit, rack, box, position (signed)")
+def store(
+    body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        custody.store(session, context.log, signed, vial=_vial(unit), caller=caller)
+        return _done(session, unit, _head_index(session))
+
+    return _run(body, auth, context, key, action)
+
+
+@_step_route("/custody/pack", "Pack stored vials into an empty shipper (signed)")
+def pack(
+    body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        custody.pack(session, context.log, signed, shipper=_shipper(unit), caller=caller)
+        return _done(session, unit, _head_index(session))
+
+    return _run(body, auth, context, key, action)
+
+
+@_step_route(
+    "/custody/handoffs", "Offer a vial or shipper to a courier or site (signed, custodian)"
+)
+def offer_handoff(
+    body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    ttl = timedelta(minutes=context.settings.handoff_minutes)
+
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        handoff = custody.offer_handoff(
+            session, context.log, signed, unit=unit, caller=caller, ttl=ttl
+        )
+        done = _done(session, unit, handoff.log_index)
+        done.handoff = handoff.id
+        done.expires_at = handoff.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return done
+
+    return _run(body, auth, context, key, action)
+
+
+@_step_route("/custody/handoffs/accept", "Accept an offered handoff (signed, the named party)")
+def accept_handoff(
+    body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        handoff = custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
+        done = _done(session, unit, _head_index(session))
+        done.handoff = handoff.id
+        return done
+
+    return _run(body, auth, context, key, action)
+
+
+@_step_route("/custody/dispatch", "The courier sets off: in transit (signed, courier)")
+def dispatch(
+    body: SignedRequest, auth: Courier, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        custody.dispatch(session, context.log, signed, unit=unit, caller=caller)
+        return _done(session, unit, _head_index(session))
+
+    return _run(body, auth, context, key, action)
+
+
+@_step_route("/custody/receive", "Record receipt and the container's condition (signed)")
+def receive(
+    body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        custody.receive(session, context.log, signed, unit=unit, caller=caller)
+        return _done(session, unit, _head_index(session))
+
+    return _run(body, auth, context, key, action)
+
+
+@_step_route("/custody/administer", "The vial was administered (signed; released batches only)")
+def administer(
+    body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        custody.administer(session, context.log, signed, vial=_vial(unit), caller=caller)
+        return _done(session, unit, _head_index(session))
+
+    return _run(body, auth, context, key, action)
+
+
+@_step_route("/custody/destroy", "The vial was destroyed, with the reason (signed)")
+def destroy(
+    body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    def action(
+        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
+    ) -> StepDone:
+        custody.destroy(session, context.log, signed, vial=_vial(unit), caller=caller)
+        return _done(session, unit, _head_index(session))
+
+    return _run(body, auth, context, key, action)
+
+
+class HeldVial(BaseModel):
+    uri: str
+    lot: str
+    serial: str
+    state: str
+    shipper: str | None
+
+
+class OpenHandoff(BaseModel):
+    id: int
+    unit: str
+    from_party: str
+    to_party: str
+    offered_by: str
+    expires_at: str
+
+
+class MyCustody(BaseModel):
+    parties: list[str]
+    holding: list[HeldVial]
+    offered_to_me: list[OpenHandoff]
+
+
+@router.get(
+    "/custody/mine",
+    response_model=MyCustody,
+    summary="What I (and the sites I act for) hold, and handoffs offered to us",
+)
+def my_custody(auth: Carrier, context: ContextDep, session: SessionDep) -> MyCustody:
+    from traceability.storage.models import User
+
+    user = session.get(User, auth.user.id)
+    assert user is not None  # noqa: S101 - authenticated
+    view = custody.custody_of(session, user, context.clock())
+    return MyCustody(
+        parties=[str(p) for p in view.parties],
+        holding=[
+            HeldVial(uri=v.uri, lot=lot, serial=v.serial, state=pos.state.value, shipper=sscc)
+            for v, lot, pos, sscc in view.holding
+        ],
+        offered_to_me=[
+            OpenHandoff(
+                id=h.id or 0,
+                unit=h.unit_uri,
+                from_party=h.from_party,
+                to_party=h.to_party,
+                offered_by=h.offered_by,
+                expires_at=h.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+            for h in view.offered
+        ],
+    )
