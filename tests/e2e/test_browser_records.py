@@ -16,6 +16,7 @@ LOT = "UC26-001"
 
 
 def submit(page: Any, form: Any) -> None:
+    page.wait_for_selector("form[data-ready]", state="attached")
     form.locator("button[type=submit]").click()
     outcome = form.locator("[data-outcome]")
     try:

@@ -30,6 +30,8 @@ class TagVerdict(StrEnum):
     never_issued = "never issued"
     other_vial = "does not match this vial"
     absent = "no tag"
+    other_custody = "in other custody"
+    """Not about the label: a courier scanned a vial someone else holds."""
 
 
 FLAGGED = frozenset({TagVerdict.voided, TagVerdict.never_issued, TagVerdict.other_vial})

@@ -17,16 +17,32 @@ from sqlmodel import Session, select
 from audit.entry import parse_entry
 from labels.digital_link import VialId
 from traceability.custody_log.appender import subject_entries
+from traceability.domain.custody import CustodyState
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.qc_record import QcStatus, record_status
 from traceability.errors import NotFoundError
-from traceability.services import qc_results, vial_labels
+from traceability.services import custody, qc_results, vial_labels
 from traceability.services.batch_records import specification_of, vials_of
 from traceability.storage.models import Batch, Product, Vial
 
 EVENT_NAMES = {
     "vial.commissioned": "Vial commissioned when the batch was registered",
     "label.issued": "Label issued",
+    "custody.stored": "Stored",
+    "custody.store": "Stored",
+    "custody.packed": "Packed into a shipper",
+    "custody.pack": "Packed into a shipper",
+    "custody.handover.offered": "Handoff offered",
+    "custody.handover.accepted": "Handoff accepted: custody passed",
+    "custody.hand_to_courier": "Handed to a courier",
+    "custody.hand_to_site": "Handed to the receiving site",
+    "custody.dispatched": "In transit",
+    "custody.dispatch": "In transit",
+    "custody.received": "Received; container condition recorded",
+    "custody.receive": "Received; container condition recorded",
+    "custody.administered": "Administered",
+    "custody.destroyed": "Destroyed",
+    "coldchain.excursion": "Temperature excursion",
 }
 
 
@@ -60,6 +76,7 @@ class VialRecord:
     storage_condition: str
     processing_class: str
     status: str
+    custody_state: str
     qc_passed: int
     qc_required: int
     qc: list[QcLine]
@@ -97,8 +114,16 @@ def find_vial(session: Session, identity: VialId) -> tuple[Product, Batch, Vial]
     return row
 
 
-def vial_status(batch: Batch) -> str:
-    """Where the vial stands: its batch's disposition until custody events say more."""
+def vial_status(batch: Batch, state: CustodyState) -> str:
+    """What a patient or nurse needs to know: the disposition, or where the vial is.
+
+    Between sites it is "in transit"; on arrival "received"; at the end "administered"
+    or "destroyed"; in storage it is its batch's disposition (quarantine, released, ...).
+    """
+    if state in (CustodyState.administered, CustodyState.destroyed, CustodyState.received):
+        return state.value
+    if state in (CustodyState.with_courier, CustodyState.in_transit, CustodyState.delivered):
+        return "in transit"
     return batch.state
 
 
@@ -137,11 +162,13 @@ def vial_record(
     staff: bool,
 ) -> VialRecord:
     qc = _qc(session, batch)
+    position = custody.position_of(session, vial)
     extra = None
     if staff:
         history = vial_labels.labels_of(session, [vial])
         replaced = {r.replaces_id for r in history}
         extra = {
+            "custodian": str(position.custodian) if position.custodian else None,
             "donor_code": batch.donor_code,
             "batch_record": f"/ui/batches/{batch.lot}",
             "batch_log_index": batch.log_index,
@@ -166,7 +193,8 @@ def vial_record(
         expires_on=batch.expires_on,
         storage_condition=product.storage_condition,
         processing_class=batch.processing_class,
-        status=vial_status(batch),
+        status=vial_status(batch, position.state),
+        custody_state=position.state.value,
         qc_passed=sum(1 for line in qc if line.status == QcStatus.passed.value),
         qc_required=len(qc),
         qc=qc,

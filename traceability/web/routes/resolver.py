@@ -15,9 +15,11 @@ from fastapi.responses import JSONResponse, Response
 
 from labels.digital_link import VialId, batch_uri
 from labels.errors import IdentifierError
+from traceability.domain.label_tags import TagVerdict
 from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
-from traceability.services import vial_labels, vial_record
+from traceability.services import custody_actions, vial_labels, vial_record
+from traceability.storage.models import User
 from traceability.web.deps import ContextDep, MaybeUser, SessionDep
 from traceability.web.pages import render
 from traceability.web.problems import wants_html
@@ -82,12 +84,45 @@ def resolve_vial(
     )
     if _wants_json(request):
         return JSONResponse(record.to_json(), headers={"Vary": "Accept, Cookie"})
+    actions = None
+    if auth is not None and auth.actor.has_any(Role.lab, Role.qa, Role.courier):
+        user = session.get(User, auth.user.id)
+        assert user is not None  # noqa: S101 - authenticated
+        actions = custody_actions.actions_for(session, user, vial, context.clock())
+        if _someone_elses(actions) and auth.actor.has_any(Role.courier):
+            # A courier holding a vial that is not theirs and not offered to them: flagged.
+            with context.db.write() as write:
+                vial_labels.keep_scan(
+                    write,
+                    vial,
+                    tag,
+                    vial_labels.ScanJudgement(TagVerdict.other_custody, judgement.label_id, True),
+                    by=user.username,
+                    now=context.clock(),
+                )
     flagged = vial_labels.flagged_scans(session, vial) if staff else []
     return render(
         request,
         "vial.html",
-        {"record": record, "flagged_scans": flagged, "staff": staff},
+        {
+            "record": record,
+            "flagged_scans": flagged,
+            "staff": staff,
+            "actions": actions,
+            "tag": tag if judgement.verdict is TagVerdict.valid else "",
+            "origin": context.log.origin,
+            "party_label": custody_actions.party_label,
+        },
         headers={"Vary": "Accept, Cookie"},
+    )
+
+
+def _someone_elses(actions: custody_actions.CustodyActions) -> bool:
+    return (
+        actions.custodian is not None
+        and not actions.mine
+        and actions.offered_to_me is None
+        and actions.state not in ("administered", "destroyed")
     )
 
 

@@ -41,35 +41,45 @@ const base64 = (bytes) => btoa(String.fromCharCode(...bytes));
 const popMessage = (key, log, user) =>
   new TextEncoder().encode("trace-key-pop-v1\n" + JSON.stringify({ key, log, user }));
 
+// Make a non-extractable key in this browser, register its public half for the user
+// with a proof of possession, and keep it. Returns the kept record; throws with the
+// server's reason if registration is refused.
+async function registerNewKey(user, origin, csrf, label) {
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  const keyId = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", publicKey)).slice(0, 16));
+  const pop = new Uint8Array(
+    await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, popMessage(keyId, origin, user))
+  );
+  const response = await fetch("/keys", {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-csrf-token": csrf },
+    body: JSON.stringify({ public_key: base64(publicKey), label, pop: base64(pop) }),
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error("Key not registered: " + (body.detail || response.status));
+  const record = { user, keyId, privateKey: pair.privateKey, publicKey: pair.publicKey };
+  await keepKey(record);
+  return record;
+}
+
 async function createAndRegister(panel) {
   const { user, origin, csrf } = panel.dataset;
   const status = panel.querySelector("[data-status]");
   const label = panel.querySelector("input[name=label]").value.trim() || "browser key";
   status.textContent = "Creating a key in this browser…";
+  let record;
   try {
-    const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
-    const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-    const keyId = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", publicKey)).slice(0, 16));
-    const pop = new Uint8Array(
-      await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, popMessage(keyId, origin, user))
-    );
-    const response = await fetch("/keys", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-csrf-token": csrf },
-      body: JSON.stringify({ public_key: base64(publicKey), label, pop: base64(pop) }),
-    });
-    const body = await response.json();
-    if (!response.ok) {
-      status.textContent = "Not registered: " + (body.detail || response.status);
-      return;
-    }
-    await keepKey({ user, keyId, privateKey: pair.privateKey, publicKey: pair.publicKey });
-    // Reload so the table of registered keys shows the new one.
-    location.assign("/ui/account?registered=" + encodeURIComponent(keyId));
+    record = await registerNewKey(user, origin, csrf, label);
   } catch (error) {
-    status.textContent = "This browser cannot make Ed25519 keys (" + error.name + "). " +
-      "Use a current Chrome, Edge, Firefox or Safari.";
+    status.textContent = error.message.startsWith("Key not registered")
+      ? error.message
+      : "This browser cannot make Ed25519 keys (" + error.name + "). " +
+        "Use a current Chrome, Edge, Firefox or Safari.";
+    return;
   }
+  // Reload so the table of registered keys shows the new one.
+  location.assign("/ui/account?registered=" + encodeURIComponent(record.keyId));
 }
 
 async function showHeldKey(panel) {

@@ -1,23 +1,35 @@
-// Signed forms on record pages (deviations, OOS conclusions, specification versions).
-// A form marked data-signed names its endpoint (data-url) and statement type
-// (data-type); each named field becomes a member of the statement's `what`:
-// data-int fields as integers, data-list fields split at commas or spaces, data-json
-// fields parsed as JSON. The statement is
-// signed in this browser with the user's own key (signing.js) and posted; the page
-// reloads to show the stored record, or says why nothing was stored.
+// Signed forms on record and vial pages (deviations, OOS conclusions, specification
+// versions, labels, custody steps). A form marked data-signed names its endpoint
+// (data-url) and statement type (data-type); each named field becomes a member of the
+// statement's `what`: data-int fields as integers, data-bool checkboxes as true or
+// false, data-list fields split at commas or spaces, data-json fields parsed as JSON,
+// data-optional fields left out when empty; a data-nonce form gets a fresh random
+// nonce. The statement is signed in this browser with the user's own key (signing.js)
+// and posted; the page reloads to show the stored record, or says why nothing was
+// stored.
 "use strict";
 
 function signedContext(form) {
   const el = form.closest("[data-signing]");
   return { user: el.dataset.user, origin: el.dataset.origin, csrf: el.dataset.csrf,
-           subject: form.dataset.subject || el.dataset.subject };
+           subject: form.dataset.subject || el.dataset.subject,
+           autoKey: el.dataset.autoKey !== undefined };
+}
+
+function nonce() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 function whatOf(form) {
   const what = {};
+  if (form.dataset.nonce !== undefined) what.nonce = nonce();
   for (const input of form.querySelectorAll("[name]")) {
     const value = input.value.trim();
-    if (input.dataset.int !== undefined) what[input.name] = parseInt(value, 10);
+    if (input.dataset.optional !== undefined && !value) continue;
+    if (input.dataset.bool !== undefined) what[input.name] = input.checked;
+    else if (input.dataset.int !== undefined) what[input.name] = parseInt(value, 10);
     else if (input.dataset.list !== undefined) {
       what[input.name] = value.split(/[\s,]+/).filter(Boolean);
     }
@@ -54,5 +66,6 @@ async function sendSigned(form) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-signed]").forEach((form) => {
     form.addEventListener("submit", (event) => { event.preventDefault(); sendSigned(form); });
+    form.dataset.ready = "yes";  // signing is wired up: a submit now signs, never reloads
   });
 });

@@ -21,8 +21,12 @@ function b64(bytes) {
   return btoa(String.fromCharCode(...new Uint8Array(bytes)));
 }
 
-async function signAndSend(url, type, subject, what, { user, origin, csrf }) {
-  const held = await storedKey(user);
+async function signAndSend(url, type, subject, what, { user, origin, csrf, autoKey }) {
+  let held = await storedKey(user);
+  if (!held && autoKey) {
+    // First use on this device (a phone scanning a label): make and register a key now.
+    held = await registerNewKey(user, origin, csrf, "phone key (made on first use)");
+  }
   if (!held) {
     throw new Error("This browser holds no signing key for you: create one on the Account page.");
   }

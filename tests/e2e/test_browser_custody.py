@@ -1,0 +1,89 @@
+"""In a real browser, as on a phone: a courier scans a vial's label, signs in, accepts
+custody with a key made on first use (WebCrypto), and hands it to the receiving site,
+whose staff accept it. Both sides' signed entries are in the log, and it verifies."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from audit.entry import parse_entry
+from tests.custody_flow import make_world
+from tests.e2e.browser import chromium
+from tests.support import PASSWORD, Api
+from traceability.custody_log.appender import subject_entries
+from traceability.custody_log.verify_log import verify_log
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def scan_and_sign_in(browser: Any, base: str, label_uri: str, username: str) -> Any:
+    page = browser.new_context(**PHONE).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.errors = errors
+    parts = urlsplit(label_uri)
+    page.goto(f"{base}{parts.path}?{parts.query}")
+    page.click("[data-sign-in]")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#custody")
+    assert "s=" in page.url  # back on the scanned URL, tag included
+    return page
+
+
+def press(page: Any, action: str) -> None:
+    form = page.locator(f"form[data-ready]:has(button[data-action={action}])")
+    form.locator(f"button[data-action={action}]").click()
+    try:
+        form.locator("[data-outcome][data-stored=yes]").wait_for(timeout=20_000)
+    except Exception:
+        raise AssertionError(
+            f"{form.locator('[data-outcome]').inner_text()} {page.errors}"
+        ) from None
+    page.wait_for_load_state("load")
+
+
+def test_a_courier_accepts_and_hands_over_by_scanning_on_a_phone(api: Api, server: Any) -> None:
+    w = make_world(api)
+    vial = w.vial()
+    label = w.lena.post(
+        "/batches/UC26-001/labels", "labels.issued", vial.rsplit("/21/", 1)[0], {}
+    ).json()["labels"][0]["uri"]
+    assert w.store(w.lena, vial).status_code == 201
+    assert w.offer(w.lena, vial, "user:cora").status_code == 201
+    api.add_user("nadia", "lab")
+    admin = api.headers("admin")
+    assert (
+        api.client.post("/sites/CLINIC1/members", headers=admin, json={"username": "nadia"})
+    ).status_code == 201
+    base = str(api.client.base_url).rstrip("/")
+    with chromium() as browser:
+        courier = scan_and_sign_in(browser, base, label, "cora")
+        assert "lena offers" not in courier.content()
+        press(courier, "accept")  # the first signature makes this phone's key
+        courier.wait_for_selector("[data-custody-state='with courier']")
+        courier.select_option("select[name=to]", "site:CLINIC1")
+        press(courier, "offer")
+        courier.wait_for_selector("text=A handoff to site CLINIC1 is open")
+
+        receiver = scan_and_sign_in(browser, base, label, "nadia")
+        press(receiver, "accept")
+        receiver.wait_for_selector("[data-custody-state='delivered']")
+        assert "held by <strong>site CLINIC1</strong>" in receiver.content()
+
+    with api.db.read() as session:
+        entries = [parse_entry(bytes(row.entry)) for row in subject_entries(session, vial)]
+    signed = [(e.type, e.actor) for e in entries if e.type.startswith("custody.handover")]
+    assert signed == [
+        ("custody.handover.offered", "lena"),
+        ("custody.handover.accepted", "cora"),
+        ("custody.handover.offered", "cora"),
+        ("custody.handover.accepted", "nadia"),
+    ]
+    keys = api.client.get("/keys?username=cora", headers=w.quinn.headers)
+    assert keys.status_code in (200, 403)
+    report = verify_log(api.db, api.app.state.context.log.keys.log.verifier())
+    assert report.ok, report.findings

@@ -1,0 +1,124 @@
+"""Which custody actions the vial page offers a signed-in user, and about what.
+
+The page only offers; every action is a signed request checked again by
+`services.custody`. The unit is the vial, or the shipper it is packed in, since a
+packed vial moves only with its shipper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from traceability.domain.custody import ALLOWED, CustodyState, Party, Step
+from traceability.domain.qc_record import BatchState
+from traceability.domain.roles import Role, parse_roles
+from traceability.services import custody
+from traceability.services import sites as site_service
+from traceability.storage.models import Batch, Handoff, Shipper, StorageUnit, User, Vial
+
+
+@dataclass
+class CustodyActions:
+    unit_uri: str
+    unit_name: str
+    state: str
+    custodian: str | None
+    mine: bool
+    """The user acts for the custodian."""
+    offered_to_me: Handoff | None = None
+    open_handoff: Handoff | None = None
+    can_offer: bool = False
+    can_dispatch: bool = False
+    can_receive: bool = False
+    can_store: bool = False
+    can_administer: bool = False
+    can_destroy: bool = False
+    couriers: list[str] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)
+    units: list[StorageUnit] = field(default_factory=list)
+    store_site: str | None = None
+
+    @property
+    def anything(self) -> bool:
+        return bool(
+            self.offered_to_me
+            or self.can_offer
+            or self.can_dispatch
+            or self.can_receive
+            or self.can_store
+            or self.can_administer
+            or self.can_destroy
+        )
+
+
+def _couriers(session: Session, not_me: str) -> list[str]:
+    users = session.exec(select(User).where(User.is_active == True)).all()  # noqa: E712
+    return sorted(
+        u.username for u in users if Role.courier in parse_roles(u.roles) and u.username != not_me
+    )
+
+
+def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> CustodyActions:
+    position = custody.position_of(session, vial)
+    unit_uri, unit_name = vial.uri, "this vial"
+    if position.shipper_id is not None:
+        shipper = session.get(Shipper, position.shipper_id)
+        assert shipper is not None  # noqa: S101 - a foreign key
+        unit_uri, unit_name = shipper.uri, f"shipper {shipper.sscc}"
+    mine = custody.acts_for(session, user, position.custodian)
+    parties = {f"user:{user.username}"} | {
+        f"site:{s.code}" for s in site_service.sites_of(session, user)
+    }
+    pending = custody.open_handoff(session, unit_uri, now)
+    actions = CustodyActions(
+        unit_uri=unit_uri,
+        unit_name=unit_name,
+        state=position.state.value,
+        custodian=str(position.custodian) if position.custodian else None,
+        mine=mine,
+        open_handoff=pending,
+        offered_to_me=pending if pending and pending.to_party in parties else None,
+    )
+    state = position.state
+    batch = session.get(Batch, vial.batch_id)
+    assert batch is not None  # noqa: S101 - a foreign key
+    member_sites = site_service.sites_of(session, user)
+    if state is CustodyState.commissioned:
+        # Nobody holds it yet: any member of a site may put it into storage there.
+        actions.can_store = bool(member_sites)
+        if member_sites:
+            actions.store_site = member_sites[0].code
+            actions.units = list(site_service.units_of(session, member_sites[0]))
+        return actions
+    if not mine:
+        return actions
+    actions.can_offer = pending is None and (
+        state in ALLOWED[Step.hand_to_courier] or state in ALLOWED[Step.hand_to_site]
+    )
+    actions.can_dispatch = state in ALLOWED[Step.dispatch]
+    actions.can_receive = state in ALLOWED[Step.receive]
+    if position.custodian is not None and position.custodian.kind == "site":
+        site = site_service.get_site(session, position.custodian.name)
+        actions.store_site = site.code
+        actions.units = list(site_service.units_of(session, site))
+        actions.can_store = state in ALLOWED[Step.store]
+        actions.can_administer = state in ALLOWED[Step.administer] and BatchState(batch.state) in (
+            BatchState.released,
+            BatchState.conditionally_released,
+        )
+        actions.can_destroy = state in ALLOWED[Step.destroy]
+    if actions.can_offer:
+        actions.couriers = _couriers(session, user.username)
+        if state in ALLOWED[Step.hand_to_site]:
+            actions.sites = [s.code for s in site_service.list_sites(session)]
+    return actions
+
+
+def party_label(party: str | None) -> str:
+    if party is None:
+        return "nobody yet"
+    parsed = Party.parse(party, "party")
+    return f"site {parsed.name}" if parsed.kind == "site" else parsed.name
