@@ -151,3 +151,114 @@ def test_a_voided_label_or_someone_elses_vial_is_flagged_never_accepted(world: W
         headers=w.quinn.headers | {"accept": "text/html"},
     ).text
     assert "Flagged scans" in scans and "voided" in scans and "in other custody" in scans
+
+
+def make_shipper(w: World, site: str = "LAB1") -> dict[str, object]:
+    made = w.api.client.post("/shippers", headers=w.lena.headers, json={"site": site})
+    assert made.status_code == 201, made.text
+    shipper: dict[str, object] = made.json()
+    return shipper
+
+
+def test_packing_moves_a_shippers_vials_together(world: World) -> None:
+    w = world
+    vials = [w.vial(s) for s in ("0001", "0002", "0003")]
+    for vial in vials:
+        assert w.store(w.lena, vial).status_code == 201
+    shipper = make_shipper(w)
+    uri = str(shipper["uri"])
+    assert uri.startswith(f"{w.api.settings.resolver_base}/00/")
+    packed = w.step(w.lena, "/custody/pack", "custody.packed", uri, vials=vials[:2])
+    assert packed.status_code == 201, packed.text
+    assert packed.json()["vials"] == 2 and packed.json()["state"] == "packed"
+    # A packed vial moves only with its shipper.
+    alone = w.offer(w.lena, vials[0], "user:cora")
+    assert alone.status_code == 409 and "hand over the shipper" in alone.json()["detail"]
+    w.hand(w.lena, w.cora, uri, "user:cora")
+    w.hand(w.cora, w.nora, uri, "site:CLINIC1")
+    received = w.step(
+        w.nora,
+        "/custody/receive",
+        "custody.received",
+        uri,
+        seal_intact=False,
+        damaged=False,
+        logger_attached=True,
+    )
+    assert received.status_code == 422 and received.json()["field"] == "statement.what.notes"
+    received = w.step(
+        w.nora,
+        "/custody/receive",
+        "custody.received",
+        uri,
+        seal_intact=False,
+        damaged=False,
+        logger_attached=True,
+        notes="Seal tag missing",
+    )
+    assert received.status_code == 201 and received.json()["vials"] == 2
+    states = {
+        v: w.api.client.get("/custody/mine", headers=w.nora.headers).json() for v in vials[:1]
+    }
+    held = {h["uri"]: h for h in next(iter(states.values()))["holding"]}
+    assert set(held) == set(vials[:2])
+    assert {h["state"] for h in held.values()} == {"received"}
+    assert {h["shipper"] for h in held.values()} == {shipper["sscc"]}
+    # The third vial never left the lab.
+    lab = w.api.client.get("/custody/mine", headers=w.lena.headers).json()
+    assert [h["uri"] for h in lab["holding"]] == [vials[2]]
+    # Each vial's own chain in the log shows every move, signed by the service.
+    from tests.integration.test_labels_service import entry
+
+    history = w.api.client.get(
+        "/log/history", params={"subject": vials[0]}, headers=w.quinn.headers
+    ).json()
+    types = [e["body"]["type"] if "body" in e else e["type"] for e in history["entries"]]
+    assert types[-4:] == [
+        "custody.pack",
+        "custody.hand_to_courier",
+        "custody.hand_to_site",
+        "custody.receive",
+    ], types
+    assert entry  # imported helper exists
+    report = verify_log(w.api.db, w.api.app.state.context.log.keys.log.verifier())
+    assert report.ok, report.findings
+
+
+def test_only_released_vials_are_administered_and_destroying_needs_a_reason(
+    world: World,
+) -> None:
+    w, vial = world, world.vial()
+    w.store(w.lena, vial)
+    quarantined = w.step(w.lena, "/custody/administer", "custody.administered", vial)
+    assert quarantined.status_code == 409 and "quarantine" in quarantined.json()["detail"]
+    no_reason = w.step(w.lena, "/custody/destroy", "custody.destroyed", vial)
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "statement.what.reason"
+    destroyed = w.step(
+        w.lena, "/custody/destroy", "custody.destroyed", vial, reason="Vial cracked on thaw"
+    )
+    assert destroyed.status_code == 201 and destroyed.json()["custodian"] is None
+    after = w.store(w.lena, vial)
+    assert after.status_code == 409 and "destroyed" in after.json()["detail"]
+    assert w.state(vial) == "destroyed"
+
+
+def test_bad_custody_requests_name_the_field(world: World) -> None:
+    w, vial = world, world.vial()
+    no_nonce = w.api.client.post(
+        "/custody/store",
+        headers=w.lena.headers,
+        json=w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A"}),
+    )
+    assert no_nonce.status_code == 422 and no_nonce.json()["field"] == "statement.what.nonce"
+    no_unit = w.store(w.lena, vial, unit="FREEZER-9")
+    assert no_unit.status_code == 422
+    other_site = w.store(w.nora, vial, site="LAB1")
+    assert other_site.status_code == 403
+    w.store(w.lena, vial)
+    bad_party = w.offer(w.lena, vial, "nobody")
+    assert bad_party.status_code == 422 and bad_party.json()["field"] == "statement.what.to"
+    not_courier = w.offer(w.lena, vial, "user:quinn")
+    assert not_courier.status_code == 422
+    unknown = w.store(w.lena, w.vial("9999"))
+    assert unknown.status_code == 404
