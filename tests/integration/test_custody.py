@@ -257,3 +257,39 @@ def test_bad_custody_requests_name_the_field(world: World) -> None:
     assert not_courier.status_code == 422
     unknown = w.store(w.lena, w.vial("9999"))
     assert unknown.status_code == 404
+
+
+HTML = {"accept": "text/html"}
+
+
+def test_the_custody_pages_show_holdings_arrivals_and_the_storage_map(world: World) -> None:
+    w = world
+    w.store(w.lena, w.vial("0001"), rack="R1", box="B2", position="A3")
+    w.store(w.lena, w.vial("0002"), rack="R1", box="B2", position="A4")
+    w.hand(w.lena, w.cora, w.vial("0002"), "user:cora")
+    assert w.offer(w.cora, w.vial("0002"), "site:CLINIC1").status_code == 201
+    mine = w.api.client.get("/ui/custody", headers=w.cora.headers | HTML)
+    assert mine.status_code == 200
+    assert "with courier" in mine.text and ">0002</a>" in mine.text and ">0001</a>" not in mine.text
+    lab = w.api.client.get("/ui/sites/LAB1", headers=w.lena.headers | HTML).text
+    assert '<td data-label="Position">A3</td>' in lab and ">0002</a>" not in lab
+    clinic = w.api.client.get("/ui/sites/CLINIC1", headers=w.nora.headers | HTML).text
+    assert "offered by cora" in clinic
+    assert w.api.client.get("/ui/sites/NOPE", headers=w.nora.headers | HTML).status_code == 404
+    assert w.api.client.get("/ui/custody", headers=w.api.headers("admin") | HTML).status_code == 403
+
+
+def test_a_shippers_label_opens_its_page_with_the_custody_actions(world: World) -> None:
+    w = world
+    for serial in ("0001", "0002"):
+        w.store(w.lena, w.vial(serial))
+    shipper = make_shipper(w)
+    uri = str(shipper["uri"])
+    path = "/00/" + str(shipper["sscc"])
+    w.step(w.lena, "/custody/pack", "custody.packed", uri, vials=[w.vial("0001"), w.vial("0002")])
+    public = w.api.client.get(path, headers={"accept": "application/json"}).json()
+    assert public == {"sscc": shipper["sscc"], "uri": uri, "state": "packed", "vials": 2}
+    page = w.api.client.get(path, headers=w.lena.headers | HTML).text
+    assert 'data-type="custody.handover.offered"' in page and f'data-subject="{uri}"' in page
+    assert "UC26-001 / 0002" in page
+    assert w.api.client.get("/00/009521230000009999", headers=HTML).status_code == 404

@@ -31,6 +31,7 @@ PUBLIC = {
     # The Digital Link resolver: anyone holding a vial may scan its label.
     ("GET", "/01/{gtin}/10/{lot}/21/{serial}"),
     ("GET", "/01/{gtin}/10/{lot}"),
+    ("GET", "/00/{sscc}"),
     ("GET", "/redoc"),
     # The log's checkpoint, key and proofs are public on purpose: hashes and signatures
     # only, so that anyone holding a vial can check its record.
@@ -48,6 +49,8 @@ PATH_VALUES = {
     "gtin": "09521234543213",
     "serial": "0001",
     "sscc": "009521230000000017",
+    "site": "NOPE",
+    "unit": "NOPE",
 }
 
 

@@ -726,3 +726,54 @@ def custody_of(session: Session, user: User, now: datetime) -> CustodyView:
             continue
         offered.append(row)
     return CustodyView(parties, holding, offered)
+
+
+@dataclass(frozen=True)
+class StoredVial:
+    vial: Vial
+    lot: str
+    batch_state: str
+    position: Position
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """A site's storage map (by unit) and what is arriving or waiting for receipt."""
+
+    site: Site
+    units: list[tuple[Any, list[StoredVial]]]
+    awaiting_receipt: list[StoredVial]
+    incoming: list[Handoff]
+
+
+def site_view(session: Session, site: Site, now: datetime) -> SiteView:
+    party = _site_party(site)
+    held = units_held_by(session, party)
+    stored: dict[int, list[StoredVial]] = {}
+    waiting = []
+    for vial, position in held:
+        batch = session.get(Batch, vial.batch_id)
+        item = StoredVial(vial, batch.lot if batch else "", batch.state if batch else "", position)
+        if position.state is CustodyState.in_storage and position.unit_id is not None:
+            stored.setdefault(position.unit_id, []).append(item)
+        elif position.state is CustodyState.delivered:
+            waiting.append(item)
+
+    def place(item: StoredVial) -> tuple[str, str, str, str]:
+        p = item.position
+        return (p.rack or "", p.box or "", p.position or "", item.vial.uri)
+
+    units = [
+        (unit, sorted(stored.get(unit.id or 0, []), key=place))
+        for unit in site_service.units_of(session, site)
+    ]
+    incoming = [
+        row
+        for row in session.exec(
+            select(Handoff).where(Handoff.to_party == str(party)).order_by(col(Handoff.id))
+        ).all()
+        if not is_expired(row.expires_at, now)
+        and session.exec(select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == row.id)).first()
+        is None
+    ]
+    return SiteView(site, units, waiting, incoming)

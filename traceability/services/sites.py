@@ -65,6 +65,14 @@ def get_site(session: Session, code: str, *, field: str = "site") -> Site:
     return site
 
 
+def find_site(session: Session, code: str) -> Site:
+    """The site a page or path names; NotFoundError (404), unlike a field in a request."""
+    site = session.exec(select(Site).where(Site.code == code)).first()
+    if site is None:
+        raise NotFoundError(f"no site {code!r}")
+    return site
+
+
 def list_sites(session: Session) -> Sequence[Site]:
     return session.exec(select(Site).order_by(col(Site.code))).all()
 

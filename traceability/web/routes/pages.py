@@ -25,7 +25,9 @@ from traceability.domain.specifications import specification_from_json, specific
 from traceability.errors import TraceabilityError
 from traceability.services import audit_trail, batch_records, qc_results, vial_labels
 from traceability.services import auth as auth_service
+from traceability.services import custody as custody_service
 from traceability.services import deviations as deviation_service
+from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
 from traceability.web.fields import Text
@@ -34,6 +36,8 @@ from traceability.web.problems import status_for
 from traceability.web.routes import batches as batch_routes
 from traceability.web.routes.batches import RecordReader
 from traceability.web.routes.batches import Reviewer as ReviewerPage
+from traceability.web.routes.custody import Carrier as CustodyCarrier
+from traceability.web.routes.custody import Staff as SiteReader
 from traceability.web.routes.log import CheckpointIssuer, LogReader
 
 router = APIRouter(include_in_schema=False)
@@ -96,9 +100,24 @@ DEVIATIONS_ACTION = Action(
     "/ui/deviations",
 )
 
+CUSTODY_ACTION = Action(
+    "In my custody",
+    "What you hold, handoffs offered to you, and your sites' arrivals. Scan a vial's label "
+    "with your phone to accept or hand over custody.",
+    "/ui/custody",
+)
+
+SITES_ACTION = Action(
+    "Sites and storage",
+    "Each site's storage map (unit, rack, box, position) and what is arriving.",
+    "/ui/sites",
+)
+
 ROLE_ACTIONS: dict[Role, list[Action]] = {
     Role.lab: [
         BATCHES_ACTION,
+        CUSTODY_ACTION,
+        SITES_ACTION,
         REVIEWS_ACTION,
         DEVIATIONS_ACTION,
         PRODUCTS_ACTION,
@@ -107,6 +126,7 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
     ],
     Role.qa: [
         BATCHES_ACTION,
+        SITES_ACTION,
         REVIEWS_ACTION,
         DEVIATIONS_ACTION,
         PRODUCTS_ACTION,
@@ -114,9 +134,10 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
         AUDIT_TRAIL_ACTION,
         ACCOUNT_ACTION,
     ],
-    Role.courier: [ACCOUNT_ACTION],
+    Role.courier: [CUSTODY_ACTION, ACCOUNT_ACTION],
     Role.auditor: [
         BATCHES_ACTION,
+        SITES_ACTION,
         DEVIATIONS_ACTION,
         PRODUCTS_ACTION,
         LOG_ACTION,
@@ -247,6 +268,43 @@ def deviations_page(
         if show == "all" or public.state != "closed":
             rows.append({"lot": lot, "deviation": public})
     return render(request, "deviations.html", {"rows": rows, "show": show})
+
+
+@router.get("/ui/custody")
+def custody_page(
+    request: Request, auth: CustodyCarrier, context: ContextDep, session: SessionDep
+) -> Response:
+    """What I hold (as a courier, or for the sites I act for) and handoffs offered to me."""
+    user = user_service.get_by_username(session, auth.user.username)
+    view = custody_service.custody_of(session, user, context.clock())
+    return render(
+        request,
+        "custody.html",
+        {
+            "view": view,
+            "sites": site_service.sites_of(session, user),
+            "path_of": lambda uri: urlsplit(uri).path,
+        },
+    )
+
+
+@router.get("/ui/sites")
+def sites_page(request: Request, auth: SiteReader, session: SessionDep) -> Response:
+    return render(request, "sites.html", {"sites": site_service.list_sites(session)})
+
+
+@router.get("/ui/sites/{code}")
+def site_page(
+    request: Request,
+    code: Annotated[str, Path(max_length=32)],
+    auth: SiteReader,
+    context: ContextDep,
+    session: SessionDep,
+) -> Response:
+    """A site's storage map: each unit's vials by rack, box and position; and arrivals."""
+    site = site_service.find_site(session, code)
+    view = custody_service.site_view(session, site, context.clock())
+    return render(request, "site.html", {"view": view, "path_of": lambda uri: urlsplit(uri).path})
 
 
 @router.get("/ui/reviews")

@@ -9,17 +9,19 @@ are a 404, and scans are limited per client (429 with Retry-After).
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import select
 
 from labels.digital_link import VialId, batch_uri
 from labels.errors import IdentifierError
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
-from traceability.services import custody_actions, vial_labels, vial_record
-from traceability.storage.models import User
+from traceability.services import custody, custody_actions, vial_labels, vial_record
+from traceability.storage.models import Batch, Shipper, User
 from traceability.web.deps import ContextDep, MaybeUser, SessionDep
 from traceability.web.pages import render
 from traceability.web.problems import wants_html
@@ -149,3 +151,50 @@ def resolve_batch(
     if _wants_json(request):
         return JSONResponse(summary.to_json(), headers={"Vary": "Accept"})
     return render(request, "batch_public.html", {"summary": summary}, headers={"Vary": "Accept"})
+
+
+@router.get(
+    "/00/{sscc}",
+    summary="Resolve a shipper's SSCC Digital Link URI, as on its label (public)",
+    responses={404: {"description": "No such shipper"}, 429: {"description": "Too many scans"}},
+)
+def resolve_shipper(
+    request: Request, sscc: str, context: ContextDep, session: SessionDep, auth: MaybeUser
+) -> Response:
+    _limit(request, context)
+    shipper = session.exec(select(Shipper).where(Shipper.sscc == sscc)).first()
+    if shipper is None:
+        raise NotFoundError("no shipper with this SSCC is registered here")
+    unit = custody.unit_for(session, shipper.uri)
+    state = unit.position.state.value if unit.position else "empty"
+    staff = auth is not None and auth.actor.has_any(*STAFF)
+    vials = []
+    for vial in unit.vials:
+        batch = session.get(Batch, vial.batch_id)
+        vials.append((vial, batch.lot if batch else ""))
+    if _wants_json(request):
+        body = {"sscc": shipper.sscc, "uri": shipper.uri, "state": state, "vials": len(vials)}
+        if staff:
+            body["contents"] = [vial.uri for vial, _ in vials]
+        return JSONResponse(body, headers={"Vary": "Accept, Cookie"})
+    actions = None
+    if unit.vials and auth is not None and auth.actor.has_any(Role.lab, Role.qa, Role.courier):
+        user = session.get(User, auth.user.id)
+        assert user is not None  # noqa: S101 - authenticated
+        actions = custody_actions.actions_for(session, user, unit.vials[0], context.clock())
+    return render(
+        request,
+        "shipper.html",
+        {
+            "shipper": shipper,
+            "state": state,
+            "vials": vials if staff else [],
+            "staff": staff,
+            "actions": actions,
+            "tag": "",
+            "origin": context.log.origin,
+            "party_label": custody_actions.party_label,
+            "path_of": lambda uri: urlsplit(uri).path,
+        },
+        headers={"Vary": "Accept, Cookie"},
+    )
