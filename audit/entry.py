@@ -61,9 +61,11 @@ __all__ = [
     "MEMBERS",
     "POP_DOMAIN",
     "Entry",
+    "EntryFields",
     "KeyRegistration",
     "key_id",
     "parse_entry",
+    "parse_entry_fields",
     "parse_key_registration",
     "parse_key_revocation",
     "pop_message",
@@ -110,6 +112,8 @@ MEMBERS = (
     "sig",
 )
 """Every member of an entry body: all are required, and no other is allowed."""
+
+_MEMBER_SET = frozenset(MEMBERS)
 
 _ED25519_KEY_SIZE = 32
 _ED25519_SIG_SIZE = 64
@@ -228,13 +232,19 @@ def _has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
-def _text(body: dict[str, object], name: str) -> str:
+def _text(body: dict[str, object], name: str, *, escape_free: bool = False) -> str:
+    """``body[name]`` as non-empty text without control characters.
+
+    ``escape_free``: the canonical bytes the body came from hold no backslash, so no
+    string in it holds a control character (canonical JSON escapes every one) and the
+    search for one can be skipped.
+    """
     value = body[name]
     if not isinstance(value, str):
         raise _fail(name, "must be a string")
     if not value:
         raise _fail(name, "must not be empty")
-    if _has_control(value):
+    if not escape_free and _has_control(value):
         raise _fail(name, "must not contain control characters")
     return value
 
@@ -261,7 +271,7 @@ def _check_when(value: str) -> None:
     match = _WHEN.fullmatch(value)
     if match is None:
         raise _fail("when", "must be an RFC 3339 UTC time ending in Z, like 2026-11-25T12:00:00Z")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    year, month, day, hour, minute, second = map(int, match.groups())
     try:
         datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as e:
@@ -298,43 +308,54 @@ def _without_log_assigned(raw: bytes) -> bytes:
     return cut[:start] + cut[end:]
 
 
-def parse_entry(raw: bytes) -> Entry:
-    """Parse and check stored entry bytes against the custody-log contract.
+_Members = tuple[
+    dict[str, object],  # body
+    str,  # log
+    int,  # index
+    bytes | None,  # prev
+    str,  # subject
+    int,  # subject_seq
+    bytes | None,  # subject_prev
+    str,  # type
+    str,  # when
+    str,  # key
+    str | None,  # actor
+    bytes,  # signature
+]
+"""Every member of a body that passed ``_check_entry``, converted, in this order."""
 
-    Raises ``EntryFormatError`` naming the member at fault. The signature is
-    not verified here (see ``verify_signature``).
-    """
-    if not isinstance(raw, bytes | bytearray):
-        raise FormatError(f"an entry is bytes, not {type(raw).__name__}")
-    raw = bytes(raw)
+
+def _check_entry(raw: bytes) -> _Members:
+    """The checks of ``parse_entry``, shared with ``parse_entry_fields`` so they never differ."""
     try:
         body = parse_canonical(raw)
     except CanonicalJsonError as e:
         raise EntryFormatError(f"entry is not canonical JSON: {e}") from e
     if not isinstance(body, dict):
         raise EntryFormatError("entry is not a JSON object")
-    unknown = sorted(set(body) - set(MEMBERS))
-    if unknown:
-        raise EntryFormatError(f"entry has unknown members: {', '.join(map(repr, unknown))}")
-    missing = [name for name in MEMBERS if name not in body]
-    if missing:
+    if body.keys() != _MEMBER_SET:
+        unknown = sorted(set(body) - _MEMBER_SET)
+        if unknown:
+            raise EntryFormatError(f"entry has unknown members: {', '.join(map(repr, unknown))}")
+        missing = [name for name in MEMBERS if name not in body]
         raise EntryFormatError(f"entry lacks members: {', '.join(map(repr, missing))}")
+    escape_free = b"\\" not in raw
 
     version = body["v"]
     if not _is_int(version) or version != FORMAT_VERSION:
         raise _fail("v", f"must be {FORMAT_VERSION}")
-    log = _text(body, "log")
+    log = _text(body, "log", escape_free=escape_free)
     index = _count(body, "index")
     prev = _hash_or_null(body, "prev")
     if (prev is None) != (index == 0):
         raise _fail("prev", "must be null at index 0 and a hash everywhere else")
-    subject = _text(body, "subject")
+    subject = _text(body, "subject", escape_free=escape_free)
     _key_subject_id(subject)
     subject_seq = _count(body, "subject_seq")
     subject_prev = _hash_or_null(body, "subject_prev")
     if (subject_prev is None) != (subject_seq == 0):
         raise _fail("subject_prev", "must be null when subject_seq is 0 and a hash otherwise")
-    entry_type = _text(body, "type")
+    entry_type = _text(body, "type", escape_free=escape_free)
     when = body["when"]
     if not isinstance(when, str):
         raise _fail("when", "must be a string")
@@ -345,7 +366,7 @@ def parse_entry(raw: bytes) -> Entry:
     key = body["key"]
     if not isinstance(key, str) or not _KEY_ID.fullmatch(key):
         raise _fail("key", "must be 32 lowercase hex digits")
-    actor = None if body["actor"] is None else _text(body, "actor")
+    actor = None if body["actor"] is None else _text(body, "actor", escape_free=escape_free)
     sig = body["sig"]
     if not isinstance(sig, str):
         raise _fail("sig", "must be a string")
@@ -355,7 +376,38 @@ def parse_entry(raw: bytes) -> Entry:
         raise _fail("sig", f"is not canonical standard base64: {e}") from e
     if len(signature) != _ED25519_SIG_SIZE:
         raise _fail("sig", "must encode exactly 64 bytes")
+    return (
+        body,
+        log,
+        index,
+        prev,
+        subject,
+        subject_seq,
+        subject_prev,
+        entry_type,
+        when,
+        key,
+        actor,
+        signature,
+    )
 
+
+def _entry_bytes(raw: object) -> bytes:
+    if not isinstance(raw, bytes | bytearray):
+        raise FormatError(f"an entry is bytes, not {type(raw).__name__}")
+    return bytes(raw)
+
+
+def parse_entry(raw: bytes) -> Entry:
+    """Parse and check stored entry bytes against the custody-log contract.
+
+    Raises ``EntryFormatError`` naming the member at fault. The signature is
+    not verified here (see ``verify_signature``).
+    """
+    raw = _entry_bytes(raw)
+    body, log, index, prev, subject, subject_seq, subject_prev, type_, when, key, actor, sig = (
+        _check_entry(raw)
+    )
     return Entry(
         raw=raw,
         leaf_hash=leaf_hash(raw),
@@ -364,14 +416,59 @@ def parse_entry(raw: bytes) -> Entry:
         subject=subject,
         subject_seq=subject_seq,
         subject_prev=subject_prev,
-        type=entry_type,
+        type=type_,
         when=when,
         key=key,
         actor=actor,
-        signature=signature,
+        signature=sig,
         log=log,
         body=body,
         signed_message=ENTRY_DOMAIN + _without_log_assigned(raw),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFields:
+    """The members of a stored entry that a log verifier compares, from ``parse_entry_fields``.
+
+    Its signature is not verified: ``KeyRing.verify`` does that.
+    """
+
+    leaf_hash: bytes
+    """SHA-256(0x00 || raw)."""
+    index: int
+    prev: bytes | None
+    subject: str
+    subject_seq: int
+    subject_prev: bytes | None
+    type: str
+    key: str
+    signature: bytes
+    signed_message: bytes
+    """ENTRY_DOMAIN || canonical JSON of the body without index, prev and sig."""
+
+
+def parse_entry_fields(raw: bytes) -> EntryFields:
+    """``parse_entry`` with every one of its checks, returning only what a log verifier compares.
+
+    A verifier of a whole log calls this once per entry: an ``EntryFields`` tuple costs
+    a fraction of an ``Entry``, which matters beside a signature check. Raises as
+    ``parse_entry`` does. Use ``parse_entry`` for anything that reads ``what``,
+    ``where``, ``why``, ``when``, ``actor`` or ``log`` (key entries, for one).
+    """
+    raw = _entry_bytes(raw)
+    _, _, index, prev, subject, subject_seq, subject_prev, type_, _, key, _, sig = _check_entry(raw)
+    return EntryFields(
+        leaf_hash(raw),
+        index,
+        prev,
+        subject,
+        subject_seq,
+        subject_prev,
+        type_,
+        key,
+        sig,
+        ENTRY_DOMAIN + _without_log_assigned(raw),
     )
 
 
@@ -426,7 +523,7 @@ class KeyRing:
         self._keys.setdefault(kid, Ed25519PublicKey.from_public_bytes(bytes(public_key)))
         return kid
 
-    def verify(self, entry: Entry) -> None:
+    def verify(self, entry: Entry | EntryFields) -> None:
         """Raise ``SignatureError`` unless the entry's named key signed it (KeyError if unknown)."""
         try:
             self._keys[entry.key].verify(entry.signature, entry.signed_message)

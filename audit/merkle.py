@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from audit.errors import FormatError, ProofError
 
@@ -45,7 +45,9 @@ __all__ = [
     "consistency_proof",
     "frontier_append",
     "frontier_from_leaves",
+    "frontier_join",
     "frontier_root",
+    "frontiers_of_prefixes",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -381,3 +383,63 @@ def frontier_from_leaves(leaf_hashes: Sequence[bytes]) -> list[bytes]:
     for size, h in enumerate(leaf_hashes):
         frontier = frontier_append(frontier, size, h)
     return frontier
+
+
+def frontiers_of_prefixes(
+    leaf_hashes: Sequence[bytes], sizes: Iterable[int]
+) -> dict[int, list[bytes]]:
+    """The frontier of the tree of the first ``n`` of ``leaf_hashes``, for each ``n`` in ``sizes``.
+
+    One pass over the leaves (about one hash each), for a verifier that checks a run of
+    a long log elsewhere than where it keeps the tree: with ``frontier_join`` the
+    frontiers place the run in the whole tree. Raises ``FormatError`` for a size
+    outside ``[0, len(leaf_hashes)]`` or a leaf hash that is not 32 bytes.
+    """
+    wanted = set(sizes)
+    for n in wanted:
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= len(leaf_hashes):
+            raise FormatError(f"a prefix size must be in [0, {len(leaf_hashes)}], not {n!r}")
+    out: dict[int, list[bytes]] = {0: []} if 0 in wanted else {}
+    stack: list[bytes] = []
+    for n, leaf in enumerate(leaf_hashes, 1):
+        _require_hash(leaf, f"leaf_hashes[{n - 1}]")
+        h = bytes(leaf)
+        carry = n - 1
+        while carry & 1:
+            h = _node(stack.pop(), h)
+            carry >>= 1
+        stack.append(h)
+        if n in wanted:
+            out[n] = list(stack)
+    return out
+
+
+def frontier_join(
+    left: Sequence[bytes], left_size: int, right: Sequence[bytes], right_size: int
+) -> list[bytes]:
+    """Frontier of the tree of ``left_size + right_size`` leaves, from the frontiers of its parts.
+
+    ``left`` is the frontier of the first ``left_size`` leaves, ``right`` that of the
+    next ``right_size`` leaves taken as a tree of their own. Their subtrees are subtrees
+    of the whole tree only if ``left_size`` is a multiple of the largest power of two
+    not above ``right_size`` (runs of a log cut at multiples of a power of two are);
+    anything else raises ``FormatError``, as do frontiers of the wrong length.
+    """
+    hashes = _require_frontier(left, left_size)
+    parts = _require_frontier(right, right_size)
+    if right_size and left_size % (1 << (right_size.bit_length() - 1)):
+        raise FormatError(
+            f"a tree of {right_size} leaves cannot follow {left_size} leaves as whole subtrees"
+        )
+    size = left_size
+    levels = [
+        level for level in range(right_size.bit_length() - 1, -1, -1) if right_size >> level & 1
+    ]
+    for level, h in zip(levels, parts, strict=True):
+        carry = size >> level
+        while carry & 1:
+            h = _node(hashes.pop(), h)
+            carry >>= 1
+        hashes.append(h)
+        size += 1 << level
+    return hashes

@@ -508,6 +508,52 @@ def test_parse_canonical_refuses_what_parse_refuses(data: bytes) -> None:
         parse_canonical(data)
 
 
+# Canonical-looking bytes (ASCII, no escape, nothing to re-order) that only the checks of
+# ``parse`` refuse: the shortcut of ``parse_canonical`` for plain bytes must refuse them
+# too, with the message of the full parse.
+PLAIN_BUT_REFUSED = [
+    (b"[9007199254740992]", "outside"),
+    (b"-9007199254740992", "outside"),
+    (b'{"a":18446744073709551616}', "outside"),
+    (b"[1.5]", "fraction or exponent"),
+    (b'{"t":-151.2}', "fraction or exponent"),
+    (b"1.0", "fraction or exponent"),
+    (b"[NaN]", "not valid JSON"),
+    (b'{"a":1,"a":1}', "duplicate"),
+    (b'{"a":{"k":null,"k":null}}', "duplicate"),
+    (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nested"),
+    (b'{"a":' * MAX_DEPTH + b"1" + b"}" * MAX_DEPTH + b"x", "not valid JSON"),
+    (b'"\x01"', "not valid JSON"),  # a raw control character
+]
+
+
+@pytest.mark.parametrize(("data", "problem"), PLAIN_BUT_REFUSED)
+def test_parse_canonical_refuses_plain_bytes_that_parse_refuses(data: bytes, problem: str) -> None:
+    with pytest.raises(CanonicalJsonError, match=problem) as info:
+        parse_canonical(data)
+    with pytest.raises(CanonicalJsonError) as full:
+        parse(data)
+    assert str(info.value) == str(full.value)
+
+
+def test_parse_canonical_accepts_plain_bytes_at_the_limits() -> None:
+    deepest = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    assert canonicalize(parse_canonical(deepest)) == deepest
+    assert parse_canonical(b"[9007199254740991,-9007199254740991]") == [
+        MAX_SAFE_INTEGER,
+        -MAX_SAFE_INTEGER,
+    ]
+
+
+def test_parse_canonical_gives_the_full_parse_for_random_values() -> None:
+    rng = random.Random(8785)
+    for _ in range(300):
+        value = random_value(rng, 3)
+        data = canonicalize(value)
+        assert parse_canonical(data) == value
+        assert parse_canonical(data) == parse(data)
+
+
 def test_module_exports() -> None:
     assert set(cj.__all__) == {
         "MAX_DEPTH",

@@ -26,9 +26,12 @@ from audit.entry import (
     MEMBERS,
     POP_DOMAIN,
     Entry,
+    EntryFields,
     KeyRegistration,
+    KeyRing,
     key_id,
     parse_entry,
+    parse_entry_fields,
     parse_key_registration,
     parse_key_revocation,
     pop_message,
@@ -366,6 +369,9 @@ def assert_refused(raw: bytes, member: str) -> None:
     with pytest.raises(EntryFormatError) as info:
         parse_entry(raw)
     assert repr(member) in str(info.value), str(info.value)
+    with pytest.raises(EntryFormatError) as fields_info:
+        parse_entry_fields(raw)
+    assert str(fields_info.value) == str(info.value)
 
 
 @pytest.mark.parametrize("member", MEMBERS)
@@ -573,6 +579,52 @@ def test_not_an_object_or_not_canonical() -> None:
 def test_parse_entry_needs_bytes() -> None:
     with pytest.raises(FormatError):
         parse_entry(raw_for().decode())  # type: ignore[arg-type]
+    with pytest.raises(FormatError):
+        parse_entry_fields(raw_for().decode())  # type: ignore[arg-type]
+
+
+def fields_of(entry: Entry) -> EntryFields:
+    return EntryFields(
+        entry.leaf_hash,
+        entry.index,
+        entry.prev,
+        entry.subject,
+        entry.subject_seq,
+        entry.subject_prev,
+        entry.type,
+        entry.key,
+        entry.signature,
+        entry.signed_message,
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        raw_for(),
+        raw_for(index=0, prev=None, subject_seq=0, subject_prev=None, actor=None),
+        raw_for(what={"note": "line one\nline two", "label": "caf\u00e9 \u2028"}),
+        raw_for(log="trace.example.org/\u00e9", actor="\u00e5sa"),
+        canonicalize(registration_body(BOB)),
+    ],
+)
+def test_parse_entry_fields_are_those_of_parse_entry(raw: bytes) -> None:
+    assert parse_entry_fields(raw) == fields_of(parse_entry(raw))
+
+
+def test_parse_entry_fields_of_the_vectors() -> None:
+    for vector in VECTORS["entries"]:
+        raw = vector["raw"].encode()
+        assert parse_entry_fields(raw) == fields_of(parse_entry(raw))
+
+
+def test_key_ring_verifies_entry_fields() -> None:
+    ring = KeyRing({ALICE.kid: ALICE.public})
+    ring.verify(parse_entry_fields(raw_for()))
+    forged = body_for(what={"forged": "yes"})
+    forged["sig"] = body_for()["sig"]
+    with pytest.raises(SignatureError):
+        ring.verify(parse_entry_fields(canonicalize(forged)))
 
 
 # --- signatures ----------------------------------------------------------------------

@@ -368,3 +368,65 @@ def test_frontier_append_does_not_mutate() -> None:
     copy = list(frontier)
     merkle.frontier_append(frontier, 3, HASHES[3])
     assert frontier == copy
+
+
+def test_frontiers_of_prefixes_match_frontier_append() -> None:
+    hashes = [merkle.leaf_hash(f"prefix {i}".encode()) for i in range(70)]
+    sizes = list(range(71))
+    frontiers = merkle.frontiers_of_prefixes(hashes, sizes)
+    assert sorted(frontiers) == sizes
+    for size in sizes:
+        assert frontiers[size] == merkle.frontier_from_leaves(hashes[:size])
+    assert merkle.frontiers_of_prefixes(hashes, []) == {}
+    assert merkle.frontiers_of_prefixes([], [0]) == {0: []}
+
+
+@pytest.mark.parametrize("sizes", [[-1], [4], [True], [1.0]])
+def test_frontiers_of_prefixes_refuse_sizes_outside_the_leaves(sizes: list[Any]) -> None:
+    with pytest.raises(FormatError):
+        merkle.frontiers_of_prefixes(HASHES[:3], sizes)
+
+
+def test_frontiers_of_prefixes_refuse_bad_leaf_hashes() -> None:
+    with pytest.raises(FormatError):
+        merkle.frontiers_of_prefixes([HASHES[0], b"short"], [2])
+
+
+def test_frontier_join_places_aligned_runs_in_the_whole_tree() -> None:
+    """Every split of up to 40 leaves where the right part starts at a multiple of the
+    largest power of two in its length (how verify-log cuts the log into runs)."""
+    hashes = [merkle.leaf_hash(f"join {i}".encode()) for i in range(40)]
+    joined = 0
+    for left in range(41):
+        for right in range(41 - left):
+            if right and left % (1 << (right.bit_length() - 1)):
+                continue
+            frontier = merkle.frontier_join(
+                merkle.frontier_from_leaves(hashes[:left]),
+                left,
+                merkle.frontier_from_leaves(hashes[left : left + right]),
+                right,
+            )
+            assert frontier == merkle.frontier_from_leaves(hashes[: left + right])
+            assert merkle.frontier_root(frontier, left + right) == ref_root(left + right, hashes)
+            joined += 1
+    assert joined > 200
+
+
+def ref_root(size: int, hashes: list[bytes]) -> bytes:
+    return merkle.root(hashes[:size]) if size else EMPTY
+
+
+def test_frontier_join_refuses_runs_that_are_not_whole_subtrees() -> None:
+    f = merkle.frontier_from_leaves
+    calls: list[Callable[[], object]] = [
+        lambda: merkle.frontier_join(f(HASHES[:1]), 1, f(HASHES[1:3]), 2),  # 2 leaves at 1
+        lambda: merkle.frontier_join(f(HASHES[:2]), 2, f(HASHES[2:6]), 4),  # 4 leaves at 2
+        lambda: merkle.frontier_join(f(HASHES[:3]), 3, f(HASHES[3:6]), 3),
+        lambda: merkle.frontier_join(f(HASHES[:2]), 3, f(HASHES[2:3]), 1),  # wrong length
+        lambda: merkle.frontier_join(f(HASHES[:2]), 2, [], 1),
+        lambda: merkle.frontier_join(f(HASHES[:2]), 2, [b"short"], 1),
+    ]
+    for call in calls:
+        with pytest.raises(FormatError):
+            call()

@@ -1,21 +1,38 @@
 """The per-entry half of verify-log: pure, picklable, and run in worker processes.
 
-Parses one stored row's exact bytes, checks them against the row's lookup columns, and
-verifies the actor's signature with the key the log registered. Imports only `audit`
-and the standard library, so that worker processes start fast.
+A worker gets a run of stored rows, read in index order by the parent process, and
+checks each one: its exact bytes against its leaf hash and lookup columns, the body
+against the contract, and the actor's signature with a key the log registered. Work
+that needs only the run itself is done here too, so that the parent, which must take
+the runs in order, has almost nothing left to do per entry: the `prev` link between
+neighbours in the run, and the Merkle frontiers of the run's leaves.
+
+A run where every row checks clean is answered with a `CleanRun` of a few hashes;
+any other run with one `Checked` per row, from which the parent reports findings.
+Imports only `audit` and the standard library, so that worker processes start fast.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from audit.entry import KeyRing, parse_entry, parse_key_registration, parse_key_revocation
+from audit.entry import (
+    KEY_REGISTERED,
+    KEY_REVOKED,
+    KeyRing,
+    parse_entry,
+    parse_entry_fields,
+    parse_key_registration,
+    parse_key_revocation,
+)
 from audit.errors import AuditError, SignatureError
-from audit.merkle import leaf_hash
+from audit.merkle import frontiers_of_prefixes, leaf_hash
 
 Row = tuple[int, bytes, bytes, str, int, bytes | None, str, str]
 """(idx, entry, leaf_hash, subject, subject_seq, subject_prev, entry_type, key_id)."""
+
+ROW_COLUMNS = "idx, entry, leaf_hash, subject, subject_seq, subject_prev, entry_type, key_id"
 
 
 @dataclass(frozen=True)
@@ -32,18 +49,44 @@ class Checked:
     revokes: str | None = None
 
 
+@dataclass(frozen=True)
+class CleanRun:
+    """A run of rows that all checked clean, in what the sequential half needs of it.
+
+    Clean means: indices consecutive from the first row's; each entry well formed, equal
+    to its stored leaf hash and lookup columns, at the index it claims, linked by `prev`
+    to the row before it in the run, and signed by a key in the ring (key entries also
+    parse as key entries). What is left to check in order is the first row's `prev`,
+    whether the signing keys were registered and not revoked at these positions, and the
+    checkpoints; the rows with their stored leaf hashes and these fields are enough to
+    rebuild every row's `Checked` when the sequential half needs them.
+    """
+
+    first_prev: bytes | None
+    signers: frozenset[str]
+    key_events: tuple[tuple[int, tuple[str, bytes] | None, str | None], ...]
+    """(index, registers, revokes) of each key entry in the run."""
+    frontiers: dict[int, list[bytes]]
+    """Frontier of the run's first n leaves taken as a tree of their own, by n: for the
+    whole run and for each size asked for (those of checkpoints ending in the run)."""
+
+
 def check_row(row: Row, keys: KeyRing) -> Checked:
+    """Check one row on its own. ``keys`` holds the keys the log registered."""
     idx, raw, stored_leaf, subject, subject_seq, subject_prev, entry_type, key_id = row
     raw = bytes(raw)
-    leaf = leaf_hash(raw)
     problems: list[tuple[str, str]] = []
-    if leaf != bytes(stored_leaf):
-        problems.append(("modified", "the entry's bytes do not hash to its stored leaf hash"))
     try:
-        entry = parse_entry(raw)
+        entry = parse_entry_fields(raw)
     except AuditError as e:
+        leaf = leaf_hash(raw)
+        if leaf != bytes(stored_leaf):
+            problems.append(("modified", "the entry's bytes do not hash to its stored leaf hash"))
         problems.append(("modified", f"the entry is not a well-formed log entry: {e}"))
         return Checked(idx, leaf, None, None, None, tuple(problems))
+    leaf = entry.leaf_hash
+    if leaf != bytes(stored_leaf):
+        problems.append(("modified", "the entry's bytes do not hash to its stored leaf hash"))
     columns = (entry.subject, entry.subject_seq, entry.subject_prev, entry.type, entry.key)
     stored = (
         subject,
@@ -57,20 +100,23 @@ def check_row(row: Row, keys: KeyRing) -> Checked:
     registers = None
     revokes = None
     try:
-        if entry.type == "key.registered":
-            registration = parse_key_registration(entry)
+        if entry.type == KEY_REGISTERED:
+            registration = parse_key_registration(parse_entry(raw))
             registers = (registration.key, registration.public_key)
-        elif entry.type == "key.revoked":
-            revokes = parse_key_revocation(entry)[0]
+        elif entry.type == KEY_REVOKED:
+            revokes = parse_key_revocation(parse_entry(raw))[0]
     except AuditError as e:
         problems.append(("modified", f"malformed key entry: {e}"))
+    ring = keys
     if entry.key not in keys and registers is not None and registers[0] == entry.key:
-        keys.add(registers[1])  # the genesis entry registers the key that signs it
-    if entry.key not in keys:
+        ring = KeyRing(
+            {entry.key: registers[1]}
+        )  # the genesis entry is signed by the key it registers
+    if entry.key not in ring:
         problems.append(("unknown-key", f"signed by key {entry.key}, never registered"))
     else:
         try:
-            keys.verify(entry)
+            ring.verify(entry)
         except SignatureError as e:
             problems.append(("bad-signature", str(e)))
     return Checked(
@@ -78,31 +124,73 @@ def check_row(row: Row, keys: KeyRing) -> Checked:
     )
 
 
-ROW_COLUMNS = "idx, entry, leaf_hash, subject, subject_seq, subject_prev, entry_type, key_id"
-
-_engines: dict[str, Any] = {}
+_ring: tuple[dict[str, bytes], KeyRing] | None = None
 
 
-def check_range(url: str, start: int, stop: int, keys: dict[str, bytes]) -> list[Checked]:
-    """Worker job: read rows start <= idx < stop itself and check them.
+def _ring_for(keys: Mapping[str, bytes]) -> KeyRing:
+    """The ring for ``keys``, built once per worker process rather than once per run."""
+    global _ring
+    if _ring is None or _ring[0] != keys:
+        _ring = (dict(keys), KeyRing(keys))
+    return _ring[1]
 
-    Reading in the worker keeps the parent from shipping every entry's bytes between
-    processes; only the small results travel back. A range read in a separate
-    transaction is sound because stored entries never change under a running log
-    (verify-log reports it if they did: the leaf hashes and chain stop matching).
+
+def check_run(
+    rows: Sequence[Row], keys: Mapping[str, bytes], prefixes: Sequence[int] = ()
+) -> CleanRun | list[Checked]:
+    """Worker job: check a run of rows, in index order, as one.
+
+    ``prefixes`` are the lengths of leading parts of the run whose frontiers the caller
+    wants (where a checkpoint ends inside the run). The loop is the clean case, kept
+    lean because it runs once per entry of the log; at the first thing it does not
+    expect, the whole run is checked again row by row, so that every finding comes from
+    ``check_row`` alone.
     """
-    from sqlalchemy import create_engine, text
-
-    engine = _engines.get(url)
-    if engine is None:
-        engine = _engines[url] = create_engine(url, hide_parameters=True)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                f"SELECT {ROW_COLUMNS} FROM log_entries "  # noqa: S608 - constant columns
-                "WHERE idx >= :a AND idx < :b ORDER BY idx"
-            ),
-            {"a": start, "b": stop},
-        ).all()
-    ring = KeyRing(keys)
-    return [check_row(tuple(row), ring) for row in rows]
+    ring = _ring_for(keys)
+    leaves: list[bytes] = []
+    signers: set[str] = set()
+    key_events: list[tuple[int, tuple[str, bytes] | None, str | None]] = []
+    first_prev: bytes | None = None
+    prev: bytes | None = None
+    for offset, row in enumerate(rows):
+        idx, raw, stored_leaf, subject, subject_seq, subject_prev, entry_type, key_id = row
+        try:
+            entry = parse_entry_fields(raw)
+        except AuditError:
+            return [check_row(row, ring) for row in rows]
+        if offset == 0:
+            first_prev = prev = entry.prev
+        leaf = entry.leaf_hash
+        if (
+            entry.index != idx
+            or idx != rows[0][0] + offset
+            or entry.prev != prev
+            or leaf != stored_leaf
+            or entry.subject != subject
+            or entry.subject_seq != subject_seq
+            or entry.subject_prev != subject_prev
+            or entry.type != entry_type
+            or entry.key != key_id
+        ):
+            return [check_row(row, ring) for row in rows]
+        if entry.type == KEY_REGISTERED or entry.type == KEY_REVOKED:
+            checked = check_row(row, ring)  # parses the entry again: key entries are few
+            if checked.problems:
+                return [check_row(row, ring) for row in rows]
+            key_events.append((idx, checked.registers, checked.revokes))
+        elif entry.key not in ring:
+            return [check_row(row, ring) for row in rows]
+        else:
+            try:
+                ring.verify(entry)
+            except SignatureError:
+                return [check_row(row, ring) for row in rows]
+        leaves.append(leaf)
+        signers.add(entry.key)
+        prev = leaf
+    return CleanRun(
+        first_prev=first_prev,
+        signers=frozenset(signers),
+        key_events=tuple(key_events),
+        frontiers=frontiers_of_prefixes(leaves, {len(leaves), *prefixes}),
+    )

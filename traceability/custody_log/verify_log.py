@@ -7,7 +7,12 @@ memory does not grow with the log:
 2. every entry, in index order: its bytes against its leaf hash and columns, its
    signature (in worker processes, using every core), then in order its index, its
    `prev` link, its key's validity at that index, and the Merkle root at each stored
-   checkpoint, whose signature is checked with the log's verifier key;
+   checkpoint, whose signature is checked with the log's verifier key. This process
+   reads the rows and sends them to the workers in runs of `BATCH`; a worker checks
+   everything a run shows on its own (`entry_check.check_run`), and a run that checked
+   clean and continues the log seamlessly is taken whole, so that the in-order work is
+   a few hashes per run rather than a few steps per entry. Any other run is taken row
+   by row, which is where findings come from;
 3. every subject's chain, in (subject, seq) order: gapless sequence numbers, each
    `subject_prev` equal to the previous entry's leaf hash, indices increasing.
 
@@ -18,10 +23,14 @@ checkpoint-mismatch, subject-chain.
 
 from __future__ import annotations
 
+import bisect
 import multiprocessing
 import os
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
@@ -29,13 +38,24 @@ from sqlalchemy import Connection, text
 from audit.checkpoint import verify_checkpoint
 from audit.entry import KeyRing, parse_entry, parse_key_registration
 from audit.errors import AuditError
-from audit.merkle import frontier_root
+from audit.merkle import frontier_join, frontier_root
 from audit.note import Verifier
-from traceability.custody_log.entry_check import Checked, Row, check_range, check_row
+from traceability.custody_log.entry_check import (
+    ROW_COLUMNS,
+    Checked,
+    CleanRun,
+    Row,
+    check_row,
+    check_run,
+)
 from traceability.custody_log.tree import extend
 from traceability.storage.database import Database
 
-BATCH = 2_000
+BATCH = 1024
+"""Rows per run sent to a worker. A power of two, so that in an intact log every run is
+a whole subtree of the log's tree (see `frontier_join`); small enough that the last runs
+leave no core idle for long."""
+
 PARALLEL_THRESHOLD = 20_000
 
 
@@ -66,10 +86,7 @@ def _stream(connection: Connection, sql: str, batch: int = BATCH) -> Iterator[li
         yield [tuple(r) for r in part]
 
 
-_ROW_SQL = (
-    "SELECT idx, entry, leaf_hash, subject, subject_seq, subject_prev, entry_type, key_id "
-    "FROM log_entries"
-)
+_ROW_SQL = f"SELECT {ROW_COLUMNS} FROM log_entries"  # noqa: S608 - constant columns
 
 
 def _registered_keys(connection: Connection) -> dict[str, bytes]:
@@ -91,7 +108,11 @@ class _Sequence:
     """Pass 2's in-order state: the expected index, the previous leaf, keys, the tree."""
 
     def __init__(
-        self, report: Report, checkpoints: Iterator[tuple[int, bytes, str]], log_key: Verifier
+        self,
+        report: Report,
+        checkpoints: Iterator[tuple[int, bytes, str]],
+        log_key: Verifier,
+        keys: dict[str, bytes],
     ) -> None:
         self.report = report
         self.expected = 0
@@ -105,9 +126,72 @@ class _Sequence:
         self.checkpoints = checkpoints
         self.log_key = log_key
         self.next_checkpoint = next(self.checkpoints, None)
+        self.keys = keys
+        self.own_keys: dict[str, bytes] = {}
+        """Keys pass 1 did not find that signed their own registration, in index order."""
 
     def find(self, index: int, kind: str, detail: str) -> None:
         self.report.findings.append(Finding(index, kind, detail))
+
+    def take_run(self, rows: Sequence[Row], result: CleanRun | list[Checked]) -> None:
+        """Take a worker's answer for `rows`: a whole clean run at once if it continues
+        the log seamlessly, otherwise row by row."""
+        if isinstance(result, CleanRun):
+            if self._continues(rows, result):
+                self._take_clean(rows, result)
+                return
+            checked = _rebuild(rows, result)
+        else:
+            checked = result
+        for row, one in zip(rows, checked, strict=True):
+            self.take(self._with_own_keys(row, one))
+
+    def _continues(self, rows: Sequence[Row], run: CleanRun) -> bool:
+        """Whether taking the run row by row would find nothing and change the tree only
+        by appending the run's subtrees: then `_take_clean` gives the same state."""
+        start, count = rows[0][0], len(rows)
+        return (
+            start == self.expected == self.size
+            and start % (1 << (count.bit_length() - 1)) == 0
+            and run.first_prev == self.previous_leaf
+            and not run.key_events
+            and all(k in self.registered and k not in self.revoked for k in run.signers)
+        )
+
+    def _take_clean(self, rows: Sequence[Row], run: CleanRun) -> None:
+        start, count = self.size, len(rows)
+        while self.next_checkpoint is not None and self.next_checkpoint[0] <= start + count:
+            size, stored_root, note = self.next_checkpoint
+            if size > start:
+                part = size - start
+                frontier = frontier_join(self.frontier, start, run.frontiers[part], part)
+                self._check_checkpoint(size, stored_root, note, frontier_root(frontier, size))
+            self.next_checkpoint = next(self.checkpoints, None)
+        self.frontier = frontier_join(self.frontier, start, run.frontiers[count], count)
+        self.size += count
+        self.expected = start + count
+        self.previous_leaf = bytes(rows[-1][2])
+        self.previous_index = start + count - 1
+        self.previous_clean = True
+        self.report.entries += count
+
+    def _with_own_keys(self, row: Row, checked: Checked) -> Checked:
+        """Check again, in order, a row signed by a key that registered itself earlier.
+
+        A worker knows only the keys pass 1 found. An entry that registers the key that
+        signs it (the genesis entry) is checked with that key; if pass 1 missed the
+        registration (its lookup column was changed), later entries signed by that key
+        come back as unknown-key, and only here, in index order, is it known that the
+        key was registered before them.
+        """
+        key = checked.key
+        if key is not None and key in self.own_keys:
+            if any(kind == "unknown-key" for kind, _ in checked.problems):
+                checked = check_row(row, KeyRing({**self.keys, **self.own_keys}))
+        registers = checked.registers
+        if registers is not None and registers[0] == key and key not in self.keys:
+            self.own_keys.setdefault(key, registers[1])
+        return checked
 
     def take(self, checked: Checked) -> None:
         before = len(self.report.findings)
@@ -169,10 +253,12 @@ class _Sequence:
         while self.next_checkpoint is not None and self.next_checkpoint[0] <= self.size:
             size, stored_root, note = self.next_checkpoint
             if size == self.size:
-                self._check_checkpoint(size, stored_root, note)
+                root = frontier_root(self.frontier, self.size)
+                self._check_checkpoint(size, stored_root, note, root)
             self.next_checkpoint = next(self.checkpoints, None)
 
-    def _check_checkpoint(self, size: int, stored_root: bytes, note: str) -> None:
+    def _check_checkpoint(self, size: int, stored_root: bytes, note: str, root: bytes) -> None:
+        """Check the stored checkpoint of `size` entries against `root`, the entries' root."""
         self.report.checkpoints += 1
         index = size - 1
         try:
@@ -180,7 +266,6 @@ class _Sequence:
         except AuditError as e:
             self.find(index, "checkpoint-mismatch", f"checkpoint of size {size}: {e}")
             return
-        root = frontier_root(self.frontier, self.size)
         if checkpoint.size != size or checkpoint.root_hash != root or stored_root != root:
             self.find(
                 index,
@@ -200,6 +285,23 @@ class _Sequence:
             for size, _root, _note in [self.next_checkpoint, *self.checkpoints]:
                 if size > self.size:
                     self.report.checkpoints += 1
+
+
+def _rebuild(rows: Sequence[Row], run: CleanRun) -> list[Checked]:
+    """Each row's `Checked`, as `check_row` would give it, from a clean run's summary.
+
+    In a clean run each stored leaf hash and key column equals the entry's, each entry's
+    index is its row's and each `prev` the leaf hash of the row before.
+    """
+    events = {index: (registers, revokes) for index, registers, revokes in run.key_events}
+    out: list[Checked] = []
+    prev = run.first_prev
+    for row in rows:
+        idx, leaf = row[0], bytes(row[2])
+        registers, revokes = events.get(idx, (None, None))
+        out.append(Checked(idx, leaf, idx, prev, row[7], (), registers, revokes))
+        prev = leaf
+    return out
 
 
 def _subject_chains(connection: Connection, report: Report) -> None:
@@ -236,39 +338,75 @@ def _subject_chains(connection: Connection, report: Report) -> None:
             expected_seq, last_leaf, last_idx = seq + 1, bytes(leaf), idx
 
 
-def _checked_batches(
-    connection: Connection, url: str, size: int, keys: dict[str, bytes], workers: int
-) -> Iterator[list[Checked]]:
-    """Pass 2's per-entry half, in index order: here, or in `workers` processes."""
-    if workers <= 1:
-        ring = KeyRing(keys)
-        for batch in _stream(connection, _ROW_SQL + " ORDER BY idx"):
-            yield [check_row(row, ring) for row in batch]
+def _prefixes(rows: Sequence[Row], checkpoint_sizes: Sequence[int]) -> tuple[int, ...]:
+    """Lengths of the run's leading parts at whose end a checkpoint ends, if the run
+    continues the log seamlessly (otherwise the frontiers are not used)."""
+    start = rows[0][0]
+    lo = bisect.bisect_right(checkpoint_sizes, start)
+    hi = bisect.bisect_right(checkpoint_sizes, start + len(rows))
+    return tuple(size - start for size in checkpoint_sizes[lo:hi])
+
+
+def _checked_runs(
+    connection: Connection,
+    keys: dict[str, bytes],
+    checkpoint_sizes: Sequence[int],
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+) -> Iterator[tuple[list[Row], CleanRun | list[Checked]]]:
+    """Pass 2's per-entry half, run by run in index order: here, or in the pool.
+
+    This process reads the rows and sends them, so workers never touch the database;
+    a bounded number of runs is in flight, so memory stays flat.
+    """
+    runs = _stream(connection, _ROW_SQL + " ORDER BY idx", BATCH)
+    if pool is None:
+        for rows in runs:
+            yield rows, check_run(rows, keys, _prefixes(rows, checkpoint_sizes))
         return
-    # The highest stored index bounds the ranges (a gap or a missing tail shows up as
-    # rows that never arrive, which pass 2 reports).
-    top = connection.execute(text("SELECT max(idx) FROM log_entries")).scalar_one()
-    stop = int(top) + 1 if top is not None else 0
-    context = multiprocessing.get_context("spawn")
+    pending: deque[tuple[list[Row], Future[CleanRun | list[Checked]]]] = deque()
+    for rows in runs:
+        prefixes = _prefixes(rows, checkpoint_sizes)
+        pending.append((rows, pool.submit(check_run, rows, keys, prefixes)))
+        if len(pending) > 2 * workers:
+            done, future = pending.popleft()
+            yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
+
+
+@contextmanager
+def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """Worker processes for pass 2, or None to check in this process.
+
+    Forked when that is safe, because a forked worker starts at once with everything
+    imported, while a spawned one imports the whole command line again, which costs as
+    much as checking thousands of entries. Safe means: this process runs one thread,
+    so the child inherits no lock held mid-update, and the pool is started before
+    verify-log opens its connection, and workers never use a database connection, so
+    none is shared with the child in use. Otherwise the workers are spawned.
+    """
+    if workers <= 1:
+        yield None
+        return
+    fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    context = multiprocessing.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: list[Future[list[Checked]]] = []
-        for start in range(0, stop, BATCH):
-            pending.append(pool.submit(check_range, url, start, min(start + BATCH, stop), keys))
-            if len(pending) >= 2 * workers:  # bounded: memory stays flat
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+        pool.submit(int)  # starts the workers now
+        yield pool
 
 
 def verify_log(db: Database, log_key: Verifier, *, workers: int | None = None) -> Report:
+    if workers is None:
+        with db.engine.connect() as connection:
+            size = connection.execute(text("SELECT count(*) FROM log_entries")).scalar_one()
+        workers = (os.cpu_count() or 1) if size >= PARALLEL_THRESHOLD else 1
     report = Report()
-    with db.engine.connect() as connection:
+    with _worker_pool(workers) as pool, db.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            size = connection.execute(text("SELECT count(*) FROM log_entries")).scalar_one()
-            if workers is None:
-                workers = (os.cpu_count() or 1) if size >= PARALLEL_THRESHOLD else 1
             keys = _registered_keys(connection)
             # One checkpoint per N entries: read them up front (a few hundred bytes each).
             checkpoints = [
@@ -277,11 +415,10 @@ def verify_log(db: Database, log_key: Verifier, *, workers: int | None = None) -
                     text("SELECT size, root_hash, note FROM log_checkpoints ORDER BY size")
                 )
             ]
-            state = _Sequence(report, iter(checkpoints), log_key)
-            url = db.engine.url.render_as_string(hide_password=False)
-            for batch in _checked_batches(connection, url, size, keys, workers):
-                for checked in batch:
-                    state.take(checked)
+            state = _Sequence(report, iter(checkpoints), log_key, keys)
+            sizes = [size for size, _, _ in checkpoints]
+            for rows, result in _checked_runs(connection, keys, sizes, pool, workers):
+                state.take_run(rows, result)
             state.finish()
             _subject_chains(connection, report)
     report.findings.sort(key=lambda f: f.index)
