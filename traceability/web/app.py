@@ -30,6 +30,7 @@ from traceability.web.routes import (
     log,
     pages,
     resolver,
+    scan,
     users,
 )
 
@@ -46,6 +47,7 @@ ROUTERS = (
     labels.router,
     custody.router,
     resolver.router,
+    scan.router,
     pages.router,
 )
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""

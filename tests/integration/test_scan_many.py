@@ -1,0 +1,91 @@
+"""Scan many: one photo of many labels, decoded on the server, each vial listed."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from tests.custody_flow import World, make_world
+from tests.integration.test_labels_pdf import rasterise
+from tests.support import Api
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    return make_world(api)
+
+
+def photo_of_sheet(w: World, tmp_path: Path) -> bytes:
+    pdf = w.api.client.get("/batches/UC26-001/labels.pdf?layout=sheet", headers=w.lena.headers)
+    assert pdf.status_code == 200
+    page = rasterise(pdf.content, tmp_path)[0]
+    buffer = io.BytesIO()
+    page.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_every_label_in_one_photo_is_read_and_described(world: World, tmp_path: Path) -> None:
+    w = world
+    batch = w.vial().rsplit("/21/", 1)[0]
+    issued = w.lena.post("/batches/UC26-001/labels", "labels.issued", batch, {}).json()["labels"]
+    w.store(w.lena, w.vial("0002"))
+    image = photo_of_sheet(w, tmp_path)
+    # One label is then reissued: the photo still shows its old, now void, label.
+    assert (
+        w.lena.post(
+            "/batches/UC26-001/labels/reissue",
+            "labels.reissued",
+            batch,
+            {"serials": ["0003"], "reason": "smudged"},
+        ).status_code
+        == 201
+    )
+    response = w.api.client.post(
+        "/scan", headers=w.cora.headers | {"content-type": "image/png"}, content=image
+    )
+    assert response.status_code == 200, response.text
+    codes = {c["serial"]: c for c in response.json()["codes"]}
+    assert sorted(codes) == ["0001", "0002", "0003"]
+    assert {c["text"] for c in codes.values()} == {label["uri"] for label in issued}
+    assert codes["0001"]["state"] == "quarantine" and codes["0001"]["tag"] == "valid"
+    assert codes["0002"]["custodian"] == "site:LAB1"
+    assert codes["0003"]["tag"] == "voided" and codes["0003"]["flagged"] is True
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("image/png", b"not an image at all"),
+        ("image/png", b""),
+        ("application/pdf", b"%PDF-1.4"),
+    ],
+)
+def test_a_bad_photo_is_refused_naming_the_image(
+    world: World, content_type: str, body: bytes
+) -> None:
+    refused = world.api.client.post(
+        "/scan", headers=world.cora.headers | {"content-type": content_type}, content=body
+    )
+    assert refused.status_code == 422 and refused.json()["field"] == "image"
+
+
+def test_a_photo_without_codes_reads_none_and_auditors_may_not_scan(world: World) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (200, 200), 255).save(buffer, format="PNG")
+    empty = world.api.client.post(
+        "/scan",
+        headers=world.cora.headers | {"content-type": "image/png"},
+        content=buffer.getvalue(),
+    )
+    assert empty.status_code == 200 and empty.json() == {"codes": []}
+    world.api.add_user("aude", "auditor")
+    denied = world.api.client.post(
+        "/scan",
+        headers=world.api.headers("aude") | {"content-type": "image/png"},
+        content=buffer.getvalue(),
+    )
+    assert denied.status_code == 403

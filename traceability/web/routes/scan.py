@@ -1,0 +1,133 @@
+"""Scan many: one photo of a shipper box in, every vial in it out, with its state.
+
+For phones whose browser has no barcode API: the page posts a camera frame or a photo
+(`POST /scan`, the image as the body) and the server decodes every QR in it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+
+from labels.digital_link import parse_vial_path
+from labels.errors import IdentifierError
+from traceability.domain.label_tags import FLAGGED
+from traceability.domain.roles import Role
+from traceability.errors import InvalidInputError, NotFoundError
+from traceability.services import custody, vial_labels, vial_record
+from traceability.services.auth import Authenticated
+from traceability.services.image_scan import MAX_BYTES, decode_qr_codes
+from traceability.storage.models import Shipper
+from traceability.web.deps import ContextDep, RequireRoles
+from traceability.web.pages import render
+
+router = APIRouter(tags=["custody"])
+
+Scanner = Annotated[Authenticated, Depends(RequireRoles(Role.lab, Role.qa, Role.courier))]
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+class ScannedCode(BaseModel):
+    text: str
+    kind: str
+    """vial, shipper, or unknown (a code that names nothing here)."""
+    lot: str | None = None
+    serial: str | None = None
+    state: str | None = None
+    custodian: str | None = None
+    tag: str | None = None
+    flagged: bool = False
+    page: str | None = None
+
+
+class ScanResult(BaseModel):
+    codes: list[ScannedCode]
+
+
+def _describe(session: Session, text: str, context: ContextDep, by: str) -> ScannedCode:
+    parts = urlsplit(text)
+    base = urlsplit(context.settings.resolver_base)
+    if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+        return ScannedCode(text=text, kind="unknown")
+    if parts.path.startswith("/00/"):
+        shipper = session.exec(select(Shipper).where(Shipper.sscc == parts.path[4:])).first()
+        if shipper is None:
+            return ScannedCode(text=text, kind="unknown")
+        unit = custody.unit_for(session, shipper.uri)
+        position = unit.position
+        return ScannedCode(
+            text=text,
+            kind="shipper",
+            serial=shipper.sscc,
+            state=position.state.value if position else "empty",
+            custodian=str(position.custodian) if position and position.custodian else None,
+            page=parts.path,
+        )
+    try:
+        _, batch, vial = vial_record.find_vial(session, parse_vial_path(parts.path))
+    except (IdentifierError, NotFoundError):
+        return ScannedCode(text=text, kind="unknown")
+    tags = parse_qs(parts.query).get("s")
+    tag = tags[0] if tags else None
+    judgement = vial_labels.judge_scan(session, vial, tag)
+    if judgement.keep:
+        vial_labels.keep_scan(session, vial, tag, judgement, by=by, now=context.clock())
+    position = custody.position_of(session, vial)
+    return ScannedCode(
+        text=text,
+        kind="vial",
+        lot=batch.lot,
+        serial=vial.serial,
+        state=vial_record.vial_status(batch, position.state),
+        custodian=str(position.custodian) if position.custodian else None,
+        tag=judgement.verdict.value,
+        flagged=judgement.verdict in FLAGGED,
+        page=parts.path + (f"?{parts.query}" if parts.query else ""),
+    )
+
+
+@router.post(
+    "/scan",
+    response_model=ScanResult,
+    summary="Decode every QR code in a photo (JPEG, PNG or WebP body) and describe each",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in IMAGE_TYPES},
+        }
+    },
+)
+async def scan_image(request: Request, auth: Scanner, context: ContextDep) -> ScanResult:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in IMAGE_TYPES:
+        raise InvalidInputError(
+            "send the photo as image/jpeg, image/png or image/webp", field="image"
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BYTES:
+        raise InvalidInputError("the image is too large; send a smaller photo", field="image")
+    context.scan_limiter.check(
+        request.client.host if request.client else "unknown", time.monotonic()
+    )
+    data = await request.body()
+    return await run_in_threadpool(_scan, data, context, auth.user.username)
+
+
+def _scan(data: bytes, context: ContextDep, username: str) -> ScanResult:
+    """Decoding and the database are blocking work: off the event loop."""
+    texts = decode_qr_codes(data)
+    with context.db.write() as session:
+        codes = [_describe(session, text, context, username) for text in texts]
+    return ScanResult(codes=codes)
+
+
+@router.get("/ui/scan", include_in_schema=False)
+def scan_page(request: Request, auth: Scanner) -> Response:
+    return render(request, "scan.html")
