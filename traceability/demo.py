@@ -31,8 +31,9 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("lena", "Lena Lindqvist", ("lab",), "logs QC results"),
     DemoUser("leo", "Leo Okafor", ("lab",), "reviews Lena's results (second person)"),
     DemoUser("quinn", "Quinn Moreau", ("qa",), "releases batches"),
-    DemoUser("cora", "Cora Santos", ("courier",), "carries shippers"),
-    DemoUser("rami", "Rami Haddad", ("courier",), "receives at the clinic"),
+    DemoUser("cora", "Cora Santos", ("courier",), "carries a shipper to the clinic"),
+    DemoUser("rami", "Rami Haddad", ("courier",), "has a vial offered to him: accept it"),
+    DemoUser("nina", "Nina Petrova", ("lab",), "receives shipments at the clinic"),
     DemoUser("aude", "Aude Martin", ("auditor",), "verifies the record"),
     DemoUser("admin", "Ada Admin", ("admin",), "manages accounts"),
 )

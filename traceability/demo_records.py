@@ -50,7 +50,9 @@ PASSING: dict[str, tuple[dict[str, Any], str | None, str]] = {
 }
 
 
-class _Person:
+class DemoSigner:
+    """A demo person signing as a device would, with a key made for this load only."""
+
     def __init__(self, session: Session, log: CustodyLog, username: str, now: datetime) -> None:
         self.user: User = get_by_username(session, username)
         self.actor = Actor(self.user.username, self.user.id, parse_roles(self.user.roles))
@@ -92,7 +94,7 @@ class _Person:
 
 def load_records(session: Session, log: CustodyLog, *, resolver: str, now: datetime) -> int:
     """Create the demo product and four batches; returns the number of batches."""
-    quinn, lena, leo = (_Person(session, log, name, now) for name in ("quinn", "lena", "leo"))
+    quinn, lena, leo = (DemoSigner(session, log, name, now) for name in ("quinn", "lena", "leo"))
     spec = json.loads(json.dumps(specification_to_json(uc_msc_specification())))
     batch_records.register_product(
         session,
@@ -174,7 +176,7 @@ def _labels(
     log: CustodyLog,
     batch: Batch,
     subject: str,
-    lena: _Person,
+    lena: DemoSigner,
     resolver: str,
     now: datetime,
 ) -> None:
@@ -208,8 +210,8 @@ def _results(
     log: CustodyLog,
     batch: Batch,
     subject: str,
-    lena: _Person,
-    reviewer: _Person | None,
+    lena: DemoSigner,
+    reviewer: DemoSigner | None,
     tests: set[str],
     overrides: dict[str, str],
     resolver: str,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traceability import demo, demo_records
+from traceability import demo, demo_custody, demo_records
 from traceability.cli.common import (
     cli_actor,
     errors_as_exit,
@@ -52,6 +52,14 @@ def load(
         )
         batches = demo_records.load_records(
             session, log, resolver=settings.resolver_base, now=utcnow()
+        )
+        demo_custody.load_custody(
+            session,
+            log,
+            actor=cli_actor(),
+            resolver=settings.resolver_base,
+            company_prefix=settings.gs1_company_prefix,
+            now=utcnow(),
         )
         log.issue_checkpoint(session, now=utcnow())
         typer.echo(f"demo site loaded ({count} accounts, {batches} batches)")

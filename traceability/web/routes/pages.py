@@ -107,6 +107,13 @@ CUSTODY_ACTION = Action(
     "/ui/custody",
 )
 
+SCAN_ACTION = Action(
+    "Scan many",
+    "Photograph a shipper box: every label in the photo is read and each vial listed with "
+    "its state; voided or foreign labels are flagged.",
+    "/ui/scan",
+)
+
 SITES_ACTION = Action(
     "Sites and storage",
     "Each site's storage map (unit, rack, box, position) and what is arriving.",
@@ -118,6 +125,7 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
         BATCHES_ACTION,
         CUSTODY_ACTION,
         SITES_ACTION,
+        SCAN_ACTION,
         REVIEWS_ACTION,
         DEVIATIONS_ACTION,
         PRODUCTS_ACTION,
@@ -134,7 +142,7 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
         AUDIT_TRAIL_ACTION,
         ACCOUNT_ACTION,
     ],
-    Role.courier: [CUSTODY_ACTION, ACCOUNT_ACTION],
+    Role.courier: [CUSTODY_ACTION, SCAN_ACTION, ACCOUNT_ACTION],
     Role.auditor: [
         BATCHES_ACTION,
         SITES_ACTION,
