@@ -293,3 +293,17 @@ def test_a_shippers_label_opens_its_page_with_the_custody_actions(world: World) 
     assert 'data-type="custody.handover.offered"' in page and f'data-subject="{uri}"' in page
     assert "UC26-001 / 0002" in page
     assert w.api.client.get("/00/009521230000009999", headers=HTML).status_code == 404
+
+
+def test_a_cloned_label_is_refused_at_handoff(world: World) -> None:
+    w, vial = world, world.vial()
+    batch = vial.rsplit("/21/", 1)[0]
+    labels = w.lena.post("/batches/UC26-001/labels", "labels.issued", batch, {}).json()["labels"]
+    other_vials_tag = labels[1]["uri"].split("&s=")[1]  # vial 0002's label on vial 0001
+    w.store(w.lena, vial)
+    cloned = w.offer(w.lena, vial, "user:cora", tag=other_vials_tag)
+    assert cloned.status_code == 409 and "does not match this vial" in cloned.json()["detail"]
+    forged = w.offer(w.lena, vial, "user:cora", tag="AAAAAAAAAAAAAAAA")
+    assert forged.status_code == 409 and "never issued" in forged.json()["detail"]
+    genuine = w.offer(w.lena, vial, "user:cora", tag=labels[0]["uri"].split("&s=")[1])
+    assert genuine.status_code == 201

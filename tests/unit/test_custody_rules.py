@@ -1,0 +1,91 @@
+"""The custody state machine: only the permitted sequences (21 CFR 11.10(f))."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from traceability.domain.custody import (
+    ALLOWED,
+    CustodyState,
+    Party,
+    Step,
+    check_disposition,
+    check_step,
+    custodian_after,
+)
+from traceability.domain.qc_record import BatchState
+from traceability.errors import ConflictError, InvalidInputError
+
+S = CustodyState
+PERMITTED = {
+    (Step.store, S.commissioned),
+    (Step.store, S.in_storage),
+    (Step.store, S.packed),
+    (Step.store, S.received),
+    (Step.pack, S.in_storage),
+    (Step.hand_to_courier, S.in_storage),
+    (Step.hand_to_courier, S.packed),
+    (Step.hand_to_courier, S.with_courier),
+    (Step.hand_to_courier, S.in_transit),
+    (Step.dispatch, S.with_courier),
+    (Step.hand_to_site, S.with_courier),
+    (Step.hand_to_site, S.in_transit),
+    (Step.receive, S.delivered),
+    (Step.administer, S.in_storage),
+    (Step.administer, S.received),
+    (Step.destroy, S.commissioned),
+    (Step.destroy, S.in_storage),
+    (Step.destroy, S.received),
+}  # written out by hand from the issue's sequence, not read from ALLOWED
+
+
+def test_the_table_is_the_permitted_sequence() -> None:
+    assert {(step, state) for step, states in ALLOWED.items() for state in states} == PERMITTED
+
+
+@pytest.mark.parametrize(
+    ("step", "state"),
+    [pair for pair in itertools.product(Step, S) if pair not in PERMITTED],
+    ids=lambda v: str(v),
+)
+def test_every_other_step_is_refused_naming_the_current_state(step: Step, state: S) -> None:
+    with pytest.raises(ConflictError) as refused:
+        check_step(step, state)
+    assert f"is {state}" in str(refused.value)
+
+
+def test_nothing_follows_administered_or_destroyed() -> None:
+    for step in Step:
+        for state in (S.administered, S.destroyed):
+            with pytest.raises(ConflictError):
+                check_step(step, state)
+
+
+@pytest.mark.parametrize(
+    "state", [BatchState.quarantine, BatchState.on_hold, BatchState.rejected, BatchState.recalled]
+)
+def test_only_released_vials_are_administered(state: BatchState) -> None:
+    with pytest.raises(ConflictError):
+        check_disposition(Step.administer, state)
+    check_disposition(Step.hand_to_courier, state)  # shipping in quarantine is allowed
+    check_disposition(Step.destroy, state)
+
+
+def test_released_vials_are_administered() -> None:
+    check_disposition(Step.administer, BatchState.released)
+    check_disposition(Step.administer, BatchState.conditionally_released)
+
+
+def test_the_custodian_changes_only_on_a_completed_handoff() -> None:
+    lab, cora = Party("site", "LAB1"), Party("user", "cora")
+    assert custodian_after(Step.hand_to_courier, to=cora, current=lab) == cora
+    assert custodian_after(Step.dispatch, to=None, current=cora) == cora
+    assert custodian_after(Step.destroy, to=None, current=lab) is None
+
+
+@pytest.mark.parametrize("value", ["cora", "site:", "user:a b", "group:x", 7, None])
+def test_a_party_is_site_or_user(value: object) -> None:
+    with pytest.raises(InvalidInputError):
+        Party.parse(value, "to")
