@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
+from traceability.custody_log.appender import read_head, read_subject_head
 from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError
@@ -272,6 +273,8 @@ class StepDone(BaseModel):
     handoff: int | None = None
     expires_at: str | None = None
     log_index: int
+    next_seq: int = Field(description="The subject's next statement goes here (sign against it)")
+    prev: str | None = Field(description="Leaf hash (hex) the subject's next statement follows")
 
 
 def _request_sha256(body: SignedRequest) -> str:
@@ -353,9 +356,14 @@ def _keep_flag(context: ServiceContext, refused: custody.CustodyRefused, usernam
 
 
 def _done(session: Session, unit: custody.Unit, log_index: int) -> StepDone:
+    """The unit after the step, and where its next signed statement goes: a client that
+    keeps going (a courier's phone, a scanner station) needs no extra round trip."""
     fresh = custody.unit_for(session, unit.uri)
     position = fresh.position
+    head = read_subject_head(session, unit.uri)
     return StepDone(
+        next_seq=head.next_seq,
+        prev=head.prev.hex() if head.prev else None,
         subject=unit.uri,
         state=position.state.value if position else None,
         custodian=str(position.custodian) if position and position.custodian else None,
@@ -365,8 +373,6 @@ def _done(session: Session, unit: custody.Unit, log_index: int) -> StepDone:
 
 
 def _head_index(session: Session) -> int:
-    from traceability.custody_log.appender import read_head
-
     session.flush()
     return read_head(session).size - 1
 

@@ -1,0 +1,377 @@
+"""Benchmark: signed two-party custody handoffs through a real server under load.
+
+A uvicorn server (one process, as ./scripts/serve runs it) on loopback, on a fresh
+SQLite database. 64 concurrent clients, each a pair of couriers passing one vial back
+and forth: the holder signs an offer, the other signs the acceptance, and the handoff
+is complete. Each statement is signed on the client, exactly as a phone does. Beside
+it, in the same run and under the same load, the requests per second of the app's
+trivial endpoint (GET /healthz) set the ceiling that the HTTP stack alone allows.
+
+Run: ./scripts/bench handoff [--clients 64] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from audit.entry import pop_message
+from traceability.custody_log.statements import Statement, when_text
+from traceability.keys import ActorKeyPair
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIGIN = "bench.example/log"
+PASSWORD = "bench-password-1"
+GTIN = "09521234543213"
+LOT = "BENCH-1"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Person:
+    name: str
+    pair: ActorKeyPair
+    headers: dict[str, str]
+
+
+@dataclass
+class Pair:
+    """Two couriers and the vial they pass between them."""
+
+    vial: str
+    holder: Person
+    other: Person
+    next_seq: int
+    prev: str | None
+    latencies: list[float] = field(default_factory=list)
+
+
+def body(
+    who: Person, kind: str, subject: str, what: dict[str, Any], seq: int, prev: str | None
+) -> dict[str, Any]:
+    statement = Statement(
+        log=ORIGIN,
+        subject=subject,
+        subject_seq=seq,
+        subject_prev=bytes.fromhex(prev) if prev else None,
+        type=kind,
+        when=when_text(datetime.now(UTC)),
+        key=who.pair.key_id,
+        actor=who.name,
+        what={**what, "nonce": secrets.token_urlsafe(16)},
+    )
+    signature = who.pair.sign(statement.signed_message())
+    return {"statement": statement.to_json(), "signature": base64.b64encode(signature).decode()}
+
+
+async def signed_post(
+    client: httpx.AsyncClient,
+    who: Person,
+    path: str,
+    kind: str,
+    subject: str,
+    what: dict[str, Any],
+    head: tuple[int, str | None] | None = None,
+) -> dict[str, Any]:
+    if head is None:
+        got = (
+            await client.get("/log/subject-head", params={"subject": subject}, headers=who.headers)
+        ).json()
+        head = (got["next_seq"], got["prev"])
+    response = await client.post(
+        path, headers=who.headers, json=body(who, kind, subject, what, *head)
+    )
+    if response.status_code >= 300:
+        raise RuntimeError(f"{path}: {response.status_code} {response.text}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def person(client: httpx.AsyncClient, admin: dict[str, str], name: str, role: str) -> Person:
+    made = await client.post(
+        "/users",
+        headers=admin,
+        json={"username": name, "full_name": name.title(), "roles": [role], "password": PASSWORD},
+    )
+    if made.status_code != 201:
+        raise RuntimeError(made.text)
+    token = (
+        await client.post("/auth/token", data={"username": name, "password": PASSWORD})
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    pair = ActorKeyPair.generate(name)
+    pop = pair.sign(pop_message(pair.key_id, ORIGIN, name))
+    registered = await client.post(
+        "/keys",
+        headers=headers,
+        json={
+            "public_key": base64.b64encode(pair.public_key).decode(),
+            "label": "bench",
+            "pop": base64.b64encode(pop).decode(),
+        },
+    )
+    if registered.status_code != 201:
+        raise RuntimeError(registered.text)
+    return Person(name, pair, headers)
+
+
+async def set_up(base: str, clients: int) -> list[Pair]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        token = (
+            await client.post("/auth/token", data={"username": "admin", "password": PASSWORD})
+        ).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        quinn = await person(client, admin, "quinn", "qa")
+        lena = await person(client, admin, "lena", "lab")
+        for call in (
+            client.post(
+                "/sites", headers=admin, json={"code": "LAB1", "name": "Lab", "kind": "lab"}
+            ),
+            client.post("/sites/LAB1/members", headers=admin, json={"username": "lena"}),
+            client.post(
+                "/sites/LAB1/units",
+                headers=admin,
+                json={"code": "LN2-A", "name": "Tank", "max_celsius": "-150"},
+            ),
+        ):
+            response = await call
+            if response.status_code != 201:
+                raise RuntimeError(response.text)
+        from traceability.domain.specifications import specification_to_json, uc_msc_specification
+
+        product = f"{base}/01/{GTIN}"
+        spec = specification_to_json(uc_msc_specification())
+        await signed_post(
+            client,
+            quinn,
+            "/products",
+            "product.registered",
+            product,
+            {
+                "code": "UC-MSC",
+                "name": "UC-MSC",
+                "gtin": GTIN,
+                "processing_class": "advanced-therapy",
+                "storage_condition": "Store at or below -150 °C",
+                "specification": spec,
+            },
+        )
+        serials = [f"{n:04d}" for n in range(1, clients + 1)]
+        await signed_post(
+            client,
+            lena,
+            "/batches",
+            "batch.registered",
+            f"{product}/10/{LOT}",
+            {
+                "product": "UC-MSC",
+                "lot": LOT,
+                "donor_code": "D-BENCH",
+                "processing_class": "advanced-therapy",
+                "manufactured_on": "2026-10-01",
+                "expires_on": "2027-10-01",
+                "specification_version": 1,
+                "vials": serials,
+            },
+        )
+        pairs = []
+        for n, serial in enumerate(serials):
+            a = await person(client, admin, f"courier-a{n}", "courier")
+            b = await person(client, admin, f"courier-b{n}", "courier")
+            vial = f"{product}/10/{LOT}/21/{serial}"
+            await signed_post(
+                client,
+                lena,
+                "/custody/store",
+                "custody.stored",
+                vial,
+                {"site": "LAB1", "unit": "LN2-A"},
+            )
+            offered = await signed_post(
+                client,
+                lena,
+                "/custody/handoffs",
+                "custody.handover.offered",
+                vial,
+                {"to": f"user:{a.name}"},
+            )
+            accepted = await signed_post(
+                client,
+                a,
+                "/custody/handoffs/accept",
+                "custody.handover.accepted",
+                vial,
+                {"handoff": offered["handoff"]},
+            )
+            pairs.append(Pair(vial, a, b, accepted["next_seq"], accepted["prev"]))
+        return pairs
+
+
+@dataclass
+class Tally:
+    handoffs: int = 0
+    errors: int = 0
+    request_latencies: list[float] = field(default_factory=list)
+    handoff_latencies: list[float] = field(default_factory=list)
+
+
+async def pass_back_and_forth(
+    client: httpx.AsyncClient, pair: Pair, until: float, tally: Tally
+) -> None:
+    while time.perf_counter() < until:
+        start = time.perf_counter()
+        try:
+            offered = await signed_post(
+                client,
+                pair.holder,
+                "/custody/handoffs",
+                "custody.handover.offered",
+                pair.vial,
+                {"to": f"user:{pair.other.name}"},
+                (pair.next_seq, pair.prev),
+            )
+            middle = time.perf_counter()
+            accepted = await signed_post(
+                client,
+                pair.other,
+                "/custody/handoffs/accept",
+                "custody.handover.accepted",
+                pair.vial,
+                {"handoff": offered["handoff"]},
+                (offered["next_seq"], offered["prev"]),
+            )
+        except (RuntimeError, httpx.HTTPError) as error:
+            tally.errors += 1
+            say(f"  error: {str(error)[:200]}")
+            got = (
+                await client.get(
+                    "/log/subject-head", params={"subject": pair.vial}, headers=pair.holder.headers
+                )
+            ).json()
+            pair.next_seq, pair.prev = got["next_seq"], got["prev"]
+            continue
+        end = time.perf_counter()
+        tally.handoffs += 1
+        tally.request_latencies += [middle - start, end - middle]
+        tally.handoff_latencies.append(end - start)
+        pair.holder, pair.other = pair.other, pair.holder
+        pair.next_seq, pair.prev = accepted["next_seq"], accepted["prev"]
+
+
+async def trivial(client: httpx.AsyncClient, until: float, latencies: list[float]) -> None:
+    while time.perf_counter() < until:
+        start = time.perf_counter()
+        response = await client.get("/healthz")
+        if response.status_code == 200:
+            latencies.append(time.perf_counter() - start)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+
+
+async def measure(base: str, pairs: list[Pair], seconds: float) -> None:
+    limits = httpx.Limits(max_connections=len(pairs), max_keepalive_connections=len(pairs))
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        latencies: list[float] = []
+        until = time.perf_counter() + seconds
+        start = time.perf_counter()
+        await asyncio.gather(*(trivial(client, until, latencies) for _ in pairs))
+        trivial_rate = len(latencies) / (time.perf_counter() - start)
+        say(
+            f"trivial GET /healthz, {len(pairs)} clients: {trivial_rate:7.0f} requests/s   "
+            f"p50 {pct(latencies, 50):6.1f} ms   p99 {pct(latencies, 99):6.1f} ms"
+        )
+        tally = Tally()
+        until = time.perf_counter() + seconds
+        start = time.perf_counter()
+        await asyncio.gather(*(pass_back_and_forth(client, p, until, tally) for p in pairs))
+        rate = tally.handoffs / (time.perf_counter() - start)
+        requests = tally.request_latencies
+        say(
+            f"signed two-party handoffs, {len(pairs)} clients: {rate:7.0f} handoffs/s "
+            f"({2 * rate:.0f} signed requests/s)   request p50 {pct(requests, 50):6.1f} ms   "
+            f"p99 {pct(requests, 99):6.1f} ms   "
+            f"handoff p99 {pct(tally.handoff_latencies, 99):6.1f} ms   errors {tally.errors}"
+        )
+        say(f"  signed requests / trivial requests: {2 * rate / trivial_rate:.2f}")
+        say("  targets on SQLite: >= 500 handoffs/s, p99 <= 150 ms, no errors")
+
+
+def run(clients: int = 64, seconds: float = 20.0) -> None:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        port = free_port()
+        env = dict(
+            os.environ,
+            TRACE_ENVIRONMENT="development",
+            TRACE_DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+            TRACE_KEY_DIR=str(tmp / "keys"),
+            TRACE_ORIGIN=ORIGIN,
+            TRACE_RESOLVER_BASE=f"http://127.0.0.1:{port}",
+            TRACE_SCANS_PER_MINUTE="1000000",
+            TRACE_CHECKPOINT_EVERY="1000",
+        )
+        exe = str(ROOT / ".venv/bin/traceability")
+        subprocess.run([exe, "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [exe, "users", "add", "admin", "--full-name", "Admin", "--role", "admin"],
+            env={**env, "TRACE_NEW_PASSWORD": PASSWORD},
+            check=True,
+            capture_output=True,
+        )
+        server = subprocess.Popen(
+            [exe, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    if httpx.get(f"{base}/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            say(
+                f"machine: {os.cpu_count()} cores; server: one uvicorn process on SQLite "
+                "(WAL, synchronous=FULL); the clients run on the same machine"
+            )
+            t = time.perf_counter()
+            pairs = asyncio.run(set_up(base, clients))
+            took = time.perf_counter() - t
+            say(f"set up {clients} courier pairs with a vial each in {took:.0f} s")
+            asyncio.run(measure(base, pairs, seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    run(int(sys.argv[1]) if len(sys.argv) > 1 else 64)
