@@ -271,6 +271,18 @@ def _check_when(value: str) -> None:
     match = _WHEN.fullmatch(value)
     if match is None:
         raise _fail("when", "must be an RFC 3339 UTC time ending in Z, like 2026-11-25T12:00:00Z")
+    # Verifiers check this once per entry: the C ISO parser checks the same date and time
+    # ranges as datetime() at a third of the cost of six int() calls. Hour, minute and
+    # second are held below 24 and 60 here, whatever a Python version's parser would make
+    # of "24:00:00" or a leap second; anything it refuses goes on to datetime() for the
+    # message.
+    if value[11:13] < "24" and value[14:16] < "60" and value[17:19] < "60":
+        try:
+            datetime.fromisoformat(value[:19])
+        except ValueError:
+            pass
+        else:
+            return
     year, month, day, hour, minute, second = map(int, match.groups())
     try:
         datetime(year, month, day, hour, minute, second, tzinfo=UTC)

@@ -14,7 +14,9 @@ memory does not grow with the log:
    a few hashes per run rather than a few steps per entry. Any other run is taken row
    by row, which is where findings come from;
 3. every subject's chain, in (subject, seq) order: gapless sequence numbers, each
-   `subject_prev` equal to the previous entry's leaf hash, indices increasing.
+   `subject_prev` equal to the previous entry's leaf hash, indices increasing. It runs
+   once pass 2 has sent its last rows, while the workers finish; its findings are
+   reported after pass 2's.
 
 Findings name the first index each problem affects and a kind an auditor can act on:
 modified, missing, inserted, reordered, bad-signature, unknown-key, revoked-key,
@@ -28,7 +30,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -304,8 +306,8 @@ def _rebuild(rows: Sequence[Row], run: CleanRun) -> list[Checked]:
     return out
 
 
-def _subject_chains(connection: Connection, report: Report) -> None:
-    """Pass 3: every subject's chain links up, in constant memory."""
+def _subject_chains(connection: Connection) -> list[Finding]:
+    """Pass 3: every subject's chain links up, in constant memory (but for findings)."""
     sql = (
         "SELECT idx, subject, subject_seq, subject_prev, leaf_hash FROM log_entries "
         "ORDER BY subject, subject_seq"
@@ -314,13 +316,14 @@ def _subject_chains(connection: Connection, report: Report) -> None:
     expected_seq = 0
     last_leaf: bytes | None = None
     last_idx = -1
+    findings: list[Finding] = []
     for batch in _stream(connection, sql):
         for idx, subject, seq, subject_prev, leaf in batch:  # type: ignore[misc]
             if subject != current:
                 current, expected_seq, last_leaf, last_idx = subject, 0, None, -1
             prev = bytes(subject_prev) if subject_prev is not None else None
             if seq != expected_seq:
-                report.findings.append(
+                findings.append(
                     Finding(
                         idx,
                         "subject-chain",
@@ -328,7 +331,7 @@ def _subject_chains(connection: Connection, report: Report) -> None:
                     )
                 )
             elif prev != last_leaf or idx <= last_idx:
-                report.findings.append(
+                findings.append(
                     Finding(
                         idx,
                         "subject-chain",
@@ -336,6 +339,7 @@ def _subject_chains(connection: Connection, report: Report) -> None:
                     )
                 )
             expected_seq, last_leaf, last_idx = seq + 1, bytes(leaf), idx
+    return findings
 
 
 def _prefixes(rows: Sequence[Row], checkpoint_sizes: Sequence[int]) -> tuple[int, ...]:
@@ -353,16 +357,20 @@ def _checked_runs(
     checkpoint_sizes: Sequence[int],
     pool: ProcessPoolExecutor | None,
     workers: int,
+    when_sent: Callable[[], None],
 ) -> Iterator[tuple[list[Row], CleanRun | list[Checked]]]:
     """Pass 2's per-entry half, run by run in index order: here, or in the pool.
 
     This process reads the rows and sends them, so workers never touch the database;
-    a bounded number of runs is in flight, so memory stays flat.
+    a bounded number of runs is in flight, so memory stays flat. `when_sent` is called
+    once every row has been read, before the last runs come back: work for this process
+    while the workers finish, instead of after, when they would sit idle.
     """
     runs = _stream(connection, _ROW_SQL + " ORDER BY idx", BATCH)
     if pool is None:
         for rows in runs:
             yield rows, check_run(rows, keys, _prefixes(rows, checkpoint_sizes))
+        when_sent()
         return
     pending: deque[tuple[list[Row], Future[CleanRun | list[Checked]]]] = deque()
     for rows in runs:
@@ -371,6 +379,7 @@ def _checked_runs(
         if len(pending) > 2 * workers:
             done, future = pending.popleft()
             yield done, future.result()
+    when_sent()
     while pending:
         done, future = pending.popleft()
         yield done, future.result()
@@ -417,9 +426,16 @@ def verify_log(db: Database, log_key: Verifier, *, workers: int | None = None) -
             ]
             state = _Sequence(report, iter(checkpoints), log_key, keys)
             sizes = [size for size, _, _ in checkpoints]
-            for rows, result in _checked_runs(connection, keys, sizes, pool, workers):
+            chains: list[Finding] = []
+
+            def check_chains() -> None:
+                chains.extend(_subject_chains(connection))
+
+            for rows, result in _checked_runs(
+                connection, keys, sizes, pool, workers, when_sent=check_chains
+            ):
                 state.take_run(rows, result)
             state.finish()
-            _subject_chains(connection, report)
+            report.findings.extend(chains)  # after pass 2's, as if pass 3 had run after it
     report.findings.sort(key=lambda f: f.index)
     return report
