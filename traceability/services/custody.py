@@ -433,18 +433,14 @@ def pack(
 
 
 def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | None:
-    rows = session.exec(
-        select(Handoff).where(Handoff.unit_uri == unit_uri).order_by(col(Handoff.id).desc())
-    ).all()
-    for row in rows:
-        if is_expired(row.expires_at, now):
-            continue
-        accepted = session.exec(
-            select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == row.id)
-        ).first()
-        if accepted is None:
-            return row
-    return None
+    """The unit's handoff still waiting for acceptance, if any (one query, any history)."""
+    accepted = select(AcceptanceRow.handoff_id).where(AcceptanceRow.handoff_id == Handoff.id)
+    return session.exec(
+        select(Handoff)
+        .where(Handoff.unit_uri == unit_uri, col(Handoff.expires_at) > now)
+        .where(~accepted.exists())
+        .order_by(col(Handoff.id).desc())
+    ).first()
 
 
 def _check_party(session: Session, party: Party) -> None:
@@ -716,16 +712,17 @@ def custody_of(session: Session, user: User, now: datetime) -> CustodyView:
                 (vial, batch.lot if batch else "", position, shipper.sscc if shipper else None)
             )
     names = [str(p) for p in parties]
-    offered = []
-    for row in session.exec(
-        select(Handoff).where(col(Handoff.to_party).in_(names)).order_by(col(Handoff.id))
-    ).all():
-        if is_expired(row.expires_at, now):
-            continue
-        if session.exec(select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == row.id)).first():
-            continue
-        offered.append(row)
-    return CustodyView(parties, holding, offered)
+    return CustodyView(parties, holding, list(open_handoffs_to(session, names, now)))
+
+
+def open_handoffs_to(session: Session, parties: Sequence[str], now: datetime) -> Sequence[Handoff]:
+    accepted = select(AcceptanceRow.handoff_id).where(AcceptanceRow.handoff_id == Handoff.id)
+    return session.exec(
+        select(Handoff)
+        .where(col(Handoff.to_party).in_(parties), col(Handoff.expires_at) > now)
+        .where(~accepted.exists())
+        .order_by(col(Handoff.id))
+    ).all()
 
 
 @dataclass(frozen=True)
@@ -767,13 +764,4 @@ def site_view(session: Session, site: Site, now: datetime) -> SiteView:
         (unit, sorted(stored.get(unit.id or 0, []), key=place))
         for unit in site_service.units_of(session, site)
     ]
-    incoming = [
-        row
-        for row in session.exec(
-            select(Handoff).where(Handoff.to_party == str(party)).order_by(col(Handoff.id))
-        ).all()
-        if not is_expired(row.expires_at, now)
-        and session.exec(select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == row.id)).first()
-        is None
-    ]
-    return SiteView(site, units, waiting, incoming)
+    return SiteView(site, units, waiting, list(open_handoffs_to(session, [str(party)], now)))

@@ -12,8 +12,9 @@ advisory locks taken by the use case itself.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,17 @@ def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> En
 
 
 class Database:
-    """Hands out sessions: `read()` for queries, `write()` for one unit of work."""
+    """Hands out sessions: `read()` for queries, `write()` for one unit of work.
+
+    On SQLite the writers of this process also queue on a lock of their own before
+    `BEGIN IMMEDIATE`: SQLite's busy handler polls with sleeps of up to 100 ms, so
+    under load a writer could sleep long after the lock was freed; a thread lock hands
+    it over at once. Other processes still queue on SQLite's lock (busy timeout).
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -92,7 +100,7 @@ class Database:
         The commit has returned before the caller acknowledges anything, so an
         acknowledged write is durable (given `synchronous=FULL` on SQLite).
         """
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._writer or nullcontext(), Session(self.engine, expire_on_commit=False) as session:
             session.connection(execution_options={_WRITE_OPTION: True})
             try:
                 yield session
