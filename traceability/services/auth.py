@@ -52,7 +52,7 @@ class SignInOutcome:
     locked_until: datetime | None = None
 
 
-def _lock_state(
+def lock_state(
     session: Session, username: str, now: datetime, policy: LockoutPolicy
 ) -> datetime | None:
     since = now - policy.window
@@ -92,7 +92,7 @@ def attempt_sign_in(
     user = find_by_username(session, username)
     # Verify before looking at the lock so that timing says nothing about either.
     password_ok = verify_password(user.password_hash if user else None, password)
-    lock = _lock_state(session, username, now, policy)
+    lock = lock_state(session, username, now, policy)
 
     if lock is not None:
         outcome = SignInOutcome(SignInResult.locked, locked_until=lock)

@@ -21,7 +21,7 @@ from labels.digital_link import batch_uri, product_uri
 from traceability.custody_log.signed_requests import SignedStatement, read_signed
 from traceability.domain.qc_record import record_status
 from traceability.domain.roles import Role
-from traceability.services import batch_records, qc_results
+from traceability.services import batch_records, qc_results, release
 from traceability.services import deviations as deviation_service
 from traceability.services.auth import Authenticated
 from traceability.storage.models import Batch, Deviation, Product, SpecificationVersion, User
@@ -376,6 +376,17 @@ def enter_result(
             signed,
             batch=batch,
             **call.context,
+        )
+        # A failed sterility result after a conditional release recalls the batch at once,
+        # in the same unit of work as the result itself.
+        release.recall_if_needed(
+            session,
+            context.log,
+            batch,
+            row,
+            resolver=context.settings.resolver_base,
+            actor=auth.actor,
+            now=call.context["now"],
         )
         return next(
             r

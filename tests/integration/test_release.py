@@ -1,0 +1,342 @@
+"""The release gate and QA's e-signed disposition (21 CFR Part 11)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.custody_flow import LOT, World, make_world
+from tests.signing import Signer
+from tests.support import PASSWORD, Api
+from traceability.custody_log.verify_log import verify_log
+from traceability.demo_records import PASSING
+
+SERIALS = ("0001", "0002", "0003")
+
+
+def batch_uri(w: World) -> str:
+    return w.vial().rsplit("/21/", 1)[0]
+
+
+def enter(w: World, who: Signer, test: str, values: dict[str, Any] | None = None) -> Any:
+    default, unit, method = PASSING[test]
+    what = {
+        "test": test,
+        "values": values or default,
+        "unit": unit,
+        "method": method,
+        "instrument": "bench #1",
+        "reagent_lots": [],
+        "analyst": who.username,
+        "tested_at": "2026-11-01T10:00:00Z",
+    }
+    response = who.post(f"/batches/{LOT}/results", "qc.result.entered", batch_uri(w), what)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def approve(w: World, who: Signer, result: int) -> None:
+    response = who.post(
+        f"/batches/{LOT}/reviews",
+        "qc.result.reviewed",
+        batch_uri(w),
+        {"result": result, "decision": "approved", "comment": None},
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    w = make_world(api)
+    w.leo = Signer.register(api, "leo", "lab")  # type: ignore[attr-defined]
+    return w
+
+
+def complete(w: World, skip: set[str] | None = None) -> None:
+    """Every test passed and reviewed, labels issued, every vial stored."""
+    for test in PASSING:
+        if test in (skip or set()):
+            continue
+        approve(w, w.leo, enter(w, w.lena, test)["id"])  # type: ignore[attr-defined]
+    assert (
+        w.lena.post(f"/batches/{LOT}/labels", "labels.issued", batch_uri(w), {}).status_code == 201
+    )
+    for serial in SERIALS:
+        assert w.store(w.lena, w.vial(serial)).status_code == 201
+
+
+def readiness(w: World, conditional: bool = False) -> dict[str, Any]:
+    response = w.api.client.get(
+        f"/batches/{LOT}/release-readiness",
+        params={"conditional": str(conditional).lower()},
+        headers=w.quinn.headers,
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def failing(w: World, conditional: bool = False) -> dict[str, list[str]]:
+    return {c["name"]: c["reasons"] for c in readiness(w, conditional)["checks"] if not c["passed"]}
+
+
+def decide(
+    w: World,
+    who: Signer,
+    decision: str,
+    meaning: str,
+    *,
+    justification: str | None = None,
+    username: str | None = "same",
+    password: str = PASSWORD,
+) -> Any:
+    what: dict[str, Any] = {"decision": decision, "meaning": meaning}
+    if justification is not None:
+        what["justification"] = justification
+    body = who.body("batch.disposition", batch_uri(w), what)
+    body["esignature"] = {"password": password}
+    if username is not None:
+        body["esignature"]["username"] = who.username if username == "same" else username
+    return w.api.client.post(f"/batches/{LOT}/disposition", headers=who.headers, json=body)
+
+
+def test_a_complete_batch_passes_every_check_and_qa_releases_it(world: World) -> None:
+    w = world
+    complete(w)
+    status = readiness(w)
+    assert status["passed"] is True
+    assert [c["name"] for c in status["checks"]] == [
+        "qc-complete",
+        "no-open-oos",
+        "no-open-deviation",
+        "no-open-excursion",
+        "custody-chain",
+        "vials-accounted",
+        "labels-reconciled",
+        "not-expired",
+    ]
+    released = decide(w, w.quinn, "released", "Approved for release")
+    assert released.status_code == 201, released.text
+    body = released.json()
+    assert body["state"] == "released"
+    # 11.50: printed name, UTC date and time, and meaning.
+    assert body["manifestation"] == (
+        "Signed by Quinn Tester on 2026-11-02 at 09:00:00 UTC: Approved for release"
+    )
+    entry = w.api.client.get(f"/log/entries/{body['log_index']}", headers=w.quinn.headers).json()
+    assert entry["body"]["actor"] == "quinn" and entry["body"]["type"] == "batch.disposition"
+    assert w.state(w.vial()) == "released"
+    # A released batch's record takes no more entries (issue 4).
+    late = w.lena.post(
+        f"/batches/{LOT}/results",
+        "qc.result.entered",
+        batch_uri(w),
+        {
+            "test": "viability",
+            "values": {"value": "90"},
+            "unit": "%",
+            "method": "7-AAD",
+            "instrument": "x",
+            "reagent_lots": [],
+            "analyst": "lena",
+            "tested_at": "2026-11-01T10:00:00Z",
+        },
+    )
+    assert late.status_code == 409 and "released" in late.json()["detail"]
+    report = verify_log(w.api.db, w.api.app.state.context.log.keys.log.verifier())
+    assert report.ok, report.findings
+
+
+@pytest.mark.parametrize(
+    ("check", "spoil"),
+    [
+        ("qc-complete", "review-missing"),
+        ("no-open-oos", "oos"),
+        ("no-open-deviation", "deviation"),
+        ("vials-accounted", "unstored"),
+        ("labels-reconciled", "unlabelled"),
+        ("not-expired", "expired"),
+    ],
+)
+def test_each_check_blocks_release_on_its_own(world: World, check: str, spoil: str) -> None:
+    w = world
+    if spoil == "review-missing":
+        complete(w, skip={"viability"})
+        enter(w, w.lena, "viability")  # entered, never reviewed
+    elif spoil == "oos":
+        complete(w, skip={"potency"})
+        enter(w, w.lena, "potency", {"value": "12"})
+    elif spoil == "deviation":
+        complete(w)
+        w.lena.post(
+            f"/batches/{LOT}/deviations",
+            "deviation.recorded",
+            batch_uri(w),
+            {"title": "Door alarm", "description": "Tank lid open 2 min", "severity": "minor"},
+        )
+    elif spoil == "unstored":
+        for test in PASSING:
+            approve(w, w.leo, enter(w, w.lena, test)["id"])  # type: ignore[attr-defined]
+        w.lena.post(f"/batches/{LOT}/labels", "labels.issued", batch_uri(w), {})
+        w.store(w.lena, w.vial("0001"))
+        w.store(w.lena, w.vial("0002"))
+    elif spoil == "unlabelled":
+        for test in PASSING:
+            approve(w, w.leo, enter(w, w.lena, test)["id"])  # type: ignore[attr-defined]
+        w.lena.post(f"/batches/{LOT}/labels", "labels.issued", batch_uri(w), {"serials": ["0001"]})
+        for serial in SERIALS:
+            w.store(w.lena, w.vial(serial))
+    else:
+        complete(w)
+        w.api.clock.advance(days=400)
+        w.quinn.headers = w.api.headers("quinn")  # a year later: a new sign-in
+    fails = failing(w)
+    # An open OOS is a failed result as well: the QC check fails beside it.
+    expected = ["qc-complete", check] if check == "no-open-oos" else [check]
+    assert list(fails) == expected, fails
+    refused = decide(w, w.quinn, "released", "Approved for release")
+    assert refused.status_code == 409
+    assert "the release gate fails" in refused.json()["detail"]
+    assert fails[check][0] in refused.json()["detail"]
+    assert w.state(w.vial()) == "quarantine"
+
+
+def test_the_first_e_signature_in_a_session_needs_user_id_and_password(world: World) -> None:
+    w = world
+    complete(w, skip={"sterility"})
+    no_id = decide(
+        w,
+        w.quinn,
+        "on hold",
+        "Placed on hold pending investigation",
+        justification="Awaiting sterility",
+        username=None,
+    )
+    assert no_id.status_code == 422 and no_id.json()["field"] == "esignature.username"
+    wrong = decide(
+        w,
+        w.quinn,
+        "on hold",
+        "Placed on hold pending investigation",
+        justification="Awaiting sterility",
+        password="not-the-password",
+    )
+    assert wrong.status_code == 403 and "password is wrong" in wrong.json()["detail"]
+    held = decide(
+        w,
+        w.quinn,
+        "on hold",
+        "Placed on hold pending investigation",
+        justification="Awaiting sterility",
+    )
+    assert held.status_code == 201, held.text
+    # Later in the same session the password alone is enough (11.200(a)(1)(ii)).
+    conditional = decide(
+        w,
+        w.quinn,
+        "conditionally released",
+        "Approved for conditional release, sterility pending",
+        justification="Rapid sterility (BacT/ALERT 7-day) negative; patient scheduled",
+        username=None,
+    )
+    assert conditional.status_code == 201, conditional.text
+    assert conditional.json()["state"] == "conditionally released"
+    attempts = w.api.client.get("/sign-ins", headers=w.api.headers("admin")).json()
+    failed = [a for a in attempts if a["channel"] == "e-signature" and not a["success"]]
+    assert len(failed) == 1
+
+
+def test_meaning_and_justification_are_required_as_the_decision_needs(world: World) -> None:
+    w = world
+    complete(w)
+    bad_meaning = decide(w, w.quinn, "released", "Looks fine")
+    assert (
+        bad_meaning.status_code == 422 and bad_meaning.json()["field"] == "statement.what.meaning"
+    )
+    no_reason = decide(w, w.quinn, "rejected", "Rejected")
+    assert no_reason.status_code == 422
+    assert no_reason.json()["field"] == "statement.what.justification"
+
+
+def test_separation_of_duties_and_roles(world: World) -> None:
+    w = world
+    complete(w, skip={"viability"})
+    # A QA person who reviewed one of its results cannot release it.
+    quentin = Signer.register(w.api, "quentin", "qa", "lab")
+    approve(w, quentin, enter(w, w.lena, "viability")["id"])
+    not_qa = decide(w, w.lena, "released", "Approved for release")
+    assert not_qa.status_code == 403
+    refused = decide(w, quentin, "released", "Approved for release")
+    assert refused.status_code == 403 and "another QA person" in refused.json()["detail"]
+    assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
+
+
+def test_no_endpoint_sets_a_status_directly(world: World) -> None:
+    spec = world.api.client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            schema = (
+                operation.get("requestBody", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema", {})
+            )
+            ref = schema.get("$ref", "")
+            if not ref:
+                continue
+            model = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+            assert not {"state", "status"} & set(model.get("properties", {})), (method, path)
+    for method in ("put", "patch"):
+        response = getattr(world.api.client, method)(
+            f"/batches/{LOT}", headers=world.quinn.headers, json={"state": "released"}
+        )
+        assert response.status_code == 405
+    assert world.state(world.vial()) == "quarantine"
+
+
+def test_conditional_release_then_a_late_positive_sterility_recalls_the_batch(
+    world: World,
+) -> None:
+    w = world
+    complete(w, skip={"sterility"})
+    assert failing(w) == {"qc-complete": ["Sterility: missing"]}
+    assert failing(w, conditional=True) == {}
+    done = decide(
+        w,
+        w.quinn,
+        "conditionally released",
+        "Approved for conditional release, sterility pending",
+        justification="Rapid method negative at day 7",
+    )
+    assert done.status_code == 201, done.text
+    # One vial goes to the clinic and is administered; one stays in the lab.
+    w.hand(w.lena, w.cora, w.vial("0001"), "user:cora")
+    w.hand(w.cora, w.nora, w.vial("0001"), "site:CLINIC1")
+    w.step(
+        w.nora,
+        "/custody/receive",
+        "custody.received",
+        w.vial("0001"),
+        seal_intact=True,
+        damaged=False,
+        logger_attached=True,
+    )
+    given = w.step(w.nora, "/custody/administer", "custody.administered", w.vial("0001"))
+    assert given.status_code == 201, given.text
+    # The 14-day culture comes back positive.
+    enter(w, w.lena, "sterility", {"result": "growth"})
+    assert w.state(w.vial("0002")) == "recalled"
+    notice = w.api.client.get(f"/batches/{LOT}/recall", headers=w.quinn.headers)
+    assert notice.status_code == 200
+    vials = {v["serial"]: v for v in notice.json()["vials"]}
+    assert vials["0001"]["administered"] is True and vials["0001"]["site"] == "CLINIC1"
+    assert vials["0002"]["administered"] is False and vials["0002"]["custodian"] == "site:LAB1"
+    entry = w.api.client.get(
+        f"/log/entries/{notice.json()['log_index']}", headers=w.quinn.headers
+    ).json()
+    assert entry["body"]["type"] == "batch.recalled"
+    # Recalled vials can no longer be given to a patient.
+    assert w.store(w.lena, w.vial("0002"), unit="LN2-A").status_code == 201
+    again = w.step(w.lena, "/custody/administer", "custody.administered", w.vial("0002"))
+    assert again.status_code == 409 and "recalled" in again.json()["detail"]

@@ -1,0 +1,299 @@
+"""Release readiness, QA's e-signed disposition, and the recall a late sterility failure causes.
+
+`readiness` gathers a batch's facts in one read and runs the release gate over them.
+`decide` records QA's disposition: the gate must pass for a release (409 listing what
+fails otherwise), the signer must not have entered or reviewed any of the batch's
+results, and the decision is the QA user's own signed entry in the custody log, so it
+cannot be separated from the record (21 CFR 11.70). The e-signature's password check
+happens before, in `esignature.verify`, so a failed attempt is kept even though the
+decision is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from traceability.custody_log import signed_requests
+from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.signed_requests import SignedStatement
+from traceability.domain.actor import Actor
+from traceability.domain.changes import diff
+from traceability.domain.custody import CustodyState
+from traceability.domain.deviations import is_open as deviation_is_open
+from traceability.domain.disposition import (
+    RELEASES,
+    Decision,
+    DispositionRequest,
+    Manifestation,
+    check_separation,
+    check_transition,
+)
+from traceability.domain.qc_record import BatchState, OosState, record_status
+from traceability.domain.release_gate import RELEASE_GATE, BatchFacts, GateResult
+from traceability.domain.specifications import Verdict
+from traceability.errors import ConflictError
+from traceability.services import (
+    audit_trail,
+    chain_check,
+    cold_chain,
+    custody,
+    qc_results,
+    vial_labels,
+)
+from traceability.services import deviations as deviation_service
+from traceability.services.batch_records import specification_of, vials_of
+from traceability.storage.models import (
+    Batch,
+    Disposition,
+    ESignature,
+    QcResult,
+    QcReview,
+    Recall,
+    Site,
+    User,
+)
+
+STERILITY = "sterility"
+
+
+def facts(session: Session, batch: Batch, *, today: date, conditional: bool) -> BatchFacts:
+    specification = specification_of(session, batch)
+    views = qc_results.views(session, batch)
+    vials = vials_of(session, batch)
+    where = custody.positions(session, [v.id for v in vials if v.id is not None])
+    chain: list[str] = []
+    for vial in vials:
+        chain += [f"vial {vial.serial}: {p}" for p in chain_check.chain_problems(session, vial.uri)]
+    reconciliation = vial_labels.reconciliation(session, batch)
+    labels = [f"vial {serial}: no label issued" for serial in reconciliation.unlabelled]
+    if reconciliation.unexplained_voids:
+        labels.append(f"{reconciliation.unexplained_voids} voided labels without a reason")
+    return BatchFacts(
+        lot=batch.lot,
+        expires_on=batch.expires_on,
+        today=today,
+        qc=record_status(specification, views),
+        test_names={t.code: t.name for t in specification.tests},
+        pending_allowed=frozenset({STERILITY}) if conditional else frozenset(),
+        open_oos=[
+            f"result #{v.id} ({v.test}) is out of specification, under investigation"
+            for v in views
+            if v.oos is OosState.open
+        ],
+        open_deviations=[
+            f"deviation #{d.id}: {d.title}"
+            for d in deviation_service.deviations_of(session, batch)
+            if deviation_is_open(deviation_service.state(session, d))
+        ],
+        open_excursions=[
+            f"excursion #{e.id}: {e.kind} the limit from {e.start_at:%Y-%m-%d %H:%M} UTC"
+            for e in cold_chain.open_excursions_for_batch(session, batch)
+        ],
+        chain_problems=chain,
+        unaccounted_vials=[
+            f"vial {v.serial}: never put into storage"
+            for v in vials
+            if v.id is not None and where[v.id].state is CustodyState.commissioned
+        ],
+        label_problems=labels,
+    )
+
+
+def readiness(
+    session: Session, batch: Batch, *, today: date, conditional: bool = False
+) -> GateResult:
+    return RELEASE_GATE.evaluate(facts(session, batch, today=today, conditional=conditional))
+
+
+def involved(session: Session, batch: Batch) -> set[str]:
+    """Everyone who entered or reviewed a result of the batch."""
+    entered = session.exec(select(QcResult.entered_by).where(QcResult.batch_id == batch.id)).all()
+    reviewed = session.exec(
+        select(QcReview.reviewer)
+        .join(QcResult, col(QcResult.id) == col(QcReview.result_id))
+        .where(QcResult.batch_id == batch.id)
+    ).all()
+    return set(entered) | set(reviewed)
+
+
+def gate_refusal(result: GateResult) -> ConflictError:
+    parts = [f"{c.title}: {'; '.join(c.reasons)}" for c in result.failing]
+    return ConflictError("the release gate fails: " + " | ".join(parts))
+
+
+def decide(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    *,
+    batch: Batch,
+    esignature: ESignature,
+    user: User,
+    actor: Actor,
+    resolver: str,
+    now: datetime,
+) -> Disposition:
+    signed_requests.expect(
+        signed,
+        type="batch.disposition",
+        subject=qc_results.subject_of(session, batch, resolver),
+        user=user,
+    )
+    request = DispositionRequest.from_what(signed.statement.what)
+    before = BatchState(batch.state)
+    after = check_transition(request.decision, before)
+    check_separation(request.decision, user.username, involved(session, batch))
+    gate = None
+    if request.decision in RELEASES:
+        gate = readiness(
+            session,
+            batch,
+            today=now.date(),
+            conditional=request.decision is Decision.conditionally_released,
+        )
+        if not gate.passed:
+            raise gate_refusal(gate)
+    appended = signed_requests.append(session, log, signed, user=user, now=now)
+    esignature.meaning = request.meaning
+    esignature.record = f"batch {batch.lot}: {request.decision}"
+    esignature.log_index = appended.index
+    session.add(esignature)
+    session.flush()
+    assert batch.id is not None and esignature.id is not None  # noqa: S101 - stored
+    row = Disposition(
+        batch_id=batch.id,
+        decision=request.decision.value,
+        meaning=request.meaning,
+        justification=request.justification,
+        signer=user.username,
+        printed_name=user.full_name,
+        signed_at=now,
+        esignature_id=esignature.id,
+        gate=[
+            {"name": c.name, "passed": c.passed, "reasons": list(c.reasons)}
+            for c in (gate.checks if gate else ())
+        ],
+        log_index=appended.index,
+    )
+    session.add(row)
+    batch.state = after.value
+    session.add(batch)
+    audit_trail.record(
+        session,
+        actor=actor,
+        at=now,
+        action="disposition",
+        record_type="batch",
+        record_id=batch.lot,
+        changes=diff({"state": before.value}, {"state": after.value, "log_index": appended.index}),
+        reason=request.justification or request.meaning,
+    )
+    session.flush()
+    return row
+
+
+def manifestation(row: Disposition) -> Manifestation:
+    return Manifestation(row.printed_name, row.signed_at, row.meaning)
+
+
+def dispositions_of(session: Session, batch: Batch) -> list[Disposition]:
+    return list(
+        session.exec(
+            select(Disposition)
+            .where(Disposition.batch_id == batch.id)
+            .order_by(col(Disposition.id))
+        ).all()
+    )
+
+
+# --- a positive sterility result after a conditional release ----------------------------
+
+
+@dataclass(frozen=True)
+class RecallLine:
+    serial: str
+    uri: str
+    state: str
+    custodian: str | None
+    site: str | None
+    administered: bool
+
+
+def recall_if_needed(
+    session: Session,
+    log: CustodyLog,
+    batch: Batch,
+    result: QcResult,
+    *,
+    resolver: str,
+    actor: Actor,
+    now: datetime,
+) -> Recall | None:
+    """A sterility failure on a conditionally released batch recalls it at once."""
+    if (
+        BatchState(batch.state) is not BatchState.conditionally_released
+        or result.test != STERILITY
+        or Verdict(result.verdict) is not Verdict.failed
+    ):
+        return None
+    vials = vials_of(session, batch)
+    where = custody.positions(session, [v.id for v in vials if v.id is not None])
+    lines = []
+    for vial in vials:
+        assert vial.id is not None  # noqa: S101 - stored
+        position = where[vial.id]
+        site = session.get(Site, position.site_id) if position.site_id else None
+        lines.append(
+            RecallLine(
+                serial=vial.serial,
+                uri=vial.uri,
+                state=position.state.value,
+                custodian=str(position.custodian) if position.custodian else None,
+                site=site.code if site else None,
+                administered=position.state is CustodyState.administered,
+            )
+        )
+    notice: list[dict[str, Any]] = [line.__dict__ for line in lines]
+    entry = log.append_as_service(
+        session,
+        subject=qc_results.subject_of(session, batch, resolver),
+        type="batch.recalled",
+        now=now,
+        what={
+            "cause": {"result": result.id, "test": result.test, "log_index": result.log_index},
+            "vials": notice,
+        },
+        why={"bizStep": "holding", "disposition": "recalled"},
+    )
+    assert batch.id is not None and result.id is not None  # noqa: S101 - stored
+    recall = Recall(
+        batch_id=batch.id,
+        cause_result_id=result.id,
+        reason=f"sterility result #{result.id} failed after conditional release",
+        notice=notice,
+        log_index=entry.index,
+        created_at=now,
+    )
+    session.add(recall)
+    before = batch.state
+    batch.state = BatchState.recalled.value
+    session.add(batch)
+    audit_trail.record(
+        session,
+        actor=actor,
+        at=now,
+        action="recall",
+        record_type="batch",
+        record_id=batch.lot,
+        changes=diff({"state": before}, {"state": batch.state, "log_index": entry.index}),
+        reason=recall.reason,
+    )
+    return recall
+
+
+def recall_of(session: Session, batch: Batch) -> Recall | None:
+    return session.exec(select(Recall).where(Recall.batch_id == batch.id)).first()

@@ -1,0 +1,191 @@
+"""The release gate and QA's e-signed disposition over HTTP.
+
+`GET /batches/{lot}/release-readiness` shows every check; `POST .../disposition` takes
+the decision as the QA user's signed statement together with the e-signature's
+components (user id and password the first time in a session, the password later).
+No endpoint sets a batch's or a vial's status directly: status follows disposition.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field
+
+from traceability.domain.roles import Role
+from traceability.errors import NotFoundError
+from traceability.services import batch_records, esignature, release
+from traceability.services.auth import Authenticated, LockoutPolicy
+from traceability.storage.models import Disposition
+from traceability.web.deps import ContextDep, RequireRoles, SessionDep
+from traceability.web.fields import STRICT_BODY, Text
+from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
+
+router = APIRouter(tags=["release"])
+
+QualityAssurance = Annotated[Authenticated, Depends(RequireRoles(Role.qa))]
+Lot = Annotated[str, Path(max_length=20)]
+
+
+class CheckPublic(BaseModel):
+    name: str
+    title: str
+    passed: bool
+    reasons: list[str]
+
+
+class ReadinessPublic(BaseModel):
+    lot: str
+    state: str
+    conditional: bool
+    passed: bool
+    checks: list[CheckPublic]
+
+
+@router.get(
+    "/batches/{lot}/release-readiness",
+    response_model=ReadinessPublic,
+    summary="Every release check with its reasons (conditional=true: sterility may pend)",
+)
+def readiness(
+    lot: Lot,
+    auth: RecordReader,
+    context: ContextDep,
+    session: SessionDep,
+    conditional: bool = False,
+) -> ReadinessPublic:
+    batch = batch_records.get_batch(session, lot)
+    result = release.readiness(
+        session, batch, today=context.clock().date(), conditional=conditional
+    )
+    return ReadinessPublic(
+        lot=batch.lot,
+        state=batch.state,
+        conditional=conditional,
+        passed=result.passed,
+        checks=[
+            CheckPublic(name=c.name, title=c.title, passed=c.passed, reasons=list(c.reasons))
+            for c in result.checks
+        ],
+    )
+
+
+class ESignatureFields(BaseModel):
+    model_config = STRICT_BODY
+    username: Text | None = Field(
+        default=None,
+        max_length=64,
+        description="Your user id: required for the first signing in a session (11.200)",
+    )
+    password: Text = Field(min_length=1, max_length=1000, description="Your password")
+
+
+class DispositionBody(SignedRequest):
+    esignature: ESignatureFields
+
+
+class DispositionPublic(BaseModel):
+    lot: str
+    decision: str
+    meaning: str
+    justification: str | None
+    signer: str
+    printed_name: str
+    signed_at: str
+    manifestation: str
+    log_index: int
+    state: str
+
+
+def disposition_public(lot: str, state: str, row: Disposition) -> DispositionPublic:
+    return DispositionPublic(
+        lot=lot,
+        decision=row.decision,
+        meaning=row.meaning,
+        justification=row.justification,
+        signer=row.signer,
+        printed_name=row.printed_name,
+        signed_at=row.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        manifestation=release.manifestation(row).line(),
+        log_index=row.log_index,
+        state=state,
+    )
+
+
+@router.post(
+    "/batches/{lot}/disposition",
+    response_model=DispositionPublic,
+    status_code=201,
+    summary="Decide the batch's disposition, e-signed (QA; release only through the gate)",
+    responses={
+        403: {"description": "Not QA, wrong password, or you entered or reviewed its results"},
+        409: {"description": "The gate fails (every failing check listed) or not from this state"},
+    },
+)
+def decide(
+    lot: Lot, body: DispositionBody, auth: QualityAssurance, context: ContextDep
+) -> DispositionPublic:
+    settings = context.settings
+    now = context.clock()
+    esignature.verify(
+        context.db,
+        auth,
+        esignature.Components(body.esignature.username, body.esignature.password),
+        now=now,
+        policy=LockoutPolicy(
+            settings.lockout_attempts, timedelta(minutes=settings.lockout_window_minutes)
+        ),
+    )
+    with signed_call(body, auth, context) as call:
+        batch = batch_records.get_batch(call.session, lot)
+        row = release.decide(
+            call.session,
+            context.log,
+            call.signed,
+            batch=batch,
+            esignature=esignature.new_signature(auth, now),
+            **call.context,
+        )
+        return disposition_public(batch.lot, batch.state, row)
+
+
+@router.get(
+    "/batches/{lot}/dispositions",
+    response_model=list[DispositionPublic],
+    summary="Every disposition of the batch with its signature manifestation",
+)
+def dispositions(lot: Lot, auth: RecordReader, session: SessionDep) -> list[DispositionPublic]:
+    batch = batch_records.get_batch(session, lot)
+    return [
+        disposition_public(batch.lot, batch.state, row)
+        for row in release.dispositions_of(session, batch)
+    ]
+
+
+class RecallPublic(BaseModel):
+    lot: str
+    reason: str
+    log_index: int
+    created_at: str
+    vials: list[dict[str, object]]
+
+
+@router.get(
+    "/batches/{lot}/recall",
+    response_model=RecallPublic,
+    summary="The recall notice: every vial with its custodian or site, administered or not",
+)
+def recall_notice(lot: Lot, auth: RecordReader, session: SessionDep) -> RecallPublic:
+    batch = batch_records.get_batch(session, lot)
+    recall = release.recall_of(session, batch)
+    if recall is None:
+        raise NotFoundError(f"batch {lot} was not recalled")
+    return RecallPublic(
+        lot=batch.lot,
+        reason=recall.reason,
+        log_index=recall.log_index,
+        created_at=recall.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        vials=recall.notice,
+    )
