@@ -450,3 +450,29 @@ def test_an_entry_signed_by_a_key_revoked_in_an_earlier_run_is_found(world: Tamp
     report = verify(world)
     assert first(report) == (24, "revoked-key")
     assert report.entries == 25
+
+
+def test_spawned_workers_report_what_forked_ones_do(
+    world: TamperWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers are spawned where forking is not safe; they must find the same."""
+    tamper(world, "DELETE FROM log_entries WHERE idx = 12")
+    expected = [(f.index, f.kind, f.detail) for f in verify(world).findings]
+    monkeypatch.setattr(verify_log_module, "BATCH", 4)
+    monkeypatch.setattr(verify_log_module, "_can_fork", lambda: False)
+    report = verify_log(world.db, world.log.keys.log.verifier(), workers=2)
+    assert [(f.index, f.kind, f.detail) for f in report.findings] == expected
+    assert expected[0][:2] == (12, "missing")
+
+
+def test_workers_are_not_forked_while_another_thread_runs() -> None:
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not verify_log_module._can_fork()
+    finally:
+        stop.set()
+        thread.join()

@@ -26,9 +26,10 @@ checkpoint-mismatch, subject-chain.
 from __future__ import annotations
 
 import bisect
+import gc
 import multiprocessing
 import os
-import threading
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -385,24 +386,45 @@ def _checked_runs(
         yield done, future.result()
 
 
+def _can_fork() -> bool:
+    """Whether forking workers is safe here: on Linux, with one thread in this process.
+
+    A forked child gets a copy of every lock; with another thread running, one may be
+    held mid-update and never released in the child. The count is the kernel's, so it
+    includes threads that no Python code started.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
 @contextmanager
 def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     """Worker processes for pass 2, or None to check in this process.
 
-    Forked when that is safe, because a forked worker starts at once with everything
+    Forked when `_can_fork`, because a forked worker starts at once with everything
     imported, while a spawned one imports the whole command line again, which costs as
-    much as checking thousands of entries. Safe means: this process runs one thread,
-    so the child inherits no lock held mid-update, and the pool is started before
-    verify-log opens its connection, and workers never use a database connection, so
-    none is shared with the child in use. Otherwise the workers are spawned.
+    much as checking thousands of entries. A worker never uses a database connection
+    (this process reads the rows), the pool starts before verify-log opens its own, and
+    the objects a worker inherits are frozen out of its garbage collection, so that it
+    never finalizes (closes) a connection this process dropped but had not collected.
     """
     if workers <= 1:
         yield None
         return
-    fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    fork = _can_fork()
     context = multiprocessing.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pool.submit(int)  # starts the workers now
+        if fork:
+            gc.freeze()
+        try:
+            pool.submit(int)  # starts the workers now (a fork pool starts all of them)
+        finally:
+            if fork:
+                gc.unfreeze()
         yield pool
 
 
