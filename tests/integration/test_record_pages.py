@@ -110,9 +110,10 @@ def test_the_batch_page_offers_each_role_only_its_own_signed_actions(
         "deviation.recorded",
         "deviation.assigned",
         "deviation.closed",
+        "labels.issued",
     }
     as_lab = page(api, lena, f"/ui/batches/{LOT}")
-    assert forms(as_lab) == {"deviation.recorded"}
+    assert forms(as_lab) == {"deviation.recorded", "labels.issued"}
     assert "awaiting QA's conclusion" in html.unescape(as_lab)
     as_auditor = page(api, audrey, f"/ui/batches/{LOT}")
     assert forms(as_auditor) == set() and "records.js" not in as_auditor

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from audit.checkpoint import verify_checkpoint
+from audit.merkle import leaf_hash, verify_inclusion
+from audit.note import parse_verifier_key
 from tests.custody_flow import LOT, World, make_world
 from tests.signing import Signer
 from tests.support import PASSWORD, Api
@@ -340,3 +347,68 @@ def test_conditional_release_then_a_late_positive_sterility_recalls_the_batch(
     assert w.store(w.lena, w.vial("0002"), unit="LN2-A").status_code == 201
     again = w.step(w.lena, "/custody/administer", "custody.administered", w.vial("0002"))
     assert again.status_code == 409 and "recalled" in again.json()["detail"]
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    from tests.integration.test_labels_pdf import require_tool
+
+    tool = require_tool("pdftotext")
+    source = tmp_path / "doc.pdf"
+    source.write_bytes(pdf)
+    return subprocess.run(
+        [tool, "-raw", str(source), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_the_release_certificate_lets_anyone_verify_the_decision(
+    world: World, tmp_path: Path
+) -> None:
+    w = world
+    complete(w)
+    decided = decide(w, w.quinn, "released", "Approved for release").json()
+    pdf = w.api.client.get(f"/batches/{LOT}/release-certificate.pdf", headers=w.quinn.headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = pdf_text(pdf.content, tmp_path)
+    assert decided["manifestation"] in " ".join(text.split())
+    for test in PASSING:
+        assert test in text
+    assert "approved by leo" in text
+    # Everything needed to check the decision, read back from the printed page only.
+    index, size = map(int, re.search(r"Entry index (\d+) in a tree of size (\d+)", text).groups())  # type: ignore[union-attr]
+    root_hex = re.search(r"Root hash: ([0-9a-f]{64})", text).group(1)  # type: ignore[union-attr]
+    proof_block = text.split("Inclusion proof (one hash per line):")[1].split("Checkpoint")[0]
+    proof = [bytes.fromhex(h) for h in re.findall(r"^[0-9a-f]{64}$", proof_block, re.M)]
+    note = text.split("Checkpoint (C2SP signed note):\n")[1].split("Entry (RFC 8785 JSON):")[0]
+    entry = "".join(text.split("Entry (RFC 8785 JSON):\n")[1].split("\n")).strip()
+    entry = entry.split("\x0c")[0]
+    key = w.api.client.get("/log/key").text.strip()
+    # Text extraction drops the note's blank line; the signature lines start with "— ".
+    body, _, signatures = note.strip().partition("\n\u2014 ")
+    note = f"{body.strip()}\n\n\u2014 {signatures}\n"
+    checkpoint = verify_checkpoint(note, parse_verifier_key(key))
+    assert (checkpoint.size, checkpoint.root_hash.hex()) == (size, root_hex)
+    assert index == decided["log_index"]
+    verify_inclusion(leaf_hash(entry.encode()), index, size, proof, bytes.fromhex(root_hex))
+    assert json.loads(entry)["type"] == "batch.disposition"
+
+
+def test_the_recall_notice_pdf_lists_every_vial(world: World, tmp_path: Path) -> None:
+    w = world
+    assert (
+        w.api.client.get(f"/batches/{LOT}/recall.pdf", headers=w.quinn.headers).status_code == 404
+    )
+    complete(w, skip={"sterility"})
+    decide(
+        w,
+        w.quinn,
+        "conditionally released",
+        "Approved for conditional release, sterility pending",
+        justification="Rapid negative",
+    )
+    enter(w, w.lena, "sterility", {"result": "growth"})
+    pdf = w.api.client.get(f"/batches/{LOT}/recall.pdf", headers=w.quinn.headers)
+    assert pdf.status_code == 200
+    text = pdf_text(pdf.content, tmp_path)
+    assert f"Recall notice: batch {LOT}" in text
+    for serial in SERIALS:
+        assert re.search(rf"^{serial} in storage site:LAB1 LAB1 no$", text, re.M), text

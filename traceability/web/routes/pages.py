@@ -19,16 +19,28 @@ from audit.entry import parse_entry
 from labels.digital_link import product_uri
 from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
-from traceability.domain.qc_record import CLOSED_STATES
+from traceability.domain.disposition import FROM as DISPOSITION_FROM
+from traceability.domain.disposition import MEANINGS, Decision
+from traceability.domain.disposition import RELEASES as RELEASE_DECISIONS
+from traceability.domain.qc_record import CLOSED_STATES, BatchState
 from traceability.domain.roles import Role, parse_roles
 from traceability.domain.specifications import specification_from_json, specification_to_json
 from traceability.errors import TraceabilityError
-from traceability.services import audit_trail, batch_records, qc_results, vial_labels
+from traceability.services import (
+    audit_trail,
+    batch_records,
+    esignature,
+    qc_results,
+    vial_labels,
+)
 from traceability.services import auth as auth_service
 from traceability.services import custody as custody_service
 from traceability.services import deviations as deviation_service
+from traceability.services import release as release_service
 from traceability.services import sites as site_service
 from traceability.services import users as user_service
+from traceability.services.auth import Authenticated
+from traceability.storage.models import Batch
 from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
 from traceability.web.fields import Text
 from traceability.web.pages import render
@@ -208,11 +220,14 @@ def batch_page(
         for u in user_service.list_users(session)
         if u.is_active and {Role.lab, Role.qa} & parse_roles(u.roles)
     ]
+    release_view = _release_view(session, batch, auth, context)
+    can["can_decide"] = bool(release_view["decisions"])
     return render(
         request,
         "batch.html",
         {
             **can,
+            **release_view,
             "can_sign": any(can.values()),
             "staff": staff,
             "reconciliation": vial_labels.reconciliation(session, batch),
@@ -227,6 +242,43 @@ def batch_page(
             ],
         },
     )
+
+
+def _release_view(
+    session: SessionDep, batch: Batch, auth: Authenticated, context: ContextDep
+) -> dict[str, object]:
+    """The batch page's release section: checklist, decisions, signatures, recall."""
+    today = context.clock().date()
+    readiness = release_service.readiness(session, batch, today=today)
+    conditional = (
+        not readiness.passed
+        and release_service.readiness(session, batch, today=today, conditional=True).passed
+    )
+    state = BatchState(batch.state)
+    decisions = (
+        [d.value for d in Decision if state in DISPOSITION_FROM[d]]
+        if auth.actor.has_any(Role.qa)
+        else []
+    )
+    rows = release_service.dispositions_of(session, batch)
+    return {
+        "readiness": readiness,
+        "conditional_ready": conditional,
+        "decisions": decisions,
+        "meanings": {d.value: m for d, m in MEANINGS.items()},
+        "first_signature": esignature.first_in_session(session, auth),
+        "dispositions": [
+            {
+                "decision": r.decision,
+                "manifestation": release_service.manifestation(r).line(),
+                "justification": r.justification,
+                "log_index": r.log_index,
+            }
+            for r in rows
+        ],
+        "certificate": any(r.decision in RELEASE_DECISIONS for r in rows),
+        "recall": release_service.recall_of(session, batch),
+    }
 
 
 @router.get("/ui/products")

@@ -12,11 +12,12 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
-from traceability.services import batch_records, esignature, release
+from traceability.services import batch_records, documents, esignature, release
 from traceability.services.auth import Authenticated, LockoutPolicy
 from traceability.storage.models import Disposition
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
@@ -148,7 +149,11 @@ def decide(
             esignature=esignature.new_signature(auth, now),
             **call.context,
         )
-        return disposition_public(batch.lot, batch.state, row)
+        public = disposition_public(batch.lot, batch.state, row)
+    # Sign a checkpoint at once, so the decision can be proven (certificate) right away.
+    with context.db.write() as session:
+        context.log.issue_checkpoint(session, now=context.clock())
+    return public
 
 
 @router.get(
@@ -189,3 +194,41 @@ def recall_notice(lot: Lot, auth: RecordReader, session: SessionDep) -> RecallPu
         created_at=recall.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         vials=recall.notice,
     )
+
+
+def _pdf(data: bytes, filename: str) -> Response:
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/batches/{lot}/release-certificate.pdf",
+    summary="The release certificate, with the proof that verifies the decision",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def release_certificate(lot: Lot, auth: RecordReader, context: ContextDep) -> Response:
+    with context.db.write() as session:  # may sign a checkpoint covering the decision
+        batch = batch_records.get_batch(session, lot)
+        data = documents.release_certificate(
+            session,
+            context.log,
+            batch,
+            log_key=context.log.keys.log.verifier().text(),
+            now=context.clock(),
+        )
+    return _pdf(data, f"{lot}-release-certificate.pdf")
+
+
+@router.get(
+    "/batches/{lot}/recall.pdf",
+    summary="The recall notice as a PDF",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def recall_pdf(lot: Lot, auth: RecordReader, session: SessionDep) -> Response:
+    batch = batch_records.get_batch(session, lot)
+    return _pdf(documents.recall_notice(session, batch), f"{lot}-recall-notice.pdf")

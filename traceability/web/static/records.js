@@ -22,10 +22,25 @@ function nonce() {
     .replace(/=+$/, "");
 }
 
+// Fields marked data-outside="a.b" go into the request body beside the statement, not
+// into what is signed: an e-signature's password, for example.
+function outsideOf(form) {
+  const extra = {};
+  for (const input of form.querySelectorAll("[data-outside]")) {
+    if (input.dataset.optional !== undefined && !input.value) continue;
+    const path = input.dataset.outside.split(".");
+    let target = extra;
+    for (const part of path.slice(0, -1)) target = target[part] = target[part] || {};
+    target[path[path.length - 1]] = input.value;
+  }
+  return extra;
+}
+
 function whatOf(form) {
   const what = {};
   if (form.dataset.nonce !== undefined) what.nonce = nonce();
   for (const input of form.querySelectorAll("[name]")) {
+    if (input.dataset.outside !== undefined) continue;
     const value = input.value.trim();
     if (input.dataset.optional !== undefined && !value) continue;
     if (input.dataset.bool !== undefined) what[input.name] = input.checked;
@@ -46,7 +61,7 @@ async function sendSigned(form) {
   try {
     const ctx = signedContext(form);
     const r = await signAndSend(form.dataset.url, form.dataset.type, ctx.subject, whatOf(form),
-                                ctx);
+                                ctx, outsideOf(form));
     if (!r.ok) {
       out.className = "error";
       out.textContent = `Not stored: ${r.body.detail}` + (r.body.field ? ` (${r.body.field})` : "");
@@ -63,8 +78,27 @@ async function sendSigned(form) {
   }
 }
 
+// <select data-depends-on="decision">: only the options whose data-for is the value of
+// the form's "decision" field stay selectable (the meanings a decision allows).
+function wireDependentSelects(form) {
+  for (const select of form.querySelectorAll("select[data-depends-on]")) {
+    const leader = form.elements[select.dataset.dependsOn];
+    const sync = () => {
+      let first = null;
+      for (const option of select.options) {
+        option.hidden = option.disabled = option.dataset.for !== leader.value;
+        if (!option.disabled && first === null) first = option;
+      }
+      if (select.selectedOptions[0]?.disabled && first) first.selected = true;
+    };
+    leader.addEventListener("change", sync);
+    sync();
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-signed]").forEach((form) => {
+    wireDependentSelects(form);
     form.addEventListener("submit", (event) => { event.preventDefault(); sendSigned(form); });
     form.dataset.ready = "yes";  // signing is wired up: a submit now signs, never reloads
   });

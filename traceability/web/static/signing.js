@@ -21,7 +21,7 @@ function b64(bytes) {
   return btoa(String.fromCharCode(...new Uint8Array(bytes)));
 }
 
-async function signAndSend(url, type, subject, what, { user, origin, csrf, autoKey }) {
+async function signAndSend(url, type, subject, what, { user, origin, csrf, autoKey }, extra = {}) {
   let held = await storedKey(user);
   if (!held && autoKey) {
     // First use on this device (a phone scanning a label): make and register a key now.
@@ -43,7 +43,7 @@ async function signAndSend(url, type, subject, what, { user, origin, csrf, autoK
     const response = await fetch(url, {
       method: "POST",
       headers: { "content-type": "application/json", "x-csrf-token": csrf },
-      body: JSON.stringify({ statement, signature: b64(signature) }),
+      body: JSON.stringify({ ...extra, statement, signature: b64(signature) }),
     });
     const body = await response.json();
     if (response.status === 409 && attempt === 0 && /moved on/.test(body.detail || "")) continue;

@@ -1,0 +1,269 @@
+"""Printed documents: the release certificate and the recall notice (reportlab).
+
+A certificate is only worth what a reader can check. Besides the batch's results,
+reviewers, custody and excursions, and the decision with its signature manifestation
+(21 CFR 11.50), it prints the decision's exact log entry, a signed checkpoint and the
+RFC 9162 inclusion proof of the entry under it: with the log's public key and the
+`audit` package anyone can verify that the decision is in the log unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import (
+    KeepTogether,
+    Paragraph,
+    Preformatted,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from sqlmodel import Session, select
+
+from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.tree import StoredTree
+from traceability.domain.disposition import RELEASES, Decision
+from traceability.errors import ConflictError, NotFoundError
+from traceability.services import cold_chain, custody, qc_results, release
+from traceability.services.batch_records import vials_of
+from traceability.storage.models import (
+    Batch,
+    Disposition,
+    LogEntryRow,
+    Product,
+    QcReview,
+    Site,
+    SpecificationVersion,
+)
+
+STYLES = getSampleStyleSheet()
+BODY = STYLES["BodyText"]
+SMALL = ParagraphStyle("small", parent=BODY, fontSize=8, leading=10)
+MONO = ParagraphStyle("mono", parent=BODY, fontName="Courier", fontSize=7, leading=8.5)
+GRID = TableStyle(
+    [
+        ("FONTSIZE", (0, 0), (-1, -1), 8),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.93, 0.95)),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DecisionProof:
+    """What a reader needs to verify the decision entry with the `audit` package."""
+
+    index: int
+    entry: bytes
+    checkpoint: str
+    size: int
+    root_hash: str
+    proof: tuple[str, ...]
+
+
+def decision_proof(
+    session: Session, log: CustodyLog, row: Disposition, now: datetime
+) -> DecisionProof:
+    checkpoint = log.issue_checkpoint(session, now=now)
+    entry = session.get(LogEntryRow, row.log_index)
+    assert entry is not None  # noqa: S101 - the decision's own entry
+    tree = StoredTree(session)
+    return DecisionProof(
+        index=row.log_index,
+        entry=bytes(entry.entry),
+        checkpoint=checkpoint.note,
+        size=checkpoint.size,
+        root_hash=bytes(checkpoint.root_hash).hex(),
+        proof=tuple(h.hex() for h in tree.inclusion_proof(row.log_index, checkpoint.size)),
+    )
+
+
+def _p(text: str, style: ParagraphStyle = BODY) -> Paragraph:
+    return Paragraph(escape(text), style)
+
+
+def _table(rows: Sequence[Sequence[str]], widths: Sequence[float]) -> Table:
+    data = [[_p(str(cell), SMALL) for cell in row] for row in rows]
+    table = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
+    table.setStyle(GRID)
+    return table
+
+
+def _build(title: str, story: list[object]) -> bytes:
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=title,
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+        topMargin=15 * mm,
+        bottomMargin=15 * mm,
+    )
+    document.build(story)
+    return buffer.getvalue()
+
+
+def _qc_rows(session: Session, batch: Batch) -> list[list[str]]:
+    reviews = {r.result_id: r for r in session.exec(select(QcReview)).all()}
+    superseded = {r.supersedes_id for r in qc_results.results_of(session, batch)}
+    rows = [["#", "Test", "Result", "Verdict", "Entered", "Reviewed"]]
+    for result in qc_results.results_of(session, batch):
+        values = ", ".join(f"{k} {v}" for k, v in result.values.items())
+        review = reviews.get(result.id or 0)
+        state = " (superseded)" if result.id in superseded else ""
+        rows.append(
+            [
+                str(result.id),
+                result.test + state,
+                f"{values} {result.unit or ''}".strip(),
+                result.verdict,
+                f"{result.entered_by}, {result.tested_at:%Y-%m-%d}",
+                f"{review.decision} by {review.reviewer}" if review else "not reviewed",
+            ]
+        )
+    return rows
+
+
+def _custody_rows(session: Session, batch: Batch) -> list[list[str]]:
+    vials = vials_of(session, batch)
+    where = custody.positions(session, [v.id for v in vials if v.id is not None])
+    rows = [["Vial", "State", "Held by", "Site", "Steps in the log"]]
+    for vial in vials:
+        assert vial.id is not None  # noqa: S101 - stored
+        position = where[vial.id]
+        site = session.get(Site, position.site_id) if position.site_id else None
+        rows.append(
+            [
+                vial.serial,
+                position.state.value,
+                str(position.custodian or "nobody"),
+                site.code if site else "",
+                str(len(custody.timeline(session, vial))),
+            ]
+        )
+    return rows
+
+
+def release_certificate(
+    session: Session, log: CustodyLog, batch: Batch, *, log_key: str, now: datetime
+) -> bytes:
+    """The certificate of the batch's latest release decision."""
+    decisions = [
+        d for d in release.dispositions_of(session, batch) if Decision(d.decision) in RELEASES
+    ]
+    if not decisions:
+        raise ConflictError(f"batch {batch.lot} has no release decision to certify")
+    decision = decisions[-1]
+    proof = decision_proof(session, log, decision, now)
+    product = session.get(Product, batch.product_id)
+    version = session.get(SpecificationVersion, batch.specification_version_id)
+    assert product is not None and version is not None  # noqa: S101 - foreign keys
+    touched = {
+        e.id: e
+        for v in vials_of(session, batch)
+        for e in cold_chain.excursions_for_vial(session, v)
+    }
+    story: list[object] = [
+        _p(f"Release certificate: batch {batch.lot}", STYLES["Title"]),
+        _p(
+            f"{product.name} ({product.code}, GTIN {product.gtin}), specification version "
+            f"{version.version}. Donor code {batch.donor_code}; {batch.processing_class}; made "
+            f"{batch.manufactured_on.isoformat()}, expires {batch.expires_on.isoformat()}."
+        ),
+        Spacer(1, 4 * mm),
+        _p("Decision", STYLES["Heading2"]),
+        _p(f"{decision.decision.capitalize()}. {release.manifestation(decision).line()}."),
+    ]
+    if decision.justification:
+        story.append(_p(f"Justification: {decision.justification}"))
+    story += [
+        _p(
+            f"The decision is entry {decision.log_index} of the custody log, signed by "
+            f"{decision.signer}'s own key.",
+            SMALL,
+        ),
+        _p("Quality control", STYLES["Heading2"]),
+        _table(_qc_rows(session, batch), (10, 32, 45, 18, 35, 40)),
+        _p("Custody", STYLES["Heading2"]),
+        _table(_custody_rows(session, batch), (20, 30, 45, 25, 30)),
+        _p("Temperature excursions", STYLES["Heading2"]),
+        _p(
+            "None recorded."
+            if not touched
+            else "; ".join(
+                f"#{e.id} {e.kind} the limit from {e.start_at:%Y-%m-%d %H:%M} UTC "
+                f"({'closed' if cold_chain.closure_of(session, e) else 'OPEN'})"
+                for e in touched.values()
+            )
+        ),
+        KeepTogether(
+            [
+                _p("Verify this decision yourself", STYLES["Heading2"]),
+                _p(
+                    "With the log's public key and the audit package: the decision entry's "
+                    "leaf hash is SHA-256(0x00 || entry); its RFC 9162 inclusion proof "
+                    "against the signed checkpoint below must lead to the checkpoint's root.",
+                    SMALL,
+                ),
+                _p(f"Log key: {log_key}", MONO),
+                _p(f"Entry index {proof.index} in a tree of size {proof.size}.", MONO),
+                _p(f"Root hash: {proof.root_hash}", MONO),
+                _p("Inclusion proof (one hash per line):", MONO),
+                Preformatted("\n".join(proof.proof) or "(empty: the tree has one entry)", MONO),
+                _p("Checkpoint (C2SP signed note):", MONO),
+                Preformatted(proof.checkpoint.rstrip("\n"), MONO),
+                _p("Entry (RFC 8785 JSON):", MONO),
+                Preformatted(_wrap(proof.entry.decode("utf-8"), 110), MONO),
+            ]
+        ),
+    ]
+    return _build(f"Release certificate {batch.lot}", story)
+
+
+def _wrap(text: str, width: int) -> str:
+    """Hard-wrap at `width` characters; a reader joins the lines without adding anything."""
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width))
+
+
+def recall_notice(session: Session, batch: Batch) -> bytes:
+    recall = release.recall_of(session, batch)
+    if recall is None:
+        raise NotFoundError(f"batch {batch.lot} was not recalled")
+    product = session.get(Product, batch.product_id)
+    assert product is not None  # noqa: S101 - a foreign key
+    rows = [["Vial", "State", "Held by", "Site", "Administered"]]
+    for line in recall.notice:
+        rows.append(
+            [
+                str(line["serial"]),
+                str(line["state"]),
+                str(line["custodian"] or ""),
+                str(line["site"] or ""),
+                "YES" if line["administered"] else "no",
+            ]
+        )
+    story: list[object] = [
+        _p(f"Recall notice: batch {batch.lot}", STYLES["Title"]),
+        _p(f"{product.name} ({product.code}), lot {batch.lot}."),
+        _p(
+            f"Recalled {recall.created_at:%Y-%m-%d %H:%M} UTC: {recall.reason}. Do not administer "
+            "any vial of this batch; hold every vial in storage and contact the issuing site. "
+            "For each administered vial, inform the treating physician."
+        ),
+        _p(f"Custody log entry {recall.log_index} records this recall.", SMALL),
+        Spacer(1, 4 * mm),
+        _table(rows, (25, 35, 50, 30, 30)),
+    ]
+    return _build(f"Recall notice {batch.lot}", story)
