@@ -77,7 +77,8 @@ REVIEWS_ACTION = Action(
 BATCHES_ACTION = Action(
     "Batches",
     "Every batch record: each required test of its specification, with its status and "
-    "every result, review and OOS investigation.",
+    "every result, review and OOS investigation; labels; the release checklist and "
+    "QA's e-signed decision.",
     "/ui/batches",
 )
 
@@ -126,6 +127,13 @@ SCAN_ACTION = Action(
     "/ui/scan",
 )
 
+COLD_CHAIN_ACTION = Action(
+    "Cold chain",
+    "Storage units and shippers with their temperature limits; upload logger data; QA "
+    "closes each excursion with a signed assessment.",
+    "/ui/cold-chain",
+)
+
 SITES_ACTION = Action(
     "Sites and storage",
     "Each site's storage map (unit, rack, box, position) and what is arriving.",
@@ -137,6 +145,7 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
         BATCHES_ACTION,
         CUSTODY_ACTION,
         SITES_ACTION,
+        COLD_CHAIN_ACTION,
         SCAN_ACTION,
         REVIEWS_ACTION,
         DEVIATIONS_ACTION,
@@ -147,6 +156,7 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
     Role.qa: [
         BATCHES_ACTION,
         SITES_ACTION,
+        COLD_CHAIN_ACTION,
         REVIEWS_ACTION,
         DEVIATIONS_ACTION,
         PRODUCTS_ACTION,
@@ -158,6 +168,7 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
     Role.auditor: [
         BATCHES_ACTION,
         SITES_ACTION,
+        COLD_CHAIN_ACTION,
         DEVIATIONS_ACTION,
         PRODUCTS_ACTION,
         LOG_ACTION,
