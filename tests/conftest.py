@@ -15,6 +15,7 @@ from tests.support import (
     fresh_database_url,
     live_server,
     migrated_database,
+    migrated_postgres_url,
 )
 from traceability.security.passwords import configure_hashing
 from traceability.settings import Settings, load_settings
@@ -29,12 +30,15 @@ configure_hashing(time_cost=1, memory_cost=1024)
 
 @pytest.fixture(params=ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database with no rows (PostgreSQL: built once, emptied per test)."""
+    if request.param == "postgres":
+        return migrated_postgres_url()
     return fresh_database_url(request.param, str(tmp_path))
 
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    with migrated_database(database_url) as db:
+    with migrated_database(database_url, already=database_url.startswith("postgresql")) as db:
         yield db
 
 
