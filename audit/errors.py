@@ -29,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuditError",
+    "BundleFormatError",
     "CanonicalJsonError",
     "CheckpointError",
     "EntryFormatError",
@@ -55,6 +56,14 @@ class FormatError(AuditError, ValueError):
 
 class CanonicalJsonError(FormatError):
     """A value is outside the restricted JSON value space, or bytes are not (canonical) JSON."""
+
+
+class BundleFormatError(FormatError):
+    """An audit bundle is unusable: not a zip, a required file missing or malformed.
+
+    Nothing in it was verified. What a readable bundle says that does not verify is
+    reported as findings by ``audit.bundle.verify``, never raised.
+    """
 
 
 class VerificationError(AuditError):

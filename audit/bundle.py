@@ -1,0 +1,879 @@
+"""Audit bundles: one batch's custody-log evidence in a zip, written and verified offline.
+
+A bundle (docs/audit-bundle.md) carries the exact bytes of every log entry about a
+batch, its vials and the shippers that carried them, the registration and revocation
+entries of every key that signed one, an RFC 9162 inclusion proof of each entry
+against one signed checkpoint, and optionally a consistency proof from a checkpoint
+the auditor already holds. ``write`` makes the zip; ``verify`` checks it with nothing
+but the log's verifier key, and returns a ``Report``: findings, each with a kind and
+the entry index it concerns, and the readable sections (each vial's timeline, QC
+results, the disposition and its signature).
+
+What ``verify`` checks, and what it trusts:
+
+* the checkpoint's signature with the log key the caller gives (never ``log.key``
+  in the bundle, which is there for reading only);
+* each entry's bytes against the format contract, its inclusion proof against that
+  checkpoint, its position (the file name must be its index), and its signature by a
+  key whose registration entry is in the bundle, below its index, verified itself,
+  with no revocation entry below its index;
+* each subject's chain: sequence numbers from 0 without a gap, each ``subject_prev``
+  the leaf hash of the entry before, indices increasing; and ``prev`` between
+  neighbouring indices the bundle holds;
+* the consistency proof from the auditor's own checkpoint, if one is given.
+
+``keys.json`` and ``manifest.json`` are conveniences the verifier does not trust:
+keys come only from registration entries, vials only from signed
+``vial.commissioned`` entries. A bundle can prove that what it holds is in the log
+unchanged; it cannot prove that the log holds nothing newer about a subject than its
+last entry (see docs/audit-bundle.md).
+
+Findings are data, never exceptions: ``verify`` raises only ``BundleFormatError``
+(or ``FormatError`` for a malformed key or checkpoint given by the caller) when the
+input cannot be used at all. This module must never import the service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from audit.checkpoint import Checkpoint, verify_checkpoint
+from audit.encoding import b64encode
+from audit.entry import (
+    KEY_REGISTERED,
+    KEY_REVOKED,
+    Entry,
+    KeyRegistration,
+    parse_entry,
+    parse_key_registration,
+    parse_key_revocation,
+    verify_signature,
+)
+from audit.errors import (
+    AuditError,
+    BundleFormatError,
+    CheckpointError,
+    FormatError,
+    ProofError,
+    VerificationError,
+)
+from audit.merkle import verify_consistency, verify_inclusion
+from audit.note import Verifier, parse_verifier_key
+
+__all__ = [
+    "CHECKPOINT",
+    "FORMAT",
+    "KEYS",
+    "LOG_KEY",
+    "MANIFEST",
+    "PROOFS",
+    "Consistency",
+    "DispositionLine",
+    "Finding",
+    "KeyLine",
+    "QcLine",
+    "Report",
+    "TimelineEvent",
+    "VialTimeline",
+    "entry_name",
+    "verify",
+    "write",
+]
+
+FORMAT = "trace-audit-bundle-v1"
+"""The ``format`` member of ``manifest.json``."""
+
+MANIFEST = "manifest.json"
+CHECKPOINT = "checkpoint.txt"
+LOG_KEY = "log.key"
+PROOFS = "proofs.json"
+KEYS = "keys.json"
+ENTRY_DIR = "entries/"
+
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+"""Largest member the reader inflates: refuses a zip bomb before reading it."""
+
+_ENTRY_NAME = re.compile(r"entries/([0-9]{12})\.json")
+_HEX_HASH = re.compile(r"[0-9a-f]{64}")
+# A fixed time stamp keeps the zip of the same evidence byte for byte the same.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+Source = str | os.PathLike[str] | IO[bytes]
+
+
+def entry_name(index: int) -> str:
+    """The zip member holding entry ``index``: ``entries/`` and 12 decimal digits."""
+    return f"{ENTRY_DIR}{index:012d}.json"
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """RFC 9162 consistency proof from the tree of ``size1`` leaves (root ``root1``)."""
+
+    size1: int
+    root1: bytes
+    proof: tuple[bytes, ...]
+
+
+def _key_table(entries: Mapping[int, bytes]) -> dict[str, dict[str, Any]]:
+    """keys.json: each registered key with its registration and revocation indices."""
+    keys: dict[str, dict[str, Any]] = {}
+    revoked: dict[str, int] = {}
+    for index in sorted(entries):
+        try:
+            entry = parse_entry(entries[index])
+            if entry.type == KEY_REGISTERED:
+                registration = parse_key_registration(entry)
+                keys.setdefault(
+                    registration.key,
+                    {
+                        "public_key": b64encode(registration.public_key),
+                        "user": registration.user,
+                        "label": registration.label,
+                        "registered": registration.index,
+                        "revoked": None,
+                    },
+                )
+            elif entry.type == KEY_REVOKED:
+                kid, at = parse_key_revocation(entry)
+                revoked.setdefault(kid, at)
+        except AuditError:
+            continue  # the verifier reports it; keys.json only summarises
+    for kid, at in revoked.items():
+        if kid in keys:
+            keys[kid]["revoked"] = at
+    return keys
+
+
+def _json_bytes(value: object) -> bytes:
+    return (json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def write(
+    out: Source,
+    *,
+    lot: str,
+    batch: str,
+    vials: Sequence[str],
+    checkpoint: bytes,
+    log_key: str,
+    entries: Mapping[int, bytes],
+    inclusion: Mapping[int, Sequence[bytes]],
+    consistency: Consistency | None = None,
+    created: str | None = None,
+) -> None:
+    """Write a bundle zip to ``out`` (a path or a binary file).
+
+    ``checkpoint`` is the signed note the ``inclusion`` proofs lead to; ``entries``
+    the exact stored bytes by index. Raises ``FormatError`` if the checkpoint text
+    does not parse or an entry has no proof (a writer's mistake).
+    """
+    try:
+        size = Checkpoint.parse(_note_text(checkpoint)).size
+    except CheckpointError as e:
+        raise FormatError(f"checkpoint: {e}") from e
+    if set(entries) != set(inclusion):
+        raise FormatError("every entry needs exactly one inclusion proof")
+    manifest = {
+        "format": FORMAT,
+        "lot": lot,
+        "batch": batch,
+        "vials": list(vials),
+        "checkpoint_size": size,
+        "entries": len(entries),
+        "created": created,
+    }
+    proofs: dict[str, Any] = {
+        "size": size,
+        "inclusion": {
+            str(index): [h.hex() for h in inclusion[index]] for index in sorted(inclusion)
+        },
+        "consistency": None
+        if consistency is None
+        else {
+            "size1": consistency.size1,
+            "root1": consistency.root1.hex(),
+            "proof": [h.hex() for h in consistency.proof],
+        },
+    }
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+
+        def put(name: str, data: bytes) -> None:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            bundle.writestr(info, data)
+
+        put(MANIFEST, _json_bytes(manifest))
+        put(CHECKPOINT, bytes(checkpoint))
+        put(LOG_KEY, (log_key.strip() + "\n").encode())
+        put(PROOFS, _json_bytes(proofs))
+        put(KEYS, _json_bytes(_key_table(entries)))
+        for index in sorted(entries):
+            put(entry_name(index), bytes(entries[index]))
+
+
+def _note_text(note: bytes | str) -> str:
+    """The signed text of a note (before its signatures), without checking them."""
+    text = note.decode("utf-8", "replace") if isinstance(note, bytes) else note
+    split = text.rfind("\n\n")
+    return text[: split + 1] if split >= 0 else text
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Bundle:
+    manifest: dict[str, Any]
+    checkpoint: bytes
+    entries: dict[int, bytes | None]
+    """Exact bytes by the index in the file name; None if the member could not be read."""
+    inclusion: dict[int, list[bytes] | None]
+    """Proof hashes by index; None if the proof is not a list of 32-byte hex hashes."""
+    consistency: tuple[int, bytes, list[bytes]] | None
+
+
+def _member(bundle: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        info = bundle.getinfo(name)
+    except KeyError:
+        raise BundleFormatError(f"the bundle has no {name}") from None
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise BundleFormatError(f"{name} is larger than {MAX_MEMBER_BYTES} bytes")
+    try:
+        return bundle.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise BundleFormatError(f"{name} cannot be read: {e}") from e
+
+
+def _json_member(bundle: zipfile.ZipFile, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_member(bundle, name))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BundleFormatError(f"{name} is not JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise BundleFormatError(f"{name} is not a JSON object")
+    return value
+
+
+def _hashes(value: object) -> list[bytes] | None:
+    if not isinstance(value, list):
+        return None
+    out = []
+    for item in value:
+        if not isinstance(item, str) or not _HEX_HASH.fullmatch(item):
+            return None
+        out.append(bytes.fromhex(item))
+    return out
+
+
+def _read(source: Source) -> _Bundle:
+    try:
+        bundle = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise BundleFormatError(f"not a readable zip file: {e}") from e
+    with bundle:
+        manifest = _json_member(bundle, MANIFEST)
+        if manifest.get("format") != FORMAT:
+            raise BundleFormatError(f"{MANIFEST} does not say format {FORMAT!r}")
+        checkpoint = _member(bundle, CHECKPOINT)
+        proofs = _json_member(bundle, PROOFS)
+        _member(bundle, KEYS)
+        inclusion_json = proofs.get("inclusion")
+        if not isinstance(inclusion_json, dict):
+            raise BundleFormatError(f"{PROOFS} has no inclusion object")
+        inclusion: dict[int, list[bytes] | None] = {}
+        for key, value in inclusion_json.items():
+            if not re.fullmatch(r"0|[1-9][0-9]{0,15}", key):
+                raise BundleFormatError(f"{PROOFS}: {key!r} is not an entry index")
+            inclusion[int(key)] = _hashes(value)
+        consistency = _consistency(proofs.get("consistency"))
+        entries: dict[int, bytes | None] = {}
+        for info in bundle.infolist():
+            if not info.filename.startswith(ENTRY_DIR) or info.is_dir():
+                continue
+            match = _ENTRY_NAME.fullmatch(info.filename)
+            if match is None:
+                raise BundleFormatError(f"{info.filename} is not named entries/<12 digits>.json")
+            try:
+                entries[int(match.group(1))] = _member(bundle, info.filename)
+            except BundleFormatError:
+                entries[int(match.group(1))] = None  # a damaged entry is a finding
+    return _Bundle(manifest, checkpoint, entries, inclusion, consistency)
+
+
+def _consistency(value: object) -> tuple[int, bytes, list[bytes]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BundleFormatError(f"{PROOFS}: consistency must be an object or null")
+    size1, root1, proof = value.get("size1"), value.get("root1"), _hashes(value.get("proof"))
+    if (
+        not isinstance(size1, int)
+        or isinstance(size1, bool)
+        or not isinstance(root1, str)
+        or not _HEX_HASH.fullmatch(root1)
+        or proof is None
+    ):
+        raise BundleFormatError(f"{PROOFS}: consistency needs size1, root1 and proof hashes")
+    return size1, bytes.fromhex(root1), proof
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something in the bundle that does not verify.
+
+    ``kind`` is one of: malformed, reordered, inserted, missing, inclusion,
+    bad-signature, unknown-key, revoked-key, key-entry, subject-chain, log-chain,
+    wrong-log, checkpoint, stale-checkpoint, consistency. ``index`` is the entry it
+    concerns, None for the checkpoint or the bundle as a whole.
+    """
+
+    kind: str
+    index: int | None
+    detail: str
+
+    def line(self) -> str:
+        where = "bundle" if self.index is None else f"index {self.index}"
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    index: int
+    when: str
+    type: str
+    who: str
+    where: str
+    temperatures: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class VialTimeline:
+    subject: str
+    serial: str
+    events: tuple[TimelineEvent, ...]
+
+
+@dataclass(frozen=True)
+class QcLine:
+    index: int
+    when: str
+    type: str
+    who: str
+    summary: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class DispositionLine:
+    index: int
+    when: str
+    decision: str
+    meaning: str
+    justification: str | None
+    signer: str
+    key: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class KeyLine:
+    key: str
+    user: str | None
+    label: str
+    registered: int
+    revoked: int | None
+
+
+@dataclass
+class Report:
+    """The outcome of ``verify``: ``ok`` iff there are no findings."""
+
+    lot: str
+    batch: str
+    origin: str | None
+    checkpoint_size: int | None
+    root_hash: str | None
+    checkpoint_verified: bool
+    consistency_from: int | None
+    entries: int
+    findings: list[Finding] = field(default_factory=list)
+    vials: list[VialTimeline] = field(default_factory=list)
+    qc: list[QcLine] = field(default_factory=list)
+    dispositions: list[DispositionLine] = field(default_factory=list)
+    keys: list[KeyLine] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def kinds(self) -> set[tuple[str, int | None]]:
+        """(kind, index) of every finding: what tests and tools usually compare."""
+        return {(f.kind, f.index) for f in self.findings}
+
+    def text(self) -> str:
+        """The readable report, one section after the other."""
+        return "\n".join(_report_lines(self)) + "\n"
+
+
+def _mark(verified: bool) -> str:
+    return " " if verified else "!"
+
+
+def _report_lines(report: Report) -> list[str]:
+    lines = [f"Audit bundle of lot {report.lot} ({report.batch})"]
+    if report.checkpoint_size is not None:
+        state = "verified" if report.checkpoint_verified else "NOT VERIFIED"
+        lines.append(
+            f"Checkpoint of {report.origin}: size {report.checkpoint_size}, "
+            f"root {report.root_hash}, signature {state}"
+        )
+    if report.consistency_from is not None:
+        lines.append(f"Consistent with your checkpoint of size {report.consistency_from}: checked")
+    lines.append(f"{report.entries} entries; lines marked ! have findings.")
+    for vial in report.vials:
+        lines += ["", f"Vial {vial.serial} ({vial.subject})"]
+        for e in vial.events:
+            place = f" at {e.where}" if e.where else ""
+            temps = f" [{e.temperatures}]" if e.temperatures else ""
+            lines.append(
+                f"{_mark(e.verified)} #{e.index} {e.when} {e.type} by {e.who}{place}{temps}"
+            )
+    lines += ["", "QC results"]
+    lines += [
+        f"{_mark(q.verified)} #{q.index} {q.when} {q.type} by {q.who}: {q.summary}"
+        for q in report.qc
+    ] or ["  none"]
+    lines += ["", "Disposition"]
+    for d in report.dispositions:
+        state = "verified" if d.verified else "DOES NOT VERIFY"
+        why = f" ({d.justification})" if d.justification else ""
+        lines.append(
+            f"{_mark(d.verified)} #{d.index} {d.when} {d.decision}: {d.meaning!r}{why}, "
+            f"signed by {d.signer} with key {d.key}: signature {state}"
+        )
+    if not report.dispositions:
+        lines.append("  none")
+    lines += ["", "Signing keys"]
+    for k in report.keys:
+        revoked = f", revoked at #{k.revoked}" if k.revoked is not None else ""
+        lines.append(
+            f"  {k.key} {k.user or 'service'} ({k.label}): registered at #{k.registered}{revoked}"
+        )
+    lines += ["", "Findings"]
+    lines += [f"  {f.line()}" for f in report.findings] or ["  none: everything verifies"]
+    return lines
+
+
+# --- verifying -------------------------------------------------------------------------------
+
+
+def _verifier(log_key: Verifier | str) -> Verifier:
+    if isinstance(log_key, Verifier):
+        return log_key
+    return parse_verifier_key(log_key.strip())
+
+
+def _since(since_checkpoint: bytes | str | None, verifier: Verifier) -> Checkpoint | None:
+    if since_checkpoint is None:
+        return None
+    note = since_checkpoint.encode() if isinstance(since_checkpoint, str) else since_checkpoint
+    try:
+        return verify_checkpoint(note, verifier)
+    except VerificationError as e:
+        raise FormatError(f"your checkpoint does not verify with the log key: {e}") from e
+
+
+class _Check:
+    """One verification: the bundle, the findings so far, and what the entries showed."""
+
+    def __init__(self, bundle: _Bundle, verifier: Verifier) -> None:
+        self.bundle = bundle
+        self.verifier = verifier
+        self.findings: list[Finding] = []
+        self.entries: dict[int, Entry] = {}
+        self.registered: dict[str, KeyRegistration] = {}
+        self.revoked: dict[str, int] = {}
+        self.checkpoint: Checkpoint | None = None
+        self.checkpoint_verified = False
+
+    def find(self, kind: str, index: int | None, detail: str) -> None:
+        self.findings.append(Finding(kind, index, detail))
+
+    def flagged(self) -> set[int]:
+        return {f.index for f in self.findings if f.index is not None}
+
+    # the checkpoint
+
+    def check_checkpoint(self) -> None:
+        note = self.bundle.checkpoint
+        try:
+            self.checkpoint = verify_checkpoint(note, self.verifier)
+            self.checkpoint_verified = True
+            return
+        except VerificationError as e:
+            self.find("checkpoint", None, f"{CHECKPOINT} does not verify with the log key: {e}")
+        try:  # go on with its claims, to report what else is wrong; nothing here is trusted
+            self.checkpoint = Checkpoint.parse(_note_text(note))
+        except CheckpointError:
+            self.checkpoint = None
+
+    # entries, in index order
+
+    def check_entries(self) -> None:
+        inclusion = self.bundle.inclusion
+        for index in sorted(set(inclusion) - set(self.bundle.entries)):
+            self.find("missing", index, "the bundle proves this entry but does not hold it")
+        for index in sorted(self.bundle.entries):
+            self.check_entry(index, self.bundle.entries[index])
+
+    def check_entry(self, index: int, raw: bytes | None) -> None:
+        if raw is None:
+            self.find("malformed", index, f"{entry_name(index)} cannot be read")
+            return
+        try:
+            entry = parse_entry(raw)
+        except AuditError as e:
+            self.find("malformed", index, f"not a well-formed log entry: {e}")
+            return
+        if entry.index != index:
+            self.find("reordered", index, f"the entry stored as {index} says it is {entry.index}")
+        else:
+            self.entries[index] = entry
+        self.check_inclusion(index, entry)
+        if self.checkpoint is not None and entry.log != self.checkpoint.origin:
+            self.find("wrong-log", index, f"entry of log {entry.log!r}")
+        clean = self.check_signature(index, entry)
+        if entry.type == KEY_REVOKED:
+            try:
+                kid, at = parse_key_revocation(entry)
+                # Counted even if its evidence fails: a doubtful revocation must not help.
+                self.revoked.setdefault(kid, at)
+            except AuditError as e:
+                self.find("key-entry", index, str(e))
+
+        if entry.type == KEY_REGISTERED and clean and index not in self.flagged():
+            try:
+                registration = parse_key_registration(entry)
+            except AuditError as e:
+                self.find("key-entry", index, str(e))
+            else:
+                self.registered.setdefault(registration.key, registration)
+
+    def check_inclusion(self, index: int, entry: Entry) -> None:
+        if index not in self.bundle.inclusion:
+            self.find("inserted", index, "no inclusion proof: the log never proved this entry")
+            return
+        proof = self.bundle.inclusion[index]
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            return  # reported once, as a checkpoint finding
+        if entry.index >= checkpoint.size:
+            self.find(
+                "stale-checkpoint",
+                index,
+                f"the checkpoint covers {checkpoint.size} entries, not entry {entry.index}",
+            )
+            return
+        if proof is None:
+            self.find("inclusion", index, f"the proof in {PROOFS} is not a list of hashes")
+            return
+        try:
+            verify_inclusion(
+                entry.leaf_hash, entry.index, checkpoint.size, proof, checkpoint.root_hash
+            )
+        except ProofError as e:
+            self.find("inclusion", index, f"not in the checkpoint's tree: {e}")
+
+    def check_signature(self, index: int, entry: Entry) -> bool:
+        registration = self.registered.get(entry.key)
+        if registration is None and entry.index == 0 and entry.type == KEY_REGISTERED:
+            try:  # the genesis entry registers the service key and is signed by it
+                own = parse_key_registration(entry)
+            except AuditError:
+                own = None
+            if own is not None and own.key == entry.key:
+                registration = own
+        if registration is None or registration.index > entry.index:
+            self.find("unknown-key", index, f"key {entry.key} is not registered before it")
+            return False
+        revoked = self.revoked.get(entry.key)
+        if revoked is not None and revoked < entry.index:
+            self.find("revoked-key", index, f"key {entry.key} was revoked at index {revoked}")
+        try:
+            verify_signature(entry, registration.public_key)
+        except VerificationError as e:
+            self.find("bad-signature", index, str(e))
+            return False
+        return True
+
+    # chains
+
+    def check_chains(self) -> None:
+        by_subject: dict[str, list[Entry]] = defaultdict(list)
+        for entry in self.entries.values():
+            by_subject[entry.subject].append(entry)
+        for subject, chain in by_subject.items():
+            chain.sort(key=lambda e: (e.subject_seq, e.index))
+            previous: Entry | None = None
+            for entry in chain:
+                expected = 0 if previous is None else previous.subject_seq + 1
+                if previous is not None and entry.subject_seq == previous.subject_seq:
+                    self.find(
+                        "inserted",
+                        entry.index,
+                        f"{subject}: a second entry number {entry.subject_seq} "
+                        f"(the other is {previous.index})",
+                    )
+                    continue
+                if entry.subject_seq != expected:
+                    self.find(
+                        "missing",
+                        entry.index,
+                        f"{subject}: entry number {entry.subject_seq} follows number "
+                        f"{expected - 1}: the entries between are not in the bundle",
+                    )
+                elif previous is not None and (
+                    entry.subject_prev != previous.leaf_hash or entry.index <= previous.index
+                ):
+                    self.find(
+                        "subject-chain",
+                        entry.index,
+                        f"{subject}: entry number {entry.subject_seq} does not follow "
+                        f"entry {previous.index}",
+                    )
+                previous = entry
+        for index, entry in self.entries.items():
+            before = self.entries.get(index - 1)
+            if before is not None and entry.prev != before.leaf_hash:
+                self.find("log-chain", index, "prev is not the leaf hash of the entry before it")
+
+    # consistency with the auditor's checkpoint
+
+    def check_consistency(self, since: Checkpoint) -> None:
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            return
+        if since.size > checkpoint.size:
+            self.find(
+                "stale-checkpoint",
+                None,
+                f"the bundle's checkpoint ({checkpoint.size} entries) is older than yours "
+                f"({since.size})",
+            )
+            return
+        held = self.bundle.consistency
+        if held is None or held[0] != since.size:
+            self.find(
+                "consistency", None, f"no consistency proof from your size {since.size} in {PROOFS}"
+            )
+            return
+        try:
+            verify_consistency(
+                since.size, checkpoint.size, held[2], since.root_hash, checkpoint.root_hash
+            )
+        except ProofError as e:
+            self.find("consistency", None, f"from your checkpoint of size {since.size}: {e}")
+
+
+def _check_manifest_vials(check: _Check, vials: Iterable[str]) -> None:
+    seen = {e.subject for e in check.entries.values()}
+    for vial in vials:
+        if vial not in seen:
+            check.find("missing", None, f"the manifest lists vial {vial} but no entry about it")
+
+
+def verify(
+    path: Source,
+    *,
+    log_key: Verifier | str,
+    since_checkpoint: bytes | str | None = None,
+) -> Report:
+    """Verify the bundle at ``path`` (a path or a binary file) with the log's key.
+
+    ``since_checkpoint`` is a signed checkpoint note the auditor already holds: the
+    bundle must then prove its checkpoint consistent with it. Returns a ``Report``;
+    raises ``BundleFormatError`` for a bundle that cannot be used at all and
+    ``FormatError`` for a malformed ``log_key`` or a ``since_checkpoint`` that does
+    not verify with it.
+    """
+    verifier = _verifier(log_key)
+    since = _since(since_checkpoint, verifier)
+    bundle = _read(path)
+    check = _Check(bundle, verifier)
+    check.check_checkpoint()
+    check.check_entries()
+    check.check_chains()
+    if since is not None:
+        check.check_consistency(since)
+    manifest_vials = bundle.manifest.get("vials")
+    if isinstance(manifest_vials, list):
+        _check_manifest_vials(check, (v for v in manifest_vials if isinstance(v, str)))
+    check.findings.sort(key=lambda f: (-1 if f.index is None else f.index, f.kind))
+    return _report(check, since)
+
+
+# --- the readable sections ---------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _who(entry: Entry, entries: Mapping[int, Entry]) -> str:
+    if entry.actor is not None:
+        return entry.actor
+    request = entry.what.get("request_entry")
+    if isinstance(request, int) and request in entries:
+        asked = entries[request].actor
+        if asked is not None:
+            return f"{asked} (#{request}, recorded by the service)"
+    return "the service"
+
+
+def _where(entry: Entry) -> str:
+    what, parts = entry.what, []
+    site = what.get("site")
+    if isinstance(site, str):
+        parts.append(site)
+    for name, label in (("unit", ""), ("rack", "rack "), ("box", "box "), ("position", "")):
+        value = what.get(name)
+        if isinstance(value, str) and value:
+            parts.append(label + value)
+    for name, label in (("shipper", "shipper "), ("to", "to "), ("custodian", "held by ")):
+        value = what.get(name)
+        if isinstance(value, str) and value:
+            parts.append(label + value)
+    location = entry.where.get("bizLocation") or entry.where.get("readPoint")
+    if isinstance(location, str):
+        parts.append(location)
+    return ", ".join(parts)
+
+
+_TEMPERATURE_KEYS = ("peak_celsius", "limit", "max_celsius", "min_celsius", "celsius")
+
+
+def _temperatures(entry: Entry) -> str:
+    what = entry.what
+    parts = [
+        f"{name} {_text(what[name])}"
+        for name in _TEMPERATURE_KEYS
+        if name in what and what[name] is not None
+    ]
+    for name in ("start", "end", "seal_intact", "damaged", "logger_attached"):
+        if name in what and what[name] is not None:
+            parts.append(f"{name} {_text(what[name])}")
+    return "; ".join(parts)
+
+
+def _qc_summary(entry: Entry) -> str:
+    what = entry.what
+    if entry.type == "qc.result.entered":
+        values = what.get("values")
+        shown = (
+            ", ".join(f"{k} {_text(v)}" for k, v in values.items())
+            if isinstance(values, dict)
+            else _text(values)
+        )
+        unit = what.get("unit")
+        return f"{_text(what.get('test'))}: {shown}{' ' + _text(unit) if unit else ''}"
+    return ", ".join(f"{k} {_text(v)}" for k, v in sorted(what.items()) if k != "nonce")
+
+
+def _report(check: _Check, since: Checkpoint | None) -> Report:
+    manifest = check.bundle.manifest
+    checkpoint = check.checkpoint
+    flagged = check.flagged()
+    entries = check.entries
+    batch = _text(manifest.get("batch", ""))
+    report = Report(
+        lot=_text(manifest.get("lot", "")),
+        batch=batch,
+        origin=checkpoint.origin if checkpoint else None,
+        checkpoint_size=checkpoint.size if checkpoint else None,
+        root_hash=checkpoint.root_hash.hex() if checkpoint else None,
+        checkpoint_verified=check.checkpoint_verified,
+        consistency_from=since.size
+        if since is not None
+        and not any(
+            f.index is None and f.kind in ("consistency", "stale-checkpoint")
+            for f in check.findings
+        )
+        else None,
+        entries=len(check.bundle.entries),
+        findings=check.findings,
+    )
+    # Vials are what signed vial.commissioned entries say belongs to the batch.
+    vials: dict[str, str] = {}
+    for entry in sorted(entries.values(), key=lambda e: e.index):
+        if entry.type == "vial.commissioned" and entry.what.get("batch") == batch:
+            vials.setdefault(entry.subject, _text(entry.what.get("serial", "")))
+    by_subject: dict[str, list[Entry]] = defaultdict(list)
+    for entry in sorted(entries.values(), key=lambda e: e.index):
+        by_subject[entry.subject].append(entry)
+    for subject, serial in vials.items():
+        events = tuple(
+            TimelineEvent(
+                index=e.index,
+                when=e.when,
+                type=e.type,
+                who=_who(e, entries),
+                where=_where(e),
+                temperatures=_temperatures(e),
+                verified=e.index not in flagged,
+            )
+            for e in by_subject[subject]
+        )
+        report.vials.append(VialTimeline(subject, serial, events))
+    for e in by_subject.get(batch, []):
+        if e.type.startswith(("qc.", "oos.")):
+            report.qc.append(
+                QcLine(
+                    e.index,
+                    e.when,
+                    e.type,
+                    _who(e, entries),
+                    _qc_summary(e),
+                    e.index not in flagged,
+                )
+            )
+        elif e.type == "batch.disposition":
+            justification = e.what.get("justification")
+            report.dispositions.append(
+                DispositionLine(
+                    index=e.index,
+                    when=e.when,
+                    decision=_text(e.what.get("decision", "")),
+                    meaning=_text(e.what.get("meaning", "")),
+                    justification=justification if isinstance(justification, str) else None,
+                    signer=e.actor or "the service",
+                    key=e.key,
+                    verified=e.index not in flagged,
+                )
+            )
+    for registration in sorted(check.registered.values(), key=lambda r: r.index):
+        report.keys.append(
+            KeyLine(
+                key=registration.key,
+                user=registration.user,
+                label=registration.label,
+                registered=registration.index,
+                revoked=check.revoked.get(registration.key),
+            )
+        )
+    return report
