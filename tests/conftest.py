@@ -70,4 +70,5 @@ def api(
     server.switch.target = app
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         yield Api(client=client, app=app, db=database, clock=clock, settings=settings)
+    server.switch.wait_idle()
     server.switch.target = None

@@ -185,10 +185,26 @@ class SwitchableApp:
 
     def __init__(self) -> None:
         self.target: Any = None
+        self._busy = 0
+        self._idle = threading.Condition()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         assert self.target is not None, "no app installed for this test"
-        await self.target(scope, receive, send)
+        with self._idle:
+            self._busy += 1
+        try:
+            await self.target(scope, receive, send)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Block until no request is in flight: a client has its response before the
+        server has closed the request's database session, and the test's database
+        must not be disposed under it."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
 
 
 @dataclass
