@@ -51,14 +51,23 @@ class VialId:
         self, resolver: str, *, expiry: date | None = None, tag: str | None = None
     ) -> str:
         """What the QR code carries: the identity URI plus expiry and the label's tag."""
-        query = []
-        if expiry is not None:
-            query.append(f"17={expiry:%y%m%d}")
-        if tag is not None:
-            if not _TAG.fullmatch(tag):
-                raise IdentifierError("a label tag is 11-64 base64url characters", field="tag")
-            query.append(f"s={tag}")
-        return self.uri(resolver) + ("?" + "&".join(query) if query else "")
+        return with_label_query(self.uri(resolver), expiry=expiry, tag=tag)
+
+
+def with_label_query(identity: str, *, expiry: date | None = None, tag: str | None = None) -> str:
+    """An identity URI as a label carries it: `?17=YYMMDD&s={tag}` appended.
+
+    For reprints, start from the identity the vial was commissioned with, not from the
+    resolver configured today: a label must always name the same vial.
+    """
+    query = []
+    if expiry is not None:
+        query.append(f"17={expiry:%y%m%d}")
+    if tag is not None:
+        if not _TAG.fullmatch(tag):
+            raise IdentifierError("a label tag is 11-64 base64url characters", field="tag")
+        query.append(f"s={tag}")
+    return identity + ("?" + "&".join(query) if query else "")
 
 
 def product_uri(resolver: str, gtin: str) -> str:

@@ -432,3 +432,14 @@ def test_the_cold_chain_page(world: World) -> None:
     assert f'action="{UNIT_URL}"' in for_lab
     courier = api.client.get("/ui/cold-chain", headers=w.cora.headers | html)
     assert courier.status_code == 403
+
+
+def test_readings_dated_in_the_future_are_refused(world: World) -> None:
+    w = world
+    now = w.api.clock()
+    content = logger_csv(now, [(0, "-190"), (3, "-190"), (60 * 24 * 365, "-190")])
+    refused = upload(w, content)
+    assert refused.status_code == 422 and refused.json()["field"] == "file"
+    assert "reading 3" in refused.json()["detail"] and "future" in refused.json()["detail"]
+    # Within the allowed clock skew (5 minutes) is fine.
+    assert upload(w, logger_csv(now, [(-10, "-190"), (4, "-190")])).status_code == 201

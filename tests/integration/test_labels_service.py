@@ -18,8 +18,9 @@ from tests.integration.test_batch_records import (
 )
 from tests.integration.test_labels_pdf import decoded, rasterise
 from tests.signing import Signer
-from tests.support import Api
+from tests.support import Api, LiveServer
 from traceability.custody_log.verify_log import verify_log
+from traceability.web.app import create_app
 
 LOT = "UC26-001"
 
@@ -204,3 +205,23 @@ def test_the_served_label_pdf_decodes_to_each_vials_uri_at_300_dpi(
     found = [text for page in pages for text in decoded(page)]
     # One page per vial on a roll, each decoding to exactly its vial's current label.
     assert len(pages) == 3 and sorted(found) == sorted(expected)
+
+
+def test_reprints_keep_the_identity_the_vial_was_commissioned_with(
+    api: Api, people: dict[str, Signer], server: LiveServer
+) -> None:
+    lena = people["lena"]
+    issued = {label["serial"]: label["uri"] for label in issue(api, lena).json()["labels"]}
+    # The site moves its resolver to another host; the vials keep their identities.
+    moved = api.settings.model_copy(update={"resolver_base": "https://labels.example"})
+    server.switch.target = create_app(moved, database=api.db, clock=api.clock)
+    zpl = api.client.get(f"/batches/{LOT}/labels.zpl", headers=lena.headers).text
+    payloads = re.findall(r"\^BQ[^\^]*\^FD[^,]*,(?:B\d{4})?(.*?)\^FS", zpl)
+    assert sorted(payloads) == sorted(issued.values())
+    assert all(p.startswith(api.settings.resolver_base) for p in payloads)
+    # And a scan of an old label still resolves, whichever host now serves it.
+    record = api.client.get(
+        urlsplit(issued["0001"]).path + "?" + urlsplit(issued["0001"]).query,
+        headers={"accept": "application/json"},
+    ).json()
+    assert record["tag"] == "valid"

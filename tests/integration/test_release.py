@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -412,3 +413,41 @@ def test_the_recall_notice_pdf_lists_every_vial(world: World, tmp_path: Path) ->
     assert f"Recall notice: batch {LOT}" in text
     for serial in SERIALS:
         assert re.search(rf"^{serial} in storage site:LAB1 LAB1 no$", text, re.M), text
+
+
+def test_a_vial_is_administered_only_at_a_clinic_and_never_under_an_open_excursion(
+    world: World,
+) -> None:
+    w = world
+    complete(w)
+    assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
+    at_lab = w.step(w.lena, "/custody/administer", "custody.administered", w.vial("0002"))
+    assert at_lab.status_code == 409 and "at a clinic" in at_lab.json()["detail"]
+    w.hand(w.lena, w.cora, w.vial("0001"), "user:cora")
+    w.hand(w.cora, w.nora, w.vial("0001"), "site:CLINIC1")
+    w.step(
+        w.nora,
+        "/custody/receive",
+        "custody.received",
+        w.vial("0001"),
+        seal_intact=True,
+        damaged=False,
+        logger_attached=True,
+    )
+    assert w.store(w.nora, w.vial("0001"), site="CLINIC1").status_code == 201
+    # The clinic's tank warms up for 20 minutes (10 allowed) while the vial is in it.
+    start = w.api.clock()
+    w.api.clock.advance(minutes=45)
+    rows = [
+        f"{(start + timedelta(minutes=m)).strftime('%Y-%m-%dT%H:%M:%SZ')},"
+        f"{'-120' if 10 <= m <= 30 else '-190'}"
+        for m in range(0, 41)
+    ]
+    uploaded = w.api.client.post(
+        "/sites/CLINIC1/units/LN2-A/temperatures",
+        headers=w.nora.headers | {"content-type": "text/csv"},
+        content=("time,temperature (°C)\n" + "\n".join(rows) + "\n").encode(),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    refused = w.step(w.nora, "/custody/administer", "custody.administered", w.vial("0001"))
+    assert refused.status_code == 409 and "excursion" in refused.json()["detail"]

@@ -253,6 +253,10 @@ def _limits_what(limits: rules.TemperatureLimits) -> dict[str, Any]:
     }
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the server's clock a logger's reading may be before it is refused."""
+
+
 def upload(
     session: Session,
     log: CustodyLog,
@@ -278,6 +282,13 @@ def upload(
         raise InvalidInputError(f"source is one of {', '.join(SOURCES)}", field="source")
     if not readings:
         raise InvalidInputError("no readings", field="file")
+    future = next((n for n, r in enumerate(readings) if r.at > now + CLOCK_SKEW), None)
+    if future is not None:
+        raise InvalidInputError(
+            f"reading {future + 1} is dated {rfc3339(readings[future].at)}, in the future: "
+            "check the logger's clock",
+            field="file",
+        )
     runs = rules.find_excursions(readings, place.limits)
     _check_new(session, place, sha256)
     entry = log.append_as_service(

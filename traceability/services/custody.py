@@ -44,8 +44,8 @@ from traceability.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from traceability.services import cold_chain, vial_labels
 from traceability.services import sites as site_service
-from traceability.services import vial_labels
 from traceability.services.users import find_by_username
 from traceability.storage.models import (
     Batch,
@@ -624,10 +624,12 @@ def _final_step(
     nonce = _expect(signed, type=type, subject=vial.uri, user=user)
     unit = Unit(vial.uri, vial, None, [vial], position_of(session, vial))
     state = check_step(step, _state(unit))
-    _require_custodian(session, unit, user, None)
+    position = _require_custodian(session, unit, user, None)
     batch = session.get(Batch, vial.batch_id)
     assert batch is not None  # noqa: S101 - a foreign key
     check_disposition(step, BatchState(batch.state))
+    if step is Step.administer:
+        _check_administrable_here(session, vial, position)
     appended = _append(session, log, signed, nonce, user=user, now=now)
     _move(
         session,
@@ -641,6 +643,23 @@ def _final_step(
         now=now,
         detail=detail,
     )
+
+
+def _check_administrable_here(session: Session, vial: Vial, position: Position) -> None:
+    """Only at a clinic, and never while a temperature excursion on the vial is open."""
+    site = session.get(Site, position.site_id) if position.site_id else None
+    if site is None or site.kind != "clinic":
+        raise ConflictError("a vial is administered at a clinic; hand it over to one first")
+    open_ones = [
+        e
+        for e in cold_chain.excursions_for_vial(session, vial)
+        if not cold_chain.closure_of(session, e)
+    ]
+    if open_ones:
+        raise ConflictError(
+            f"temperature excursion #{open_ones[0].id} on this vial is open; QA must assess "
+            "and close it before the vial is administered"
+        )
 
 
 def administer(

@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from labels.digital_link import VialId, batch_uri
+from labels.digital_link import batch_uri, with_label_query
 from labels.isbt128 import eye_readable
 from labels.label_content import ShipperLabel, VialLabel
 from traceability.custody_log import signed_requests
@@ -280,13 +280,12 @@ def printable(session: Session, batch: Batch, resolver: str) -> list[Printable]:
         label = current.get(vial.id or 0)
         if label is None:
             continue
-        identity = VialId(product.gtin, batch.lot, vial.serial)
         din = din_of(product, batch, vial)
         out.append(
             Printable(
                 vial=vial,
                 label=label,
-                uri=identity.label_uri(resolver, expiry=batch.expires_on, tag=label.tag),
+                uri=with_label_query(vial.uri, expiry=batch.expires_on, tag=label.tag),
                 din=eye_readable(din) if din else None,
             )
         )

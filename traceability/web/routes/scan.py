@@ -51,14 +51,20 @@ class ScanResult(BaseModel):
     codes: list[ScannedCode]
 
 
+def _identity(text: str) -> str:
+    parts = urlsplit(text)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
 def _describe(session: Session, text: str, context: ContextDep, by: str) -> ScannedCode:
     parts = urlsplit(text)
-    base = urlsplit(context.settings.resolver_base)
-    if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+    if parts.scheme not in ("http", "https"):
         return ScannedCode(text=text, kind="unknown")
+    # Found by path, then held to the exact identity stored: a label made for another
+    # resolver host names nothing here.
     if parts.path.startswith("/00/"):
         shipper = session.exec(select(Shipper).where(Shipper.sscc == parts.path[4:])).first()
-        if shipper is None:
+        if shipper is None or shipper.uri != _identity(text):
             return ScannedCode(text=text, kind="unknown")
         unit = custody.unit_for(session, shipper.uri)
         position = unit.position
@@ -73,6 +79,8 @@ def _describe(session: Session, text: str, context: ContextDep, by: str) -> Scan
     try:
         _, batch, vial = vial_record.find_vial(session, parse_vial_path(parts.path))
     except (IdentifierError, NotFoundError):
+        return ScannedCode(text=text, kind="unknown")
+    if vial.uri != _identity(text):
         return ScannedCode(text=text, kind="unknown")
     tags = parse_qs(parts.query).get("s")
     tag = tags[0] if tags else None
