@@ -1,18 +1,22 @@
-"""`traceability log` and `traceability audit`: checkpoints and whole-log verification."""
+"""`traceability log` and `traceability audit`: checkpoints, whole-log verification, and
+audit bundles (export from the database; verify offline with the `audit` package alone)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from audit.errors import AuditError
+from audit import bundle
+from audit.errors import AuditError, FormatError
 from audit.note import Verifier, parse_verifier_key
 from traceability.cli.common import errors_as_exit, fail, new_app, open_database, settings_from
 from traceability.clock import utcnow
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.verify_log import verify_log
 from traceability.keys import load_service_keys, read_log_verifier
+from traceability.services import audit_bundle
 
 log_app = new_app("The custody log.")
 audit_app = new_app("Verify the record.")
@@ -72,4 +76,77 @@ def verify_log_command(
         typer.echo(finding.line())
     status = "intact" if report.ok else f"{len(report.findings)} finding(s)"
     typer.echo(f"{report.entries} entries, {report.checkpoints} checkpoints: {status}")
+    raise typer.Exit(code=0 if report.ok else 1)
+
+
+SinceCheckpoint = Annotated[
+    Path | None,
+    typer.Option(
+        "--since-checkpoint",
+        help="A signed checkpoint note you already hold: the bundle proves the log "
+        "consistent with it.",
+    ),
+]
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise fail(f"{what}: cannot read {path}: {e.strerror or e}") from None
+
+
+@audit_app.command("export")
+def export_command(
+    lot: Annotated[str, typer.Option("--lot", help="The batch's lot number.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the zip.")],
+    since_checkpoint: SinceCheckpoint = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write the batch's audit bundle: entries, proofs, keys, signed checkpoint (zip)."""
+    since = None if since_checkpoint is None else _read_file(since_checkpoint, "--since-checkpoint")
+    with errors_as_exit():
+        settings = settings_from(database_url)
+        log = CustodyLog(
+            load_service_keys(settings.key_dir, settings.origin),
+            origin=settings.origin,
+            checkpoint_every=settings.checkpoint_every,
+        )
+        with open_database(database_url) as db:
+            data = audit_bundle.export(db, log, lot, now=utcnow(), since=since)
+    try:
+        output.write_bytes(data)
+    except OSError as e:
+        raise fail(f"cannot write {output}: {e.strerror or e}") from None
+    typer.echo(f"wrote {output} ({len(data)} bytes)")
+
+
+@audit_app.command("verify")
+def verify_command(
+    bundle_path: Annotated[Path, typer.Argument(metavar="BUNDLE", help="The bundle zip.")],
+    log_key: Annotated[
+        str,
+        typer.Option(
+            "--log-key", help="The log's verifier key text, or a file holding it (vkey form)."
+        ),
+    ],
+    since_checkpoint: SinceCheckpoint = None,
+) -> None:
+    """Verify an audit bundle offline and print its report.
+
+    Exit 0 when everything verifies; 1 with each finding listed; 2 for unusable input.
+    """
+    key_text = log_key
+    if Path(log_key).is_file():
+        key_text = _read_file(Path(log_key), "--log-key").decode("utf-8", "replace")
+    since = None if since_checkpoint is None else _read_file(since_checkpoint, "--since-checkpoint")
+    if not bundle_path.is_file():
+        raise fail(f"no bundle at {bundle_path}")
+    try:
+        report = bundle.verify(bundle_path, log_key=key_text.strip(), since_checkpoint=since)
+    except FormatError as e:
+        raise fail(str(e)) from None
+    typer.echo(report.text(), nl=False)
+    status = "verified" if report.ok else f"{len(report.findings)} finding(s)"
+    typer.echo(f"{report.entries} entries: {status}")
     raise typer.Exit(code=0 if report.ok else 1)

@@ -30,6 +30,7 @@ from reportlab.platypus import (
 )
 from sqlmodel import Session, select
 
+from audit.bundle import Report
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.tree import StoredTree
 from traceability.domain.disposition import RELEASES, Decision
@@ -267,3 +268,116 @@ def recall_notice(session: Session, batch: Batch) -> bytes:
         _table(rows, (25, 35, 50, 30, 30)),
     ]
     return _build(f"Recall notice {batch.lot}", story)
+
+
+def _verification_story(report: Report, log_key: str) -> list[object]:
+    state = "verifies" if report.ok else f"DOES NOT VERIFY: {len(report.findings)} finding(s)"
+    story: list[object] = [
+        _p("Verification", STYLES["Heading2"]),
+        _p(
+            f"The audit bundle of this batch ({report.entries} log entries with their "
+            f"inclusion proofs, the signers' key registrations and a signed checkpoint) "
+            f"was checked with the standalone audit package: it {state}."
+        ),
+        _p(f"Log key: {log_key}", MONO),
+        _p(
+            f"Checkpoint: {report.origin}, size {report.checkpoint_size}, signature "
+            f"{'verified' if report.checkpoint_verified else 'NOT verified'}.",
+            MONO,
+        ),
+        _p(f"Root hash: {report.root_hash}", MONO),
+    ]
+    if report.findings:
+        rows = [["Entry", "Finding", "Detail"]]
+        rows += [
+            ["" if f.index is None else str(f.index), f.kind, f.detail] for f in report.findings
+        ]
+        story.append(_table(rows, (15, 30, 135)))
+    return story
+
+
+def _timeline_story(report: Report) -> list[object]:
+    story: list[object] = [_p("Custody timeline", STYLES["Heading2"])]
+    if not report.vials:
+        story.append(_p("No vials."))
+    for vial in report.vials:
+        rows = [["#", "When (UTC)", "Event", "Who", "Where", "Temperatures"]]
+        rows += [
+            [
+                f"{e.index}{'' if e.verified else ' (!)'}",
+                e.when.replace("T", " ").rstrip("Z")[:19],
+                e.type,
+                e.who,
+                e.where,
+                e.temperatures,
+            ]
+            for e in vial.events
+        ]
+        story += [
+            _p(f"Vial {vial.serial}", STYLES["Heading3"]),
+            _table(rows, (12, 28, 30, 35, 45, 30)),
+        ]
+    return story
+
+
+def inspection_report(session: Session, batch: Batch, report: Report, *, log_key: str) -> bytes:
+    """The inspector's report of a batch: what the verified bundle shows, beside the record.
+
+    The timeline comes from the verified log entries; the QC table, the signature
+    manifestations and the excursions from the batch record, each with the log entry
+    that binds it.
+    """
+    product = session.get(Product, batch.product_id)
+    assert product is not None  # noqa: S101 - a foreign key
+    flagged = {f.index for f in report.findings}
+    decisions = [["Entry", "Decision", "Manifestation (21 CFR 11.50)", "Log signature"]]
+    for d in release.dispositions_of(session, batch):
+        decisions.append(
+            [
+                str(d.log_index),
+                d.decision,
+                release.manifestation(d).line(),
+                "verified"
+                if any(x.index == d.log_index and x.verified for x in report.dispositions)
+                else ("DOES NOT VERIFY" if d.log_index in flagged else "not in the bundle"),
+            ]
+        )
+    excursions = [["#", "Kind", "From (UTC)", "Peak", "Limit", "Vials", "State"]]
+    seen: dict[int, list[str]] = {}
+    rows_by_id = {}
+    for vial in vials_of(session, batch):
+        for e in cold_chain.excursions_for_vial(session, vial):
+            assert e.id is not None  # noqa: S101 - stored
+            seen.setdefault(e.id, []).append(vial.serial)
+            rows_by_id[e.id] = e
+    for eid, e in rows_by_id.items():
+        excursions.append(
+            [
+                str(eid),
+                e.kind,
+                f"{e.start_at:%Y-%m-%d %H:%M}",
+                f"{e.peak_celsius} °C",
+                e.limit,
+                ", ".join(seen[eid]),
+                "closed" if cold_chain.closure_of(session, e) else "OPEN",
+            ]
+        )
+    story: list[object] = [
+        _p(f"Inspector's report: batch {batch.lot}", STYLES["Title"]),
+        _p(
+            f"{product.name} ({product.code}, GTIN {product.gtin}). Donor code "
+            f"{batch.donor_code}; made {batch.manufactured_on.isoformat()}, expires "
+            f"{batch.expires_on.isoformat()}; state {batch.state}."
+        ),
+        *_verification_story(report, log_key),
+        *_timeline_story(report),
+        _p("Quality control", STYLES["Heading2"]),
+        _table(_qc_rows(session, batch), (10, 32, 45, 18, 35, 40)),
+        _p("Signature manifestations", STYLES["Heading2"]),
+        _table(decisions, (15, 25, 105, 35)) if len(decisions) > 1 else _p("No decision yet."),
+        _p("Temperature excursions", STYLES["Heading2"]),
+        _table(excursions, (10, 15, 30, 20, 30, 45, 20))
+        if len(excursions) > 1
+        else _p("None recorded."),
+    ]
+    return _build(f"Inspector's report {batch.lot}", story)

@@ -20,6 +20,7 @@ from traceability.web import problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
 from traceability.web.rate_limit import SlidingWindowLimiter
 from traceability.web.routes import (
+    audit_bundles,
     audit_trail,
     auth,
     batches,
@@ -43,6 +44,7 @@ ROUTERS = (
     auth.router,
     users.router,
     audit_trail.router,
+    audit_bundles.router,
     log.router,
     keys.router,
     batches.router,

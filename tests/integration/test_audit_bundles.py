@@ -1,0 +1,210 @@
+"""Audit bundles exported through HTTP and the CLI, on SQLite and PostgreSQL, then
+verified with the `audit` package alone; and the inspector's report PDF."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from audit import bundle
+from audit.canonical_json import canonicalize
+from tests.custody_flow import LOT, World, make_world
+from tests.integration.test_release import SERIALS, complete, decide, pdf_text
+from tests.signing import Signer
+from tests.support import Api
+from traceability.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    w = make_world(api)
+    w.leo = Signer.register(api, "leo", "lab")  # type: ignore[attr-defined]
+    api.add_user("aude", "auditor")
+    return w
+
+
+def released(w: World) -> int:
+    complete(w)
+    response = decide(w, w.quinn, "released", "Approved for release")
+    assert response.status_code == 201, response.text
+    index: int = response.json()["log_index"]
+    return index
+
+
+def log_key(w: World) -> str:
+    return w.api.client.get("/log/key").text.strip()
+
+
+def get_bundle(w: World, **params: str) -> bytes:
+    response = w.api.client.get(
+        "/audit/bundles", params={"lot": LOT, **params}, headers=w.api.headers("aude")
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    return response.content
+
+
+def test_a_released_batch_bundle_verifies_offline(world: World) -> None:
+    w = world
+    decision = released(w)
+    data = get_bundle(w)
+    report = bundle.verify(io.BytesIO(data), log_key=log_key(w))
+    assert report.ok, [f.line() for f in report.findings]
+    # A checkpoint covering the decision was signed for the bundle.
+    assert report.checkpoint_size is not None and report.checkpoint_size > decision
+    assert [v.serial for v in report.vials] == list(SERIALS)
+    for vial in report.vials:
+        assert [e.type for e in vial.events][0] == "vial.commissioned"
+        assert any(e.type == "custody.stored" and e.who == "lena" for e in vial.events)
+    assert {q.type for q in report.qc} == {"qc.result.entered", "qc.result.reviewed"}
+    (disposition,) = report.dispositions
+    assert (disposition.index, disposition.signer, disposition.verified) == (
+        decision,
+        "quinn",
+        True,
+    )
+    assert {k.user for k in report.keys} >= {None, "lena", "leo", "quinn"}
+    # The same evidence exported twice, with no new entries, gives the same zip.
+    assert get_bundle(w) == data
+
+
+def test_only_auditors_and_qa_get_bundles(world: World) -> None:
+    w = world
+    for who, status in ((w.lena.headers, 403), (w.quinn.headers, 200)):
+        response = w.api.client.get("/audit/bundles", params={"lot": LOT}, headers=who)
+        assert response.status_code == status, response.text
+    missing = w.api.client.get(
+        "/audit/bundles", params={"lot": "NOPE"}, headers=w.api.headers("aude")
+    )
+    assert missing.status_code == 404
+
+
+def test_a_bundle_proves_consistency_with_the_auditors_older_checkpoint(world: World) -> None:
+    w = world
+    complete(w)
+    held = w.api.client.post("/log/checkpoint", headers=w.quinn.headers).text
+    released_index = decide(w, w.quinn, "released", "Approved for release").json()["log_index"]
+    for data in (
+        get_bundle(w, since=held),
+        w.api.client.post(
+            "/audit/bundles",
+            params={"lot": LOT},
+            content=held.encode(),
+            headers=w.api.headers("aude") | {"content-type": "text/plain"},
+        ).content,
+    ):
+        report = bundle.verify(io.BytesIO(data), log_key=log_key(w), since_checkpoint=held)
+        assert report.ok, [f.line() for f in report.findings]
+        assert report.consistency_from is not None
+        assert report.checkpoint_size is not None and report.checkpoint_size > released_index
+    # A note the log did not sign is refused.
+    forged = held.replace(held.split("\n")[1], "1", 1)
+    refused = w.api.client.get(
+        "/audit/bundles", params={"lot": LOT, "since": forged}, headers=w.api.headers("aude")
+    )
+    assert refused.status_code == 422, refused.text
+
+
+def test_tampering_with_an_exported_bundle_is_found(world: World, tmp_path: Path) -> None:
+    w = world
+    decision = released(w)
+    original = tmp_path / "b.zip"
+    original.write_bytes(get_bundle(w))
+    name = bundle.entry_name(decision)
+    body = json.loads(zipfile.ZipFile(original).read(name))
+    body["what"]["meaning"] = "Rejected"
+    tampered = tmp_path / "t.zip"
+    with zipfile.ZipFile(original) as source, zipfile.ZipFile(tampered, "w") as target:
+        for info in source.infolist():
+            data = canonicalize(body) if info.filename == name else source.read(info)
+            target.writestr(info.filename, data)
+    report = bundle.verify(tampered, log_key=log_key(w))
+    assert {("bad-signature", decision), ("inclusion", decision)} <= report.kinds()
+    assert not report.dispositions[0].verified
+
+
+@pytest.fixture
+def cli(api: Api):  # type: ignore[no-untyped-def]
+    settings = api.settings
+    env = {
+        "TRACE_ENVIRONMENT": "development",
+        "TRACE_KEY_DIR": str(settings.key_dir),
+        "TRACE_ORIGIN": settings.origin,
+        "TRACE_DATABASE_URL": api.db.engine.url.render_as_string(hide_password=False),
+    }
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), env=env)
+
+    return invoke
+
+
+def test_export_and_verify_through_the_cli(world: World, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    w = world
+    decision = released(w)
+    held = tmp_path / "held.txt"
+    held.write_text(w.api.client.get("/log/checkpoint").text)
+    key = tmp_path / "log.vkey"
+    key.write_text(log_key(w) + "\n")
+    path = tmp_path / "bundle.zip"
+    exported = cli(
+        "audit", "export", "--lot", LOT, "-o", str(path), "--since-checkpoint", str(held)
+    )
+    assert exported.exit_code == 0, exported.output
+
+    verified = cli(
+        "audit", "verify", str(path), "--log-key", str(key), "--since-checkpoint", str(held)
+    )
+    assert verified.exit_code == 0, verified.output
+    assert f"#{decision}" in verified.output and "signed by quinn" in verified.output
+    assert "Vial 0001" in verified.output and "entries: verified" in verified.output
+    # The key given as text works too.
+    assert cli("audit", "verify", str(path), "--log-key", log_key(w)).exit_code == 0
+
+    # One finding per problem, exit 1.
+    data = bytearray(path.read_bytes())
+    other = tmp_path / "other.vkey"
+    other.write_text("someone.else/log+00000000+AQ==\n")
+    wrong = cli("audit", "verify", str(path), "--log-key", str(other))
+    assert wrong.exit_code == 2 and "error:" in wrong.output  # a malformed key
+    from audit.note import Signer as NoteSigner
+
+    stranger = NoteSigner.generate(w.api.settings.origin).verifier().text()
+    forged = cli("audit", "verify", str(path), "--log-key", stranger)
+    assert forged.exit_code == 1, forged.output
+    assert "bundle: checkpoint:" in forged.output
+
+    # Unusable input, exit 2.
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(bytes(data[: len(data) // 3]))
+    assert cli("audit", "verify", str(cut), "--log-key", str(key)).exit_code == 2
+    assert cli("audit", "verify", str(tmp_path / "nope.zip"), "--log-key", str(key)).exit_code == 2
+    assert cli("audit", "export", "--lot", "NOPE", "-o", str(tmp_path / "x.zip")).exit_code == 2
+
+
+def test_the_inspection_report_shows_the_verification(world: World, tmp_path: Path) -> None:
+    w = world
+    decision = released(w)
+    response = w.api.client.get(
+        f"/batches/{LOT}/inspection-report.pdf", headers=w.api.headers("aude")
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    text = " ".join(pdf_text(response.content, tmp_path).split())
+    report = bundle.verify(io.BytesIO(get_bundle(w)), log_key=log_key(w))
+    assert "it verifies" in text
+    assert f"size {report.checkpoint_size}" in text and str(report.root_hash) in text
+    assert "Signed by Quinn Tester" in text and "verified" in text
+    assert str(decision) in text
+    for serial in SERIALS:
+        assert f"Vial {serial}" in text
+    assert "custody.stored" in text and "sterility" in text
+    forbidden = w.api.client.get(f"/batches/{LOT}/inspection-report.pdf", headers=w.lena.headers)
+    assert forbidden.status_code == 403
