@@ -307,3 +307,15 @@ def test_a_cloned_label_is_refused_at_handoff(world: World) -> None:
     assert forged.status_code == 409 and "never issued" in forged.json()["detail"]
     genuine = w.offer(w.lena, vial, "user:cora", tag=labels[0]["uri"].split("&s=")[1])
     assert genuine.status_code == 201
+
+
+def test_couriers_see_custody_but_not_the_batch_record(world: World) -> None:
+    w, vial = world, world.vial()
+    w.store(w.lena, vial)
+    w.offer(w.lena, vial, "user:cora")
+    path = "/" + vial.split("/", 3)[3]
+    as_courier = w.api.client.get(path, headers=w.cora.headers | {"accept": "application/json"})
+    staff = as_courier.json()["staff"]
+    assert staff["donor_code"] is None and staff["batch_record"] is None
+    as_lab = w.api.client.get(path, headers=w.lena.headers | {"accept": "application/json"})
+    assert as_lab.json()["staff"]["donor_code"] == "D-7F3A"

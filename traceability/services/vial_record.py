@@ -160,6 +160,7 @@ def vial_record(
     verdict: TagVerdict,
     label_expiry: str | None,
     staff: bool,
+    record_reader: bool = False,
 ) -> VialRecord:
     qc = _qc(session, batch)
     position = custody.position_of(session, vial)
@@ -169,8 +170,8 @@ def vial_record(
         replaced = {r.replaces_id for r in history}
         extra = {
             "custodian": str(position.custodian) if position.custodian else None,
-            "donor_code": batch.donor_code,
-            "batch_record": f"/ui/batches/{batch.lot}",
+            "donor_code": batch.donor_code if record_reader else None,
+            "batch_record": f"/ui/batches/{batch.lot}" if record_reader else None,
             "batch_log_index": batch.log_index,
             "labels": [
                 {

@@ -29,6 +29,8 @@ from traceability.web.problems import wants_html
 router = APIRouter(tags=["resolver"])
 
 STAFF = (Role.lab, Role.qa, Role.auditor, Role.admin, Role.courier)
+RECORD_READERS = (Role.lab, Role.qa, Role.auditor, Role.admin)
+"""Who sees the batch record behind a vial (donor code, record link); couriers do not."""
 
 
 def _limit(request: Request, context: ContextDep) -> None:
@@ -75,6 +77,7 @@ def resolve_vial(
                 now=context.clock(),
             )
     staff = auth is not None and auth.actor.has_any(*STAFF)
+    record_reader = auth is not None and auth.actor.has_any(*RECORD_READERS)
     record = vial_record.vial_record(
         session,
         product,
@@ -83,6 +86,7 @@ def resolve_vial(
         verdict=judgement.verdict,
         label_expiry=request.query_params.get("17"),
         staff=staff,
+        record_reader=record_reader,
     )
     if _wants_json(request):
         return JSONResponse(record.to_json(), headers={"Vary": "Accept, Cookie"})
@@ -189,6 +193,7 @@ def resolve_shipper(
             "shipper": shipper,
             "state": state,
             "vials": vials if staff else [],
+            "count": len(vials),
             "staff": staff,
             "actions": actions,
             "tag": "",
