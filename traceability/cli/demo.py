@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traceability import demo, demo_custody, demo_records
+from traceability import demo
 from traceability.cli.common import (
     cli_actor,
     errors_as_exit,
@@ -44,6 +44,8 @@ def load(
                 return
             raise fail("the database is not empty; demo data goes only into an empty one")
         count = demo.load(session, actor=cli_actor(), now=utcnow())
+        from traceability import demo_custody, demo_records  # only here: they pull in much
+
         # Open the custody log: entry 0 registers the service key; sign its first checkpoint.
         log = CustodyLog(
             load_service_keys(settings.key_dir, settings.origin),

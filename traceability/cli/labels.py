@@ -7,14 +7,16 @@ the batch page, each one logged; printing never issues anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from traceability.cli.common import errors_as_exit, fail, new_app, open_database, settings_from
 from traceability.cli.db import DatabaseUrl
-from traceability.services import batch_records
-from traceability.services.label_printing import Format, Layout, Paper, PrintJob, print_labels
+
+Layout = Literal["vial", "sheet", "shipper"]
+Format = Literal["pdf", "zpl"]
+Paper = Literal["A4", "letter"]
 
 app = new_app("Print vial, sheet and shipper labels (vector PDF or ZPL).")
 
@@ -31,6 +33,10 @@ def pdf(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the batch's current labels, one per vial, to OUTPUT."""
+    # Drawing labels needs reportlab; imported here so other commands start fast.
+    from traceability.services import batch_records
+    from traceability.services.label_printing import PrintJob, print_labels
+
     settings = settings_from(database_url)
     job = PrintJob(layout, format_, paper, (width_mm, height_mm))
     with errors_as_exit(), open_database(database_url) as db, db.read() as session:

@@ -15,7 +15,9 @@ from traceability.errors import InvalidInputError
 MIN_PASSWORD_LENGTH = 10
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+_DUMMY_HASH: str | None = None
+"""Made on first use, not at import: every CLI command imports this module, and an
+Argon2id hash costs about 0.1 s."""
 
 
 def configure_hashing(*, time_cost: int, memory_cost: int) -> None:
@@ -25,7 +27,14 @@ def configure_hashing(*, time_cost: int, memory_cost: int) -> None:
     """
     global _hasher, _DUMMY_HASH  # noqa: PLW0603 - one process-wide hasher
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
-    _DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+    _DUMMY_HASH = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH  # noqa: PLW0603 - computed once per hasher
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+    return _DUMMY_HASH
 
 
 def check_password_policy(password: str, *, field: str = "password") -> None:
@@ -44,7 +53,9 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if `password` matches; with no hash, burn the same time and say no."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
