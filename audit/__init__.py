@@ -7,11 +7,21 @@ It checks, with no trust in the log operator, that entries are in the log
 
 Modules: ``errors`` (the exception tree), ``merkle`` (hashes, proofs,
 frontier), ``note`` (keys and signed notes), ``checkpoint`` (signed tree
-heads), ``encoding`` (strict base64).
+heads), ``encoding`` (strict base64), ``bundle`` (audit bundles: write one,
+verify one offline; docs/audit-bundle.md).
 
 This package must never import anything beyond the standard library and
 ``cryptography``, so that it stays small enough to audit; in particular
 never the service's own code.
 """
 
-__all__ = ["canonical_json", "checkpoint", "encoding", "entry", "errors", "merkle", "note"]
+__all__ = [
+    "bundle",
+    "canonical_json",
+    "checkpoint",
+    "encoding",
+    "entry",
+    "errors",
+    "merkle",
+    "note",
+]

@@ -51,10 +51,10 @@ from audit.entry import (
     KEY_REVOKED,
     Entry,
     KeyRegistration,
+    KeyRing,
     parse_entry,
     parse_key_registration,
     parse_key_revocation,
-    verify_signature,
 )
 from audit.errors import (
     AuditError,
@@ -509,6 +509,7 @@ class _Check:
         self.entries: dict[int, Entry] = {}
         self.registered: dict[str, KeyRegistration] = {}
         self.revoked: dict[str, int] = {}
+        self.ring = KeyRing({})
         self.checkpoint: Checkpoint | None = None
         self.checkpoint_verified = False
 
@@ -615,8 +616,9 @@ class _Check:
         revoked = self.revoked.get(entry.key)
         if revoked is not None and revoked < entry.index:
             self.find("revoked-key", index, f"key {entry.key} was revoked at index {revoked}")
+        self.ring.add(registration.public_key)  # its id is the key id of the registration
         try:
-            verify_signature(entry, registration.public_key)
+            self.ring.verify(entry)
         except VerificationError as e:
             self.find("bad-signature", index, str(e))
             return False
