@@ -451,3 +451,24 @@ def test_a_vial_is_administered_only_at_a_clinic_and_never_under_an_open_excursi
     assert uploaded.status_code == 201, uploaded.text
     refused = w.step(w.nora, "/custody/administer", "custody.administered", w.vial("0001"))
     assert refused.status_code == 409 and "excursion" in refused.json()["detail"]
+
+
+def test_no_cli_command_takes_a_status() -> None:
+    import click
+    import typer
+
+    from traceability.cli.main import app
+
+    def walk(command: click.Command, path: str) -> list[str]:
+        found = [
+            f"{path} {name}"
+            for param in command.params
+            for name in getattr(param, "opts", [])
+            if any(word in name for word in ("state", "status", "disposition"))
+        ]
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                found += walk(sub, f"{path} {name}")
+        return found
+
+    assert walk(typer.main.get_command(app), "traceability") == []
