@@ -3,6 +3,7 @@
 ./scripts/bench log      custody-log appends and verify-log (issue 3)
 ./scripts/bench labels   a 1,000-vial sheet PDF against bare QR matrices (issue 5)
 ./scripts/bench handoff  signed two-party handoffs through a real server (issue 6)
+./scripts/bench audit    export and verification of a 10,000-entry audit bundle (issue 8)
 """
 
 from __future__ import annotations
@@ -335,10 +336,17 @@ def main(argv: list[str]) -> int:
     log_parser.add_argument("--big", type=int, default=1_000_000)
     labels_parser = sub.add_parser("labels", help="a sheet PDF of vial labels against bare QR")
     labels_parser.add_argument("--vials", type=int, default=1000)
+    audit_parser = sub.add_parser("audit", help="export and verify a 10,000-entry audit bundle")
+    audit_parser.add_argument("--entries", type=int, default=10_000)
     handoff_parser = sub.add_parser("handoff", help="signed two-party handoffs through uvicorn")
     handoff_parser.add_argument("--clients", type=int, default=64)
     handoff_parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
+    if args.what == "audit":
+        import bench_audit  # beside this script
+
+        bench_audit.run(args.entries)
+        return 0
     if args.what == "handoff":
         import bench_handoff  # beside this script
 
