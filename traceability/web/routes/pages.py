@@ -289,6 +289,7 @@ def _release_view(
         ],
         "certificate": any(r.decision in RELEASE_DECISIONS for r in rows),
         "recall": release_service.recall_of(session, batch),
+        "can_audit": auth.actor.has_any(Role.auditor, Role.qa),
     }
 
 
