@@ -289,3 +289,18 @@ def test_the_demo_shows_custody_in_progress(database: Database) -> None:
     assert [h.from_party for h in rami.offered] == ["site:LAB1"]
     assert len(lab.holding) == 10  # 12 stored, 2 of them gone in the shipper
     assert invoke(database, "audit", "verify-log").exit_code == 0
+
+
+def test_audit_epcis_writes_the_batchs_events(database: Database, tmp_path: Path) -> None:
+    import json
+
+    assert invoke(database, "demo", "load").exit_code == 0
+    target = tmp_path / "UC26-101.jsonld"
+    done = invoke(database, "audit", "epcis", "--lot", "UC26-101", "-o", str(target))
+    assert done.exit_code == 0, done.output
+    document = json.loads(target.read_text())
+    assert document["type"] == "EPCISDocument"
+    steps = {event.get("bizStep") for event in document["epcisBody"]["eventList"]}
+    assert {"commissioning", "storing", "packing", "departing"} <= steps
+    missing = invoke(database, "audit", "epcis", "--lot", "NOPE", "-o", str(target))
+    assert missing.exit_code == 2 and missing.output.startswith("error:")

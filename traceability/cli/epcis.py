@@ -1,6 +1,6 @@
 """`traceability audit epcis`: write a batch's history as a GS1 EPCIS 2.0 document.
 
-Reads only, like `GET /epcis/events?lot=LOT`; the lead registers the command.
+Reads only, like `GET /epcis/events?lot=LOT`. Registered on the `audit` group in cli/main.py.
 """
 
 from __future__ import annotations

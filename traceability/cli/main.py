@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traceability.cli import db, demo, keys, labels, log, users
+from traceability.cli import db, demo, epcis, keys, labels, log, users
 from traceability.cli.common import OneLineErrors, errors_as_exit, settings_from
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(keys.app, name="keys")
 app.add_typer(labels.app, name="labels")
 app.add_typer(log.log_app, name="log")
+log.audit_app.command("epcis")(epcis.epcis)
 app.add_typer(log.audit_app, name="audit")
 
 
