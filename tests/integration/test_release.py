@@ -472,3 +472,37 @@ def test_no_cli_command_takes_a_status() -> None:
         return found
 
     assert walk(typer.main.get_command(app), "traceability") == []
+
+
+def test_a_rejected_batch_takes_no_more_entries(world: World) -> None:
+    w = world
+    complete(w, skip={"potency"})
+    enter(w, w.lena, "potency", {"value": "12"})
+    rejected = decide(w, w.quinn, "rejected", "Rejected", justification="Potency OOS confirmed")
+    assert rejected.status_code == 201 and rejected.json()["state"] == "rejected"
+    late = w.lena.post(
+        f"/batches/{LOT}/deviations",
+        "deviation.recorded",
+        batch_uri(w),
+        {"title": "Late note", "description": "After rejection", "severity": "minor"},
+    )
+    assert late.status_code == 409 and "rejected" in late.json()["detail"]
+    result = w.lena.post(
+        f"/batches/{LOT}/results",
+        "qc.result.entered",
+        batch_uri(w),
+        {
+            "test": "viability",
+            "values": {"value": "90"},
+            "unit": "%",
+            "method": "7-AAD",
+            "instrument": "x",
+            "reagent_lots": [],
+            "analyst": "lena",
+            "tested_at": "2026-11-01T10:00:00Z",
+        },
+    )
+    assert result.status_code == 409
+    # Its vials can only go to destruction.
+    again = decide(w, w.quinn, "released", "Approved for release", username=None)
+    assert again.status_code == 409
