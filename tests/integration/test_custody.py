@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.custody_flow import World, make_world
+from tests.signing import Signer
 from tests.support import Api
 from traceability.custody_log.verify_log import verify_log
 
@@ -319,3 +320,62 @@ def test_couriers_see_custody_but_not_the_batch_record(world: World) -> None:
     assert staff["donor_code"] is None and staff["batch_record"] is None
     as_lab = w.api.client.get(path, headers=w.lena.headers | {"accept": "application/json"})
     assert as_lab.json()["staff"]["donor_code"] == "D-7F3A"
+
+
+def test_what_is_offered_is_frozen_until_the_handoff_completes(world: World) -> None:
+    w = world
+    vials = [w.vial(s) for s in ("0001", "0002", "0003")]
+    for vial in vials:
+        w.store(w.lena, vial)
+    shipper = str(make_shipper(w)["uri"])
+    w.step(w.lena, "/custody/pack", "custody.packed", shipper, vials=vials[:2])
+    assert w.offer(w.lena, shipper, "user:cora").status_code == 201
+    unpack = w.store(w.lena, vials[0])
+    assert unpack.status_code == 409 and "open until" in unpack.json()["detail"]
+    # A vial offered on its own cannot be packed away while the offer is open.
+    assert w.offer(w.lena, vials[2], "user:cody").status_code == 201
+    other = str(make_shipper(w)["uri"])
+    packed = w.step(w.lena, "/custody/pack", "custody.packed", other, vials=[vials[2]])
+    assert packed.status_code == 409
+
+
+def test_a_handoff_needs_two_people(world: World) -> None:
+    w, vial = world, world.vial()
+    w.store(w.lena, vial)
+    # lars works in the lab and also carries: he may not offer to himself...
+    lars = Signer.register(w.api, "lars", "lab", "courier")
+    assert (
+        w.api.client.post(
+            "/sites/LAB1/members", headers=w.admin, json={"username": "lars"}
+        ).status_code
+        == 201
+    )
+    to_self = w.offer(lars, vial, "user:lars")
+    assert to_self.status_code == 422 and to_self.json()["field"] == "statement.what.to"
+    # ...nor accept, as a courier, what his own site offered.
+    offered = w.offer(w.lena, vial, "user:lars").json()
+    taken = w.accept(lars, vial, offered["handoff"])
+    assert taken.status_code == 403 and "second person" in taken.json()["detail"]
+
+
+def test_a_shipper_is_packed_only_where_it_is(world: World) -> None:
+    w = world
+    w.store(w.lena, w.vial("0001"))
+    made = w.api.client.post("/shippers", headers=w.nora.headers, json={"site": "CLINIC1"})
+    assert made.status_code == 201
+    packed = w.step(
+        w.lena, "/custody/pack", "custody.packed", made.json()["uri"], vials=[w.vial("0001")]
+    )
+    assert packed.status_code == 409 and "CLINIC1" in packed.json()["detail"]
+
+
+def test_a_shipper_step_answers_with_the_persons_own_entry(world: World) -> None:
+    w = world
+    for serial in ("0001", "0002"):
+        w.store(w.lena, w.vial(serial))
+    shipper = str(make_shipper(w)["uri"])
+    packed = w.step(
+        w.lena, "/custody/pack", "custody.packed", shipper, vials=[w.vial("0001"), w.vial("0002")]
+    ).json()
+    entry = w.api.client.get(f"/log/entries/{packed['log_index']}", headers=w.quinn.headers)
+    assert entry.json()["body"]["actor"] == "lena" and entry.json()["body"]["subject"] == shipper

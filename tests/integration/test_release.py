@@ -506,3 +506,40 @@ def test_a_rejected_batch_takes_no_more_entries(world: World) -> None:
     # Its vials can only go to destruction.
     again = decide(w, w.quinn, "released", "Approved for release", username=None)
     assert again.status_code == 409
+
+
+def test_a_late_positive_sterility_recalls_even_after_an_on_hold(world: World) -> None:
+    w = world
+    complete(w, skip={"sterility"})
+    decide(
+        w,
+        w.quinn,
+        "conditionally released",
+        "Approved for conditional release, sterility pending",
+        justification="Rapid negative",
+    )
+    w.hand(w.lena, w.cora, w.vial("0001"), "user:cora")
+    held = decide(
+        w,
+        w.quinn,
+        "on hold",
+        "Placed on hold pending investigation",
+        justification="Courier delayed",
+        username=None,
+    )
+    assert held.status_code == 201, held.text
+    enter(w, w.lena, "sterility", {"result": "growth"})
+    notice = w.api.client.get(f"/batches/{LOT}/recall", headers=w.quinn.headers)
+    assert notice.status_code == 200
+    vials = {v["serial"]: v for v in notice.json()["vials"]}
+    # With the courier: no site to name, the courier is the one to call.
+    assert vials["0001"]["custodian"] == "user:cora" and vials["0001"]["site"] is None
+
+
+def test_someone_elses_user_id_in_an_e_signature_is_recorded(world: World) -> None:
+    w = world
+    complete(w)
+    wrong = decide(w, w.quinn, "released", "Approved for release", username="lena")
+    assert wrong.status_code == 403
+    attempts = w.api.client.get("/sign-ins", headers=w.api.headers("admin")).json()
+    assert [a["success"] for a in attempts if a["channel"] == "e-signature"] == [False]

@@ -89,3 +89,18 @@ def test_a_photo_without_codes_reads_none_and_auditors_may_not_scan(world: World
         content=buffer.getvalue(),
     )
     assert denied.status_code == 403
+
+
+def test_a_code_that_is_not_a_well_formed_url_names_nothing(world: World) -> None:
+    import qrcode
+
+    image = qrcode.make("http://[zz/not-a-url").get_image()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    response = world.api.client.post(
+        "/scan",
+        headers=world.cora.headers | {"content-type": "image/png"},
+        content=buffer.getvalue(),
+    )
+    assert response.status_code == 200, response.text
+    assert [c["kind"] for c in response.json()["codes"]] == ["unknown"]

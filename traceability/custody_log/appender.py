@@ -143,6 +143,17 @@ class CustodyLog:
 
     # --- the lock and the tree state -------------------------------------------------
 
+    def lock(self, session: Session) -> None:
+        """Hold the log's write lock for the rest of this unit of work.
+
+        A use case that reads state, checks a rule against it and then appends must take
+        the lock before it reads: otherwise, on PostgreSQL, two writers about different
+        subjects (a recall and an administration, two packings of one vial) could both
+        pass their checks. SQLite's BEGIN IMMEDIATE already serialises whole units of
+        work; on PostgreSQL the advisory lock is re-entrant within the transaction.
+        """
+        self._lock(session)
+
     def _lock(self, session: Session) -> None:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOG_LOCK})

@@ -298,7 +298,9 @@ def _move(
                 step=step.value,
                 state=state.value,
                 custodian=str(custodian) if custodian else None,
-                site_id=site.id if site else before[vial.id].site_id,
+                site_id=site.id
+                if site
+                else (None if custodian and custodian.kind == "user" else before[vial.id].site_id),
                 unit_id=unit_id,
                 rack=rack,
                 box=box,
@@ -354,6 +356,7 @@ def store(
         )
     if not site_service.is_member(session, site, user):
         raise PermissionDeniedError(f"you do not act for site {site.code}")
+    _check_not_offered(session, vial, position, now)
     appended = _append(session, log, signed, nonce, user=user, now=now)
     assert unit_row is not None  # noqa: S101 - get_unit raises
     _move(
@@ -416,6 +419,12 @@ def pack(
     custodian = custodians.pop()
     if not acts_for(session, user, custodian):
         raise PermissionDeniedError(f"the vials are in the custody of {custodian}, not yours")
+    here = shipper_site(session, shipper)
+    if custodian != _site_party(here):
+        raise ConflictError(f"shipper {shipper.sscc} is at {here.code}, not with the vials")
+    for vial in vials:
+        assert vial.id is not None  # noqa: S101 - stored
+        _check_not_offered(session, vial, where[vial.id], now)
     appended = _append(session, log, signed, nonce, user=user, now=now)
     unit = Unit(shipper.uri, None, shipper, vials, where[vials[0].id or 0])
     _move(
@@ -430,6 +439,35 @@ def pack(
         now=now,
         shipper_id=shipper.id,
     )
+
+
+def shipper_site(session: Session, shipper: Shipper) -> Site:
+    """Where an empty shipper is: the site that last held it, else where it was made."""
+    last = session.exec(
+        select(CustodyEvent.site_id)
+        .where(CustodyEvent.shipper_id == shipper.id, col(CustodyEvent.site_id).is_not(None))
+        .order_by(col(CustodyEvent.id).desc())
+    ).first()
+    site = session.get(Site, last if last is not None else shipper.site_id)
+    assert site is not None  # noqa: S101 - a foreign key
+    return site
+
+
+def _check_not_offered(session: Session, vial: Vial, position: Position, now: datetime) -> None:
+    """While a handoff of the vial (or of its shipper) is open, its contents are frozen:
+    what the receiver accepts must be exactly what was offered."""
+    units = [vial.uri]
+    if position.shipper_id is not None:
+        shipper = session.get(Shipper, position.shipper_id)
+        if shipper is not None:
+            units.append(shipper.uri)
+    for uri in units:
+        pending = open_handoff(session, uri, now)
+        if pending is not None:
+            raise ConflictError(
+                f"a handoff to {pending.to_party} is open until "
+                f"{pending.expires_at:%Y-%m-%d %H:%M} UTC; it completes or lapses first"
+            )
 
 
 def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | None:
@@ -477,6 +515,10 @@ def offer_handoff(
     _check_party(session, offer.to)
     if offer.to == position.custodian:
         raise InvalidInputError("the unit is already in that party's custody", field=f"{WHAT}.to")
+    if acts_for(session, user, offer.to):
+        raise InvalidInputError(
+            "a handoff goes to someone else: you act for that party yourself", field=f"{WHAT}.to"
+        )
     pending = open_handoff(session, unit.uri, now)
     if pending is not None:
         raise ConflictError(
@@ -520,6 +562,11 @@ def accept_handoff(
     to = Party.parse(handoff.to_party, "to")
     if not acts_for(session, user, to):
         raise PermissionDeniedError(f"this handoff is to {to}, not to you")
+    if user.username == handoff.offered_by or acts_for(
+        session, user, Party.parse(handoff.from_party, "from")
+    ):
+        raise PermissionDeniedError("a handoff needs a second person: you are on the giving side")
+    _unit_of_vial_request(unit)
     _check_tag(session, unit, request.tag)
     position = unit.position
     if position is None or str(position.custodian) != handoff.from_party:

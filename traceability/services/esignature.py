@@ -52,15 +52,17 @@ def verify(
         user = session.get(User, auth.user.id)
         assert user is not None  # noqa: S101 - authenticated
         if first_in_session(session, auth) and not components.username:
+            # A form left incomplete, not an attempt at someone's signature: not counted.
             raise InvalidInputError(
                 "the first e-signature of a session needs your user id as well as your password",
                 field="esignature.username",
             )
-        if components.username and components.username.strip().lower() != user.username:
-            raise PermissionDeniedError("an e-signature is made only by the signed-in user")
         password_ok = verify_password(user.password_hash, components.password)
         locked = lock_state(session, user.username, now, policy)
-        if locked is not None:
+        if components.username and components.username.strip().lower() != user.username:
+            # Someone else's user id in this session: an attempt worth recording (11.300(d)).
+            failure = PermissionDeniedError("an e-signature is made only by the signed-in user")
+        elif locked is not None:
             failure = AccountLockedError(
                 "too many failed attempts; the account is locked",
                 retry_after=int((locked - now).total_seconds()) + 1,

@@ -233,11 +233,19 @@ def recall_if_needed(
     actor: Actor,
     now: datetime,
 ) -> Recall | None:
-    """A sterility failure on a conditionally released batch recalls it at once."""
+    """A sterility failure on a conditionally released batch recalls it at once.
+
+    Also when QA put it on hold after the conditional release: its vials may already
+    have reached patients.
+    """
     if (
-        BatchState(batch.state) is not BatchState.conditionally_released
-        or result.test != STERILITY
+        result.test != STERILITY
         or Verdict(result.verdict) is not Verdict.failed
+        or BatchState(batch.state) not in (BatchState.conditionally_released, BatchState.on_hold)
+        or not any(
+            Decision(d.decision) is Decision.conditionally_released
+            for d in dispositions_of(session, batch)
+        )
     ):
         return None
     vials = vials_of(session, batch)

@@ -143,6 +143,8 @@ def signed_call(
     """Read the signed request, then open the unit of work the use case runs in."""
     signed = read_signed(body.statement, body.signature)
     with context.db.write() as session:
+        # Every signed use case checks state, then appends: serialise it as a whole.
+        context.log.lock(session)
         yield SignedCall(
             session,
             signed,

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from traceability.custody_log.appender import read_head, read_subject_head
+from traceability.custody_log.appender import read_subject_head
 from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError
@@ -31,6 +31,7 @@ from traceability.storage.models import (
     IdempotentResponse,
     LabelIssue,
     LabelScan,
+    RequestNonce,
     Shipper,
     Site,
     Vial,
@@ -372,9 +373,16 @@ def _done(session: Session, unit: custody.Unit, log_index: int) -> StepDone:
     )
 
 
-def _head_index(session: Session) -> int:
+def _request_index(session: Session, signed: SignedStatement) -> int:
+    """The log index of the person's own signed entry (not of the per-vial service entries
+    a shipper step appends after it): found by the request's nonce."""
     session.flush()
-    return read_head(session).size - 1
+    index = session.exec(
+        select(RequestNonce.log_index).where(
+            RequestNonce.nonce == signed.statement.what.get("nonce")
+        )
+    ).one()
+    return int(index)
 
 
 def _vial(unit: custody.Unit) -> Vial:
@@ -410,7 +418,7 @@ def store(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
     ) -> StepDone:
         custody.store(session, context.log, signed, vial=_vial(unit), caller=caller)
-        return _done(session, unit, _head_index(session))
+        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -423,7 +431,7 @@ def pack(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
     ) -> StepDone:
         custody.pack(session, context.log, signed, shipper=_shipper(unit), caller=caller)
-        return _done(session, unit, _head_index(session))
+        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -458,7 +466,7 @@ def accept_handoff(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
     ) -> StepDone:
         handoff = custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
-        done = _done(session, unit, _head_index(session))
+        done = _done(session, unit, _request_index(session, signed))
         done.handoff = handoff.id
         return done
 
@@ -473,7 +481,7 @@ def dispatch(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
     ) -> StepDone:
         custody.dispatch(session, context.log, signed, unit=unit, caller=caller)
-        return _done(session, unit, _head_index(session))
+        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -486,7 +494,7 @@ def receive(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
     ) -> StepDone:
         custody.receive(session, context.log, signed, unit=unit, caller=caller)
-        return _done(session, unit, _head_index(session))
+        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -499,7 +507,7 @@ def administer(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
     ) -> StepDone:
         custody.administer(session, context.log, signed, vial=_vial(unit), caller=caller)
-        return _done(session, unit, _head_index(session))
+        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -512,7 +520,7 @@ def destroy(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
     ) -> StepDone:
         custody.destroy(session, context.log, signed, vial=_vial(unit), caller=caller)
-        return _done(session, unit, _head_index(session))
+        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 

@@ -24,6 +24,7 @@ from traceability.web.routes.batches import RecordReader, SignedRequest, signed_
 router = APIRouter(tags=["labels"])
 
 LabelIssuer = Annotated[Authenticated, Depends(RequireRoles(Role.lab, Role.qa))]
+"""Issuing and printing: a printed label carries a live tag, so only lab and QA print."""
 Lot = Annotated[str, Path(max_length=20)]
 
 
@@ -153,7 +154,7 @@ Dpi = Annotated[Literal[203, 300, 600], Query(description="Printer resolution")]
 )
 def labels_pdf(
     lot: Lot,
-    auth: RecordReader,
+    auth: LabelIssuer,
     context: ContextDep,
     session: SessionDep,
     layout: Literal["vial", "sheet", "shipper"] = "vial",
@@ -174,7 +175,7 @@ def labels_pdf(
 )
 def labels_zpl(
     lot: Lot,
-    auth: RecordReader,
+    auth: LabelIssuer,
     context: ContextDep,
     session: SessionDep,
     layout: Literal["vial", "shipper"] = "vial",

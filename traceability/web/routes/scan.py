@@ -57,7 +57,11 @@ def _identity(text: str) -> str:
 
 
 def _describe(session: Session, text: str, context: ContextDep, by: str) -> ScannedCode:
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        _identity(text)
+    except ValueError:  # a QR that is not a well-formed URL names nothing here
+        return ScannedCode(text=text, kind="unknown")
     if parts.scheme not in ("http", "https"):
         return ScannedCode(text=text, kind="unknown")
     # Found by path, then held to the exact identity stored: a label made for another
