@@ -543,3 +543,17 @@ def test_someone_elses_user_id_in_an_e_signature_is_recorded(world: World) -> No
     assert wrong.status_code == 403
     attempts = w.api.client.get("/sign-ins", headers=w.api.headers("admin")).json()
     assert [a["success"] for a in attempts if a["channel"] == "e-signature"] == [False]
+
+
+def test_the_certificate_shows_custody_as_it_stood_at_the_decision(
+    world: World, tmp_path: Path
+) -> None:
+    w = world
+    complete(w)
+    assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
+    w.api.clock.advance(minutes=5)
+    w.hand(w.lena, w.cora, w.vial("0001"), "user:cora")
+    pdf = w.api.client.get(f"/batches/{LOT}/release-certificate.pdf", headers=w.quinn.headers)
+    text = pdf_text(pdf.content, tmp_path)
+    assert re.search(r"^0001 in storage site:LAB1 LAB1 ", text, re.M), text
+    assert "user:cora" not in text

@@ -28,7 +28,7 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.bundle import Report
 from traceability.custody_log.appender import CustodyLog
@@ -40,6 +40,7 @@ from traceability.services.batch_records import vials_of
 from traceability.storage.models import (
     Batch,
     Disposition,
+    Excursion,
     LogEntryRow,
     Product,
     QcReview,
@@ -116,11 +117,21 @@ def _build(title: str, story: list[object]) -> bytes:
     return buffer.getvalue()
 
 
-def _qc_rows(session: Session, batch: Batch) -> list[list[str]]:
-    reviews = {r.result_id: r for r in session.exec(select(QcReview)).all()}
-    superseded = {r.supersedes_id for r in qc_results.results_of(session, batch)}
+def _qc_rows(session: Session, batch: Batch, until: datetime | None = None) -> list[list[str]]:
+    """Every result (and its review) as recorded, up to `until` if given."""
+    results = [
+        r for r in qc_results.results_of(session, batch) if until is None or r.created_at <= until
+    ]
+    reviews = {
+        r.result_id: r
+        for r in session.exec(
+            select(QcReview).where(col(QcReview.result_id).in_([r.id for r in results]))
+        ).all()
+        if until is None or r.created_at <= until
+    }
+    superseded = {r.supersedes_id for r in results}
     rows = [["#", "Test", "Result", "Verdict", "Entered", "Reviewed"]]
-    for result in qc_results.results_of(session, batch):
+    for result in results:
         values = ", ".join(f"{k} {v}" for k, v in result.values.items())
         review = reviews.get(result.id or 0)
         state = " (superseded)" if result.id in superseded else ""
@@ -137,21 +148,22 @@ def _qc_rows(session: Session, batch: Batch) -> list[list[str]]:
     return rows
 
 
-def _custody_rows(session: Session, batch: Batch) -> list[list[str]]:
-    vials = vials_of(session, batch)
-    where = custody.positions(session, [v.id for v in vials if v.id is not None])
+def _custody_rows(session: Session, batch: Batch, until: datetime | None = None) -> list[list[str]]:
+    """Where each vial was, as of `until` if given (its last custody event by then)."""
     rows = [["Vial", "State", "Held by", "Site", "Steps in the log"]]
-    for vial in vials:
-        assert vial.id is not None  # noqa: S101 - stored
-        position = where[vial.id]
-        site = session.get(Site, position.site_id) if position.site_id else None
+    for vial in vials_of(session, batch):
+        events = [
+            e for e in custody.timeline(session, vial) if until is None or e.created_at <= until
+        ]
+        last = events[-1] if events else None
+        site = session.get(Site, last.site_id) if last and last.site_id else None
         rows.append(
             [
                 vial.serial,
-                position.state.value,
-                str(position.custodian or "nobody"),
+                last.state if last else "commissioned",
+                (last.custodian or "nobody") if last else "nobody",
                 site.code if site else "",
-                str(len(custody.timeline(session, vial))),
+                str(len(events)),
             ]
         )
     return rows
@@ -160,7 +172,11 @@ def _custody_rows(session: Session, batch: Batch) -> list[list[str]]:
 def release_certificate(
     session: Session, log: CustodyLog, batch: Batch, *, log_key: str, now: datetime
 ) -> bytes:
-    """The certificate of the batch's latest release decision."""
+    """The certificate of the batch's latest release decision, as things stood then.
+
+    Results, reviews, custody and excursions are shown as of the decision's signing, so
+    printing it again later gives the same certificate (only the checkpoint may be newer).
+    """
     decisions = [
         d for d in release.dispositions_of(session, batch) if Decision(d.decision) in RELEASES
     ]
@@ -175,6 +191,7 @@ def release_certificate(
         e.id: e
         for v in vials_of(session, batch)
         for e in cold_chain.excursions_for_vial(session, v)
+        if e.created_at <= decision.signed_at
     }
     story: list[object] = [
         _p(f"Release certificate: batch {batch.lot}", STYLES["Title"]),
@@ -196,16 +213,16 @@ def release_certificate(
             SMALL,
         ),
         _p("Quality control", STYLES["Heading2"]),
-        _table(_qc_rows(session, batch), (10, 32, 45, 18, 35, 40)),
-        _p("Custody", STYLES["Heading2"]),
-        _table(_custody_rows(session, batch), (20, 30, 45, 25, 30)),
+        _table(_qc_rows(session, batch, decision.signed_at), (10, 32, 45, 18, 35, 40)),
+        _p("Custody at the time of the decision", STYLES["Heading2"]),
+        _table(_custody_rows(session, batch, decision.signed_at), (20, 30, 45, 25, 30)),
         _p("Temperature excursions", STYLES["Heading2"]),
         _p(
             "None recorded."
             if not touched
             else "; ".join(
                 f"#{e.id} {e.kind} the limit from {e.start_at:%Y-%m-%d %H:%M} UTC "
-                f"({'closed' if cold_chain.closure_of(session, e) else 'OPEN'})"
+                f"({'closed' if _closed_by(session, e, decision.signed_at) else 'OPEN'})"
                 for e in touched.values()
             )
         ),
@@ -231,6 +248,11 @@ def release_certificate(
         ),
     ]
     return _build(f"Release certificate {batch.lot}", story)
+
+
+def _closed_by(session: Session, excursion: Excursion, moment: datetime) -> bool:
+    closure = cold_chain.closure_of(session, excursion)
+    return closure is not None and closure.created_at <= moment
 
 
 def _wrap(text: str, width: int) -> str:
