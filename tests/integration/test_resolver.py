@@ -60,7 +60,7 @@ def test_signed_in_staff_see_names_donor_code_and_label_history(
 ) -> None:
     record = api.client.get(local(labels[0]), headers=people["quinn"].headers | JSON).json()
     assert record["staff"]["donor_code"] == "D-7F3A"
-    assert record["timeline"][1]["actor"] == "service"
+    assert record["timeline"][1]["actor"] == "service, for lena"  # lena asked for the labels
     assert record["staff"]["labels"][0]["issued_by"] == "lena"
     page = api.client.get(local(labels[0]), headers=people["quinn"].headers | HTML)
     assert page.status_code == 200 and "Donor code D-7F3A" in page.text

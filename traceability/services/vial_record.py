@@ -23,7 +23,7 @@ from traceability.domain.qc_record import QcStatus, record_status
 from traceability.errors import NotFoundError
 from traceability.services import custody, qc_results, vial_labels
 from traceability.services.batch_records import specification_of, vials_of
-from traceability.storage.models import Batch, Product, Vial
+from traceability.storage.models import Batch, LogEntryRow, Product, Vial
 
 EVENT_NAMES = {
     "vial.commissioned": "Vial commissioned when the batch was registered",
@@ -127,6 +127,20 @@ def vial_status(batch: Batch, state: CustodyState) -> str:
     return batch.state
 
 
+def _who(session: Session, actor: str | None, what: dict[str, object]) -> str:
+    """The signer; for a service entry caused by a person's request, that person too."""
+    if actor is not None:
+        return actor
+    request = what.get("request_entry") or what.get("batch_entry")
+    if isinstance(request, int):
+        row = session.get(LogEntryRow, request)
+        if row is not None:
+            person = parse_entry(bytes(row.entry)).actor
+            if person:
+                return f"service, for {person}"
+    return "service"
+
+
 def _timeline(session: Session, vial: Vial, *, staff: bool) -> list[TimelineEvent]:
     events = []
     for row in subject_entries(session, vial.uri):
@@ -143,7 +157,7 @@ def _timeline(session: Session, vial: Vial, *, staff: bool) -> list[TimelineEven
                 when=entry.when,
                 event=name,
                 type=entry.type,
-                actor=(entry.actor or "service") if staff else None,
+                actor=_who(session, entry.actor, what) if staff else None,
                 log_index=entry.index if staff else None,
                 detail=detail if staff else None,
             )
