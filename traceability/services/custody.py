@@ -133,6 +133,7 @@ def position_of(session: Session, vial: Vial) -> Position:
         select(CustodyEvent)
         .where(CustodyEvent.vial_id == vial.id)
         .order_by(col(CustodyEvent.id).desc())
+        .limit(1)
     ).first()
     return _position(row)
 
@@ -275,7 +276,10 @@ def _move(
     location: tuple[int | None, str | None, str | None, str | None] = (None, None, None, None),
 ) -> None:
     """One custody event per vial; on a shipper, one service entry per vial as well."""
-    before = positions(session, [v.id for v in unit.vials if v.id is not None])
+    if unit.shipper is None and unit.vial is not None and unit.position is not None:
+        before = {unit.vial.id or 0: unit.position}  # a lone vial: already read
+    else:
+        before = positions(session, [v.id for v in unit.vials if v.id is not None])
     for vial in unit.vials:
         assert vial.id is not None  # noqa: S101 - stored
         index = appended.index
@@ -447,6 +451,7 @@ def shipper_site(session: Session, shipper: Shipper) -> Site:
         select(CustodyEvent.site_id)
         .where(CustodyEvent.shipper_id == shipper.id, col(CustodyEvent.site_id).is_not(None))
         .order_by(col(CustodyEvent.id).desc())
+        .limit(1)
     ).first()
     site = session.get(Site, last if last is not None else shipper.site_id)
     assert site is not None  # noqa: S101 - a foreign key
@@ -478,6 +483,7 @@ def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | No
         .where(Handoff.unit_uri == unit_uri, col(Handoff.expires_at) > now)
         .where(~accepted.exists())
         .order_by(col(Handoff.id).desc())
+        .limit(1)
     ).first()
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from labels.digital_link import sscc_uri
 from labels.gs1 import check_digit
@@ -204,7 +204,7 @@ def create_shipper(
         raise InvalidInputError(
             "allowed_excursion_minutes is >= 0", field="allowed_excursion_minutes"
         )
-    last = session.exec(select(Shipper.id).order_by(col(Shipper.id).desc())).first() or 0
+    last = session.exec(select(func.max(Shipper.id))).one() or 0
     code = sscc(company_prefix, last + 1)
     uri = sscc_uri(resolver, code)
     entry = log.append_as_service(
