@@ -477,6 +477,18 @@ def _report_lines(report: Report) -> list[str]:
         )
     lines += ["", "Findings"]
     lines += [f"  {f.line()}" for f in report.findings] or ["  none: everything verifies"]
+    lines += [
+        "",
+        "What this bundle cannot show: entries about the batch that the log holds after",
+        "the newest one here. To rule them out, verify a later bundle of this lot against",
+        "this bundle's checkpoint (--since-checkpoint), or run verify-log on the log itself.",
+    ]
+    if report.checkpoint_verified is False:
+        lines.insert(
+            1,
+            "WARNING: the checkpoint does not verify with the log key given, so nothing below "
+            "is proven to be in the log.",
+        )
     return lines
 
 
@@ -678,6 +690,11 @@ class _Check:
                 f"the bundle's checkpoint ({checkpoint.size} entries) is older than yours "
                 f"({since.size})",
             )
+            return
+        if since.size == checkpoint.size:
+            # The same tree: nothing to prove, the roots must simply be equal.
+            if since.root_hash != checkpoint.root_hash:
+                self.find("consistency", None, "your checkpoint has the same size but another root")
             return
         held = self.bundle.consistency
         if held is None or held[0] != since.size:

@@ -521,3 +521,17 @@ def test_a_writer_refuses_an_entry_without_a_proof(world: World, tmp_path: Path)
             entries={0: world.log.entries[0]},
             inclusion={},
         )
+
+
+def test_your_own_checkpoint_of_the_same_tree_needs_no_proof(world: World) -> None:
+    same = world.log.checkpoint()  # the bundle's own tree: same size, same root
+    report = bundle.verify(world.path, log_key=world.key, since_checkpoint=same)
+    assert report.ok, [f.line() for f in report.findings]
+    # The report says what no bundle can rule out on its own: newer entries.
+    assert "cannot show" in report.text()
+
+
+def test_a_checkpoint_that_does_not_verify_puts_a_warning_first(world: World) -> None:
+    other = Signer.generate(ORIGIN)  # a key of the same name that did not sign
+    report = bundle.verify(world.path, log_key=other.verifier().text())
+    assert report.text().splitlines()[1].startswith("WARNING: the checkpoint does not verify")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -379,9 +380,9 @@ def test_the_release_certificate_lets_anyone_verify_the_decision(
     root_hex = re.search(r"Root hash: ([0-9a-f]{64})", text).group(1)  # type: ignore[union-attr]
     proof_block = text.split("Inclusion proof (one hash per line):")[1].split("Checkpoint")[0]
     proof = [bytes.fromhex(h) for h in re.findall(r"^[0-9a-f]{64}$", proof_block, re.M)]
-    note = text.split("Checkpoint (C2SP signed note):\n")[1].split("Entry (RFC 8785 JSON):")[0]
-    entry = "".join(text.split("Entry (RFC 8785 JSON):\n")[1].split("\n")).strip()
-    entry = entry.split("\x0c")[0]
+    note = text.split("Checkpoint (C2SP signed note):\n")[1].split("Entry (RFC 8785 JSON")[0]
+    printed = text.split("join the lines, then decode):\n")[1].split("\x0c")[0]
+    entry = base64.b64decode("".join(printed.split())).decode()
     key = w.api.client.get("/log/key").text.strip()
     # Text extraction drops the note's blank line; the signature lines start with "— ".
     body, _, signatures = note.strip().partition("\n\u2014 ")

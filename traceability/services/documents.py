@@ -9,6 +9,7 @@ RFC 9162 inclusion proof of the entry under it: with the log's public key and th
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,8 +243,8 @@ def release_certificate(
                 Preformatted("\n".join(proof.proof) or "(empty: the tree has one entry)", MONO),
                 _p("Checkpoint (C2SP signed note):", MONO),
                 Preformatted(proof.checkpoint.rstrip("\n"), MONO),
-                _p("Entry (RFC 8785 JSON):", MONO),
-                Preformatted(_wrap(proof.entry.decode("utf-8"), 110), MONO),
+                _p("Entry (RFC 8785 JSON bytes, base64; join the lines, then decode):", MONO),
+                Preformatted(_wrap(base64.b64encode(proof.entry).decode("ascii"), 100), MONO),
             ]
         ),
     ]
