@@ -304,3 +304,17 @@ def test_audit_epcis_writes_the_batchs_events(database: Database, tmp_path: Path
     assert {"commissioning", "storing", "packing", "departing"} <= steps
     missing = invoke(database, "audit", "epcis", "--lot", "NOPE", "-o", str(target))
     assert missing.exit_code == 2 and missing.output.startswith("error:")
+
+
+def test_epcis_names_events_on_the_host_the_vials_were_commissioned_under(
+    database: Database, tmp_path: Path
+) -> None:
+    import json
+
+    assert invoke(database, "demo", "load").exit_code == 0  # TRACE_RESOLVER_BASE default
+    target = tmp_path / "x.jsonld"
+    moved = {"TRACE_RESOLVER_BASE": "https://resolver.elsewhere.example"}
+    done = invoke(database, "audit", "epcis", "--lot", "UC26-101", "-o", str(target), env=moved)
+    assert done.exit_code == 0, done.output
+    events = json.loads(target.read_text())["epcisBody"]["eventList"]
+    assert all(e["eventID"].startswith("http://127.0.0.1:8000/log/entries/") for e in events)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from sqlmodel import Session, col, select
 
@@ -446,9 +446,17 @@ def _request_of(body: dict[str, Any] | None, row: CustodyEvent) -> int:
 def epcis_document(
     session: Session, batch: Batch, *, resolver: str, now: datetime
 ) -> dict[str, Any]:
-    """The batch's custody, labels, excursions and recall as one EPCISDocument."""
-    export = _Export(session, resolver)
+    """The batch's custody, labels, excursions and recall as one EPCISDocument.
+
+    Identifiers are built on the host the batch's vials were commissioned under, not on
+    today's TRACE_RESOLVER_BASE: the CLI and the service, and exports made before and
+    after a move, name the same events and places the same way.
+    """
     vials = list(vials_of(session, batch))
+    if vials:
+        identity = urlsplit(vials[0].uri)
+        resolver = f"{identity.scheme}://{identity.netloc}"
+    export = _Export(session, resolver)
     by_id = {vial.id: vial for vial in vials}
     events: list[_Event] = []
     for vial in vials:
