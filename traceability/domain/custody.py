@@ -266,9 +266,5 @@ def read_text(what: Mapping[str, Any], name: str, max_length: int = 2000) -> str
     return _text(what, name, max_length)
 
 
-def read_tag(what: Mapping[str, Any]) -> str | None:
-    return _tag(what)
-
-
 def is_expired(expires_at: datetime, now: datetime) -> bool:
     return now >= expires_at

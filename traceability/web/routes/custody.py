@@ -28,6 +28,7 @@ from traceability.services import custody
 from traceability.services import sites as site_service
 from traceability.services.auth import Authenticated
 from traceability.storage.models import (
+    Handoff,
     IdempotentResponse,
     LabelIssue,
     LabelScan,
@@ -283,7 +284,8 @@ def _request_sha256(body: SignedRequest) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-Action = Callable[[Session, custody.Unit, custody.Caller, SignedStatement], StepDone]
+Action = Callable[[Session, custody.Unit, custody.Caller, SignedStatement], Handoff | None]
+"""One custody step; a handoff step returns its handoff, for the answer to name it."""
 
 
 def _run(
@@ -317,8 +319,8 @@ def _run(
         with signed_call(body, auth, context) as call:
             caller = custody.Caller(call.context["user"], call.context["now"])
             unit = custody.unit_for(call.session, subject)
-            done = action(call.session, unit, caller, call.signed)
-            payload = done.model_dump()
+            handoff = action(call.session, unit, caller, call.signed)
+            payload = _done(call.session, unit, call.signed, handoff).model_dump()
             if key is not None:
                 call.session.add(
                     IdempotentResponse(
@@ -356,12 +358,16 @@ def _keep_flag(context: ServiceContext, refused: custody.CustodyRefused, usernam
         )
 
 
-def _done(session: Session, unit: custody.Unit, log_index: int) -> StepDone:
+def _done(
+    session: Session, unit: custody.Unit, signed: SignedStatement, handoff: Handoff | None
+) -> StepDone:
     """The unit after the step, and where its next signed statement goes: a client that
     keeps going (a courier's phone, a scanner station) needs no extra round trip."""
+    index = _request_index(session, signed)
     fresh = custody.unit_for(session, unit.uri)
     position = fresh.position
     head = read_subject_head(session, unit.uri)
+    offered = handoff is not None and handoff.log_index == index  # this request offered it
     return StepDone(
         next_seq=head.next_seq,
         prev=head.prev.hex() if head.prev else None,
@@ -369,7 +375,11 @@ def _done(session: Session, unit: custody.Unit, log_index: int) -> StepDone:
         state=position.state.value if position else None,
         custodian=str(position.custodian) if position and position.custodian else None,
         vials=len(fresh.vials) if fresh.shipper else 1,
-        log_index=log_index,
+        log_index=index,
+        handoff=handoff.id if handoff else None,
+        expires_at=handoff.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if handoff and offered
+        else None,
     )
 
 
@@ -416,9 +426,8 @@ def store(
 ) -> JSONResponse:
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
+    ) -> None:
         custody.store(session, context.log, signed, vial=_vial(unit), caller=caller)
-        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -429,9 +438,8 @@ def pack(
 ) -> JSONResponse:
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
+    ) -> None:
         custody.pack(session, context.log, signed, shipper=_shipper(unit), caller=caller)
-        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -446,14 +454,10 @@ def offer_handoff(
 
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
-        handoff = custody.offer_handoff(
+    ) -> Handoff:
+        return custody.offer_handoff(
             session, context.log, signed, unit=unit, caller=caller, ttl=ttl
         )
-        done = _done(session, unit, handoff.log_index)
-        done.handoff = handoff.id
-        done.expires_at = handoff.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return done
 
     return _run(body, auth, context, key, action)
 
@@ -464,11 +468,8 @@ def accept_handoff(
 ) -> JSONResponse:
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
-        handoff = custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
-        done = _done(session, unit, _request_index(session, signed))
-        done.handoff = handoff.id
-        return done
+    ) -> Handoff:
+        return custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
 
     return _run(body, auth, context, key, action)
 
@@ -479,9 +480,8 @@ def dispatch(
 ) -> JSONResponse:
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
+    ) -> None:
         custody.dispatch(session, context.log, signed, unit=unit, caller=caller)
-        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -492,9 +492,8 @@ def receive(
 ) -> JSONResponse:
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
+    ) -> None:
         custody.receive(session, context.log, signed, unit=unit, caller=caller)
-        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -505,9 +504,8 @@ def administer(
 ) -> JSONResponse:
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
+    ) -> None:
         custody.administer(session, context.log, signed, vial=_vial(unit), caller=caller)
-        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
@@ -518,9 +516,8 @@ def destroy(
 ) -> JSONResponse:
     def action(
         session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> StepDone:
+    ) -> None:
         custody.destroy(session, context.log, signed, vial=_vial(unit), caller=caller)
-        return _done(session, unit, _request_index(session, signed))
 
     return _run(body, auth, context, key, action)
 
