@@ -3,6 +3,9 @@
 Every failure a user can cause ends the same way: one line on stderr starting with
 "error:" and exit code 2. That holds for usage mistakes (click), the service's own
 errors, and an unusable database URL or an unmigrated database.
+
+This module imports neither SQLAlchemy nor the services (`open_database` imports them
+when called), so that a command that needs neither, verify-log, starts fast.
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from typer.core import TyperGroup
 
 from traceability.domain.actor import Actor
 from traceability.domain.roles import Role
 from traceability.errors import TraceabilityError
 from traceability.settings import Settings, load_settings
-from traceability.storage.database import Database, create_db_engine
+from traceability.storage.dbapi import SqliteFile, sqlite_file_path
+
+if TYPE_CHECKING:
+    from traceability.storage.database import Database
 
 
 class OneLineErrors(TyperGroup):
@@ -68,6 +73,10 @@ def settings_from(database_url: str | None = None) -> Settings:
 @contextmanager
 def open_database(database_url: str | None = None, *, create: bool = False) -> Iterator[Database]:
     """The configured database; only `create=True` (db upgrade) makes a new SQLite file."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from traceability.storage.database import Database, create_db_engine
+
     settings = settings_from(database_url)
     try:
         db = Database(create_db_engine(settings.database_url, create=create))
@@ -77,6 +86,25 @@ def open_database(database_url: str | None = None, *, create: bool = False) -> I
         yield db
     finally:
         db.dispose()
+
+
+@contextmanager
+def open_stored_log(database_url: str | None = None) -> Iterator[SqliteFile | Database]:
+    """The configured database for a reader of plain DB-API connections (verify-log).
+
+    A plain SQLite file is opened without importing SQLAlchemy; any other URL goes
+    through `open_database`, so that it is read, and refused, exactly as there.
+    """
+    path = sqlite_file_path(settings_from(database_url).database_url)
+    if path is None:
+        with open_database(database_url) as db:
+            yield db
+        return
+    try:
+        stored = SqliteFile(path)
+    except ValueError as e:
+        raise fail(f"unusable database URL: {e}") from None
+    yield stored
 
 
 def cli_actor() -> Actor:
@@ -93,11 +121,26 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _database_problem(error: SQLAlchemyError) -> str:
+# Where database errors come from: SQLAlchemy, which wraps the drivers' errors, and the
+# drivers themselves, whose errors reach verify-log unwrapped. Looked up among the
+# modules already imported: an error of a module nobody imported cannot have occurred.
+_ERROR_MODULES = ("sqlalchemy.exc", "sqlite3", "psycopg")
+
+
+def _database_problem(error: Exception) -> str | None:
+    """One line for a database error (from any of `_ERROR_MODULES`), None for others."""
+    for name in _ERROR_MODULES:
+        module = sys.modules.get(name)
+        base = getattr(module, "SQLAlchemyError" if name == "sqlalchemy.exc" else "Error", None)
+        if base is not None and isinstance(error, base):
+            operational = isinstance(error, module.OperationalError)  # type: ignore[union-attr]
+            break
+    else:
+        return None
     text = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     if "no such table" in text or "does not exist" in text and "relation" in text:
         return "the database has no schema yet; run `traceability db upgrade`"
-    if isinstance(error, OperationalError):
+    if operational:
         return f"cannot use the database: {text}"
     return f"database error: {text}"
 
@@ -110,5 +153,8 @@ def errors_as_exit() -> Iterator[None]:
     except TraceabilityError as e:
         field = getattr(e, "field", None)
         raise fail(f"{field}: {e}" if field else str(e)) from None
-    except SQLAlchemyError as e:
-        raise fail(_database_problem(e)) from None
+    except Exception as e:
+        problem = _database_problem(e)
+        if problem is None:
+            raise
+        raise fail(problem) from None

@@ -9,17 +9,16 @@ from typing import Annotated
 import typer
 
 from audit import bundle
-from audit.errors import AuditError, FormatError
-from audit.note import Verifier, parse_verifier_key
+from audit.errors import FormatError
 from traceability.cli.common import errors_as_exit, fail, new_app, open_database, settings_from
+from traceability.cli.verify_log import AUDIT_HELP, verify_log_command
 from traceability.clock import utcnow
 from traceability.custody_log.appender import CustodyLog
-from traceability.custody_log.verify_log import verify_log
-from traceability.keys import load_service_keys, read_log_verifier
+from traceability.keys import load_service_keys
 from traceability.services import audit_bundle
 
 log_app = new_app("The custody log.")
-audit_app = new_app("Verify the record.")
+audit_app = new_app(AUDIT_HELP)
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="Override TRACE_DATABASE_URL.")
@@ -41,42 +40,7 @@ def checkpoint(database_url: DatabaseUrl = None) -> None:
             typer.echo(row.note, nl=False)
 
 
-@audit_app.command("verify-log")
-def verify_log_command(
-    database_url: DatabaseUrl = None,
-    log_key: Annotated[
-        str | None,
-        typer.Option(
-            "--log-key",
-            help="The log's verifier key text (default: from "
-            "TRACE_KEY_DIR). Give it to check against a key you obtained yourself.",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Processes for signatures.")
-    ] = None,
-) -> None:
-    """Check every entry, link, signature, key and checkpoint of the stored log.
-
-    Exit 0 when intact; 1 with one line per finding; 2 for unusable input.
-    """
-    with errors_as_exit():
-        settings = settings_from(database_url)
-        verifier: Verifier
-        if log_key is not None:
-            try:
-                verifier = parse_verifier_key(log_key.strip())
-            except AuditError as e:
-                raise fail(f"--log-key: {e}") from None
-        else:
-            verifier = read_log_verifier(settings.key_dir)
-        with open_database(database_url) as db:
-            report = verify_log(db, verifier, workers=workers)
-    for finding in report.findings:
-        typer.echo(finding.line())
-    status = "intact" if report.ok else f"{len(report.findings)} finding(s)"
-    typer.echo(f"{report.entries} entries, {report.checkpoints} checkpoints: {status}")
-    raise typer.Exit(code=0 if report.ok else 1)
+audit_app.command("verify-log")(verify_log_command)
 
 
 SinceCheckpoint = Annotated[

@@ -21,6 +21,11 @@ memory does not grow with the log:
 Findings name the first index each problem affects and a kind an auditor can act on:
 modified, missing, inserted, reordered, bad-signature, unknown-key, revoked-key,
 checkpoint-mismatch, subject-chain.
+
+The rows are read through the driver's own (DB-API) connection, which the service's
+`Database` lends from its pool and `dbapi.SqliteFile` opens directly: this module
+imports only `audit`, the standard library and `storage.dbapi`, so that the command
+line can run it without importing SQLAlchemy (see `traceability.cli.verify_log`).
 """
 
 from __future__ import annotations
@@ -33,15 +38,14 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-
-from sqlalchemy import Connection, text
+from typing import Any, Protocol
 
 from audit.checkpoint import verify_checkpoint
 from audit.entry import KeyRing, parse_entry, parse_key_registration
 from audit.errors import AuditError
-from audit.merkle import frontier_join, frontier_root
+from audit.merkle import frontier_append, frontier_join, frontier_root
 from audit.note import Verifier
 from traceability.custody_log.entry_check import (
     ROW_COLUMNS,
@@ -51,8 +55,7 @@ from traceability.custody_log.entry_check import (
     check_row,
     check_run,
 )
-from traceability.custody_log.tree import extend
-from traceability.storage.database import Database
+from traceability.storage.dbapi import DbapiConnection
 
 BATCH = 1024
 """Rows per run sent to a worker. A power of two, so that in an intact log every run is
@@ -83,20 +86,74 @@ class Report:
         return not self.findings
 
 
-def _stream(connection: Connection, sql: str, batch: int = BATCH) -> Iterator[list[Row]]:
-    result = connection.execution_options(stream_results=True, yield_per=batch).execute(text(sql))
-    for part in result.partitions(batch):
-        yield [tuple(r) for r in part]
+class StoredLog(Protocol):
+    """Where the log is stored: the service's `Database`, or a `dbapi.SqliteFile`."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    def dbapi_connection(self) -> AbstractContextManager[DbapiConnection]: ...
+
+
+class _Snapshot:
+    """One read transaction on a DB-API connection: every query sees the same log.
+
+    A PostgreSQL transaction at REPEATABLE READ; on SQLite a deferred transaction,
+    which in WAL mode reads one snapshot and never blocks the writer. Results are read
+    `BATCH` rows at a time (on PostgreSQL through server-side cursors), so that memory
+    does not grow with the log.
+    """
+
+    def __init__(self, connection: DbapiConnection, dialect: str) -> None:
+        self.connection = connection
+        self.postgresql = dialect == "postgresql"
+        self._cursors = 0
+
+    @contextmanager
+    def begun(self) -> Iterator[_Snapshot]:
+        self.connection.rollback()  # whatever the connection was in, start afresh
+        cursor = self.connection.cursor()
+        try:
+            if self.postgresql:
+                # The driver has begun the transaction; this must be its first statement.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            else:
+                cursor.execute("BEGIN")
+            yield self
+        finally:
+            cursor.close()
+            self.connection.rollback()  # read only: nothing to keep
+
+    def all(self, sql: str) -> list[Any]:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def stream(self, sql: str, batch: int = BATCH) -> Iterator[list[Row]]:
+        if self.postgresql:
+            self._cursors += 1
+            cursor = self.connection.cursor(name=f"verify_log_{self._cursors}")
+        else:
+            cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
 
 
 _ROW_SQL = f"SELECT {ROW_COLUMNS} FROM log_entries"  # noqa: S608 - constant columns
 
 
-def _registered_keys(connection: Connection) -> dict[str, bytes]:
+def _registered_keys(snapshot: _Snapshot) -> dict[str, bytes]:
     """Pass 1: public keys by id, as the key entries say (pass 2 re-checks those entries)."""
     keys: dict[str, bytes] = {}
-    rows = connection.execute(
-        text("SELECT entry FROM log_entries WHERE entry_type = 'key.registered' ORDER BY idx")
+    rows = snapshot.all(
+        "SELECT entry FROM log_entries WHERE entry_type = 'key.registered' ORDER BY idx"
     )
     for (raw,) in rows:
         try:
@@ -227,7 +284,7 @@ class _Sequence:
                 position, "modified", "prev does not match the leaf hash of the entry before it"
             )
         self._check_key(position, checked)
-        self.frontier = extend(self.size, checked.leaf, self.frontier)[0]
+        self.frontier = frontier_append(self.frontier, self.size, checked.leaf)
         self.size += 1
         self.expected = position + 1
         self.previous_leaf = checked.leaf
@@ -307,7 +364,7 @@ def _rebuild(rows: Sequence[Row], run: CleanRun) -> list[Checked]:
     return out
 
 
-def _subject_chains(connection: Connection) -> list[Finding]:
+def _subject_chains(snapshot: _Snapshot) -> list[Finding]:
     """Pass 3: every subject's chain links up, in constant memory (but for findings)."""
     sql = (
         "SELECT idx, subject, subject_seq, subject_prev, leaf_hash FROM log_entries "
@@ -318,7 +375,7 @@ def _subject_chains(connection: Connection) -> list[Finding]:
     last_leaf: bytes | None = None
     last_idx = -1
     findings: list[Finding] = []
-    for batch in _stream(connection, sql):
+    for batch in snapshot.stream(sql):
         for idx, subject, seq, subject_prev, leaf in batch:  # type: ignore[misc]
             if subject != current:
                 current, expected_seq, last_leaf, last_idx = subject, 0, None, -1
@@ -353,7 +410,7 @@ def _prefixes(rows: Sequence[Row], checkpoint_sizes: Sequence[int]) -> tuple[int
 
 
 def _checked_runs(
-    connection: Connection,
+    snapshot: _Snapshot,
     keys: dict[str, bytes],
     checkpoint_sizes: Sequence[int],
     pool: ProcessPoolExecutor | None,
@@ -367,7 +424,7 @@ def _checked_runs(
     once every row has been read, before the last runs come back: work for this process
     while the workers finish, instead of after, when they would sit idle.
     """
-    runs = _stream(connection, _ROW_SQL + " ORDER BY idx", BATCH)
+    runs = snapshot.stream(_ROW_SQL + " ORDER BY idx", BATCH)
     if pool is None:
         for rows in runs:
             yield rows, check_run(rows, keys, _prefixes(rows, checkpoint_sizes))
@@ -428,22 +485,30 @@ def _worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
         yield pool
 
 
-def verify_log(db: Database, log_key: Verifier, *, workers: int | None = None) -> Report:
+def _count(db: StoredLog) -> int:
+    with db.dbapi_connection() as connection:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("SELECT count(*) FROM log_entries")
+            (count,) = cursor.fetchone()
+        finally:
+            cursor.close()
+            connection.rollback()
+    return int(count)
+
+
+def verify_log(db: StoredLog, log_key: Verifier, *, workers: int | None = None) -> Report:
     if workers is None:
-        with db.engine.connect() as connection:
-            size = connection.execute(text("SELECT count(*) FROM log_entries")).scalar_one()
-        workers = (os.cpu_count() or 1) if size >= PARALLEL_THRESHOLD else 1
+        workers = (os.cpu_count() or 1) if _count(db) >= PARALLEL_THRESHOLD else 1
     report = Report()
-    with _worker_pool(workers) as pool, db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
-        with connection.begin():
-            keys = _registered_keys(connection)
+    with _worker_pool(workers) as pool, db.dbapi_connection() as connection:
+        with _Snapshot(connection, db.dialect).begun() as snapshot:
+            keys = _registered_keys(snapshot)
             # One checkpoint per N entries: read them up front (a few hundred bytes each).
             checkpoints = [
                 (int(s), bytes(r), str(n))
-                for s, r, n in connection.execute(
-                    text("SELECT size, root_hash, note FROM log_checkpoints ORDER BY size")
+                for s, r, n in snapshot.all(
+                    "SELECT size, root_hash, note FROM log_checkpoints ORDER BY size"
                 )
             ]
             state = _Sequence(report, iter(checkpoints), log_key, keys)
@@ -451,10 +516,10 @@ def verify_log(db: Database, log_key: Verifier, *, workers: int | None = None) -
             chains: list[Finding] = []
 
             def check_chains() -> None:
-                chains.extend(_subject_chains(connection))
+                chains.extend(_subject_chains(snapshot))
 
             for rows, result in _checked_runs(
-                connection, keys, sizes, pool, workers, when_sent=check_chains
+                snapshot, keys, sizes, pool, workers, when_sent=check_chains
             ):
                 state.take_run(rows, result)
             state.finish()

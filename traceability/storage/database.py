@@ -22,7 +22,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from traceability.storage.dbapi import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    DbapiConnection,
+    configure_sqlite,
+    require_sqlite_file,
+)
+
 _WRITE_OPTION = "trace_write"
 
 
@@ -43,8 +49,8 @@ def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> En
         path = Path(parsed.database)
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        elif not path.exists():
-            raise ValueError(f"{path} does not exist; run `traceability db upgrade` first")
+        else:
+            require_sqlite_file(path)
     engine = create_engine(
         url,
         echo=echo,
@@ -54,14 +60,7 @@ def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> En
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the sqlite3 module so we can say BEGIN IMMEDIATE.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        configure_sqlite(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -108,6 +107,16 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def dbapi_connection(self) -> Iterator[DbapiConnection]:
+        """The driver's own connection, from the pool, for a reader that does without
+        SQLAlchemy (verify-log); it goes back to the pool when the block ends."""
+        proxied = self.engine.raw_connection()
+        try:
+            yield proxied.driver_connection
+        finally:
+            proxied.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
