@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter
 
-from tests.support import Api, LiveServer
+from tests.support import PASSWORD, Api, LiveServer
 from traceability.settings import Settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.web.app import create_app
@@ -95,3 +95,28 @@ def test_an_unexpected_failure_is_a_500_problem_without_internals(api: Api) -> N
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "secret internals" not in response.text
+
+
+def test_every_answer_carries_the_security_headers(api: Api) -> None:
+    api.add_user("admin", "admin")
+    answers = [
+        api.client.get("/healthz"),
+        api.client.get("/no/such/thing"),
+        api.client.get("/sign-in", headers={"accept": "text/html"}),
+        api.client.get("/users", headers=api.headers("admin")),
+        api.client.get("/static/records.js"),
+    ]
+    for response in answers:
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        assert response.headers["x-frame-options"] == "DENY", response.url
+        assert response.headers["referrer-policy"] == "same-origin", response.url
+        assert response.headers.get_list("x-frame-options") == ["DENY"], response.url
+
+
+def test_answers_with_credentials_or_people_are_never_cached(api: Api) -> None:
+    api.add_user("admin", "admin")
+    token = api.client.post("/auth/token", data={"username": "admin", "password": PASSWORD})
+    users = api.client.get("/users", headers=api.headers("admin"))
+    for response in (token, users):
+        assert response.headers.get_list("cache-control") == ["no-store"], response.url
+    assert "no-store" not in api.client.get("/healthz").headers.get("cache-control", "")

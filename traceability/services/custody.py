@@ -205,19 +205,15 @@ def _check_fresh(session: Session, nonce: str) -> None:
 
 
 def _append(
-    session: Session,
-    log: CustodyLog,
-    signed: SignedStatement,
-    nonce: str,
-    *,
-    user: User,
-    now: datetime,
+    session: Session, log: CustodyLog, signed: SignedStatement, nonce: str, caller: Caller
 ) -> Appended:
     _check_fresh(session, nonce)
+    user, now = caller.user, caller.now
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     session.add(
         RequestNonce(nonce=nonce, username=user.username, log_index=appended.index, created_at=now)
     )
+    caller.signed_entries.append(appended.index)
     return appended
 
 
@@ -335,10 +331,15 @@ BIZ_STEP = {
 # --- the steps --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Caller:
+    """Who takes a step and when; the step notes the log index of the caller's entry."""
+
     user: User
     now: datetime
+    signed_entries: list[int] = field(default_factory=list)
+    """Log indices of the caller's own signed entries this request appended (one per
+    step; the per-vial service entries of a shipper step are not among them)."""
 
 
 def store(
@@ -361,7 +362,7 @@ def store(
     if not site_service.is_member(session, site, user):
         raise PermissionDeniedError(f"you do not act for site {site.code}")
     _check_not_offered(session, vial, position, now)
-    appended = _append(session, log, signed, nonce, user=user, now=now)
+    appended = _append(session, log, signed, nonce, caller)
     assert unit_row is not None  # noqa: S101 - get_unit raises
     _move(
         session,
@@ -429,7 +430,7 @@ def pack(
     for vial in vials:
         assert vial.id is not None  # noqa: S101 - stored
         _check_not_offered(session, vial, where[vial.id], now)
-    appended = _append(session, log, signed, nonce, user=user, now=now)
+    appended = _append(session, log, signed, nonce, caller)
     unit = Unit(shipper.uri, None, shipper, vials, where[vials[0].id or 0])
     _move(
         session,
@@ -530,7 +531,7 @@ def offer_handoff(
         raise ConflictError(
             f"a handoff to {pending.to_party} is open until {pending.expires_at:%Y-%m-%d %H:%M} UTC"
         )
-    appended = _append(session, log, signed, nonce, user=user, now=now)
+    appended = _append(session, log, signed, nonce, caller)
     row = Handoff(
         unit_uri=unit.uri,
         vial_id=unit.vial.id if unit.vial else None,
@@ -579,7 +580,7 @@ def accept_handoff(
         raise ConflictError("the unit changed hands since this handoff was offered")
     step = handoff_step(to)
     state = check_step(step, position.state, what=unit.name)
-    appended = _append(session, log, signed, nonce, user=user, now=now)
+    appended = _append(session, log, signed, nonce, caller)
     assert handoff.id is not None  # noqa: S101 - stored
     session.add(
         AcceptanceRow(
@@ -616,7 +617,7 @@ def dispatch(
     _unit_of_vial_request(unit)
     state = check_step(Step.dispatch, _state(unit), what=unit.name)
     position = _require_custodian(session, unit, user, None)
-    appended = _append(session, log, signed, nonce, user=user, now=now)
+    appended = _append(session, log, signed, nonce, caller)
     _move(
         session,
         log,
@@ -641,7 +642,7 @@ def receive(
     _unit_of_vial_request(unit)
     state = check_step(Step.receive, _state(unit), what=unit.name)
     position = _require_custodian(session, unit, user, None)
-    appended = _append(session, log, signed, nonce, user=user, now=now)
+    appended = _append(session, log, signed, nonce, caller)
     _move(
         session,
         log,
@@ -683,7 +684,7 @@ def _final_step(
     check_disposition(step, BatchState(batch.state))
     if step is Step.administer:
         _check_administrable_here(session, vial, position)
-    appended = _append(session, log, signed, nonce, user=user, now=now)
+    appended = _append(session, log, signed, nonce, caller)
     _move(
         session,
         log,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -18,6 +18,7 @@ from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.web import problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
+from traceability.web.headers import SecurityHeaders
 from traceability.web.rate_limit import SlidingWindowLimiter
 from traceability.web.routes import (
     audit_bundles,
@@ -59,12 +60,6 @@ ROUTERS = (
     pages.router,
 )
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
 
 
 def create_app(
@@ -114,17 +109,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.middleware("http")
-    async def _security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith(("/auth", "/sign-in", "/users")):
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
+    app.add_middleware(SecurityHeaders)
     return app
 
 

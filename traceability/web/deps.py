@@ -29,7 +29,9 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    """`async` because it does no I/O: FastAPI then calls it on the event loop instead
+    of handing it to a worker thread (a thread hop per sync dependency, per request)."""
     context: ServiceContext = request.app.state.context
     return context
 
@@ -46,7 +48,7 @@ def get_session(context: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_now(context: ContextDep) -> datetime:
+async def get_now(context: ContextDep) -> datetime:
     return context.clock()
 
 
@@ -96,18 +98,21 @@ def current_auth(
     request: Request,
     context: ContextDep,
     _bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    session: SessionDep,
     now: NowDep,
     csrf: Annotated[str | None, Depends(csrf_token_presented)],
 ) -> Authenticated:
+    """Who is calling, from a short read transaction of its own.
+
+    Its own session, ended before the endpoint runs, so that a write later in this
+    request never waits behind (or upgrades) this snapshot, and an endpoint that only
+    writes opens no read session at all.
+    """
     found = presented_token(request)
     if found is None:
         raise AuthenticationError("sign in to continue")
     token, from_cookie = found
-    auth = authenticate(session, token, now=now)
-    # End the read transaction now so that a write later in this request never waits
-    # behind (or upgrades) this request's own snapshot.
-    session.commit()
+    with context.db.read() as session:
+        auth = authenticate(session, token, now=now)
     if from_cookie and request.method not in SAFE_METHODS:
         if not csrf_matches(context.settings.secret_key, token_digest(token), csrf):
             raise PermissionDeniedError(
@@ -146,7 +151,9 @@ class RequireRoles:
             raise ValueError("an endpoint must allow at least one role")
         self.roles = frozenset(roles)
 
-    def __call__(self, auth: Annotated[Authenticated, Depends(current_auth)]) -> Authenticated:
+    async def __call__(
+        self, auth: Annotated[Authenticated, Depends(current_auth)]
+    ) -> Authenticated:
         if not auth.actor.has_any(*self.roles):
             allowed = ", ".join(sorted(r.value for r in self.roles))
             raise PermissionDeniedError(f"this needs one of the roles: {allowed}")

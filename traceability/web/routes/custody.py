@@ -32,7 +32,6 @@ from traceability.storage.models import (
     IdempotentResponse,
     LabelIssue,
     LabelScan,
-    RequestNonce,
     Shipper,
     Site,
     Vial,
@@ -320,7 +319,7 @@ def _run(
             caller = custody.Caller(call.context["user"], call.context["now"])
             unit = custody.unit_for(call.session, subject)
             handoff = action(call.session, unit, caller, call.signed)
-            payload = _done(call.session, unit, call.signed, handoff).model_dump()
+            payload = _done(call.session, unit, caller, handoff).model_dump()
             if key is not None:
                 call.session.add(
                     IdempotentResponse(
@@ -359,13 +358,21 @@ def _keep_flag(context: ServiceContext, refused: custody.CustodyRefused, usernam
 
 
 def _done(
-    session: Session, unit: custody.Unit, signed: SignedStatement, handoff: Handoff | None
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    handoff: Handoff | None,
 ) -> StepDone:
     """The unit after the step, and where its next signed statement goes: a client that
     keeps going (a courier's phone, a scanner station) needs no extra round trip."""
-    index = _request_index(session, signed)
-    fresh = custody.unit_for(session, unit.uri)
-    position = fresh.position
+    index = caller.signed_entries[-1]
+    session.flush()
+    if unit.vial is not None:
+        position: custody.Position | None = custody.position_of(session, unit.vial)
+        vials = 1
+    else:
+        fresh = custody.unit_for(session, unit.uri)
+        position, vials = fresh.position, len(fresh.vials)
     head = read_subject_head(session, unit.uri)
     offered = handoff is not None and handoff.log_index == index  # this request offered it
     return StepDone(
@@ -374,25 +381,13 @@ def _done(
         subject=unit.uri,
         state=position.state.value if position else None,
         custodian=str(position.custodian) if position and position.custodian else None,
-        vials=len(fresh.vials) if fresh.shipper else 1,
+        vials=vials,
         log_index=index,
         handoff=handoff.id if handoff else None,
         expires_at=handoff.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         if handoff and offered
         else None,
     )
-
-
-def _request_index(session: Session, signed: SignedStatement) -> int:
-    """The log index of the person's own signed entry (not of the per-vial service entries
-    a shipper step appends after it): found by the request's nonce."""
-    session.flush()
-    index = session.exec(
-        select(RequestNonce.log_index).where(
-            RequestNonce.nonce == signed.statement.what.get("nonce")
-        )
-    ).one()
-    return int(index)
 
 
 def _vial(unit: custody.Unit) -> Vial:

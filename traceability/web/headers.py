@@ -1,0 +1,46 @@
+"""Security headers on every response, as a plain ASGI middleware.
+
+A plain ASGI wrapper only edits the `http.response.start` message on its way out.
+Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) instead runs the rest of
+the app in a task of its own and streams the body through a memory channel: per
+request that costs about as much as a cheap endpoint, which the custody handoff
+benchmark (issue 6) measured.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+NO_STORE_PREFIXES = ("/auth", "/sign-in", "/users")
+"""Answers under these paths carry credentials or personal data: never cached."""
+
+_ENCODED = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        no_store = str(scope.get("path", "")).startswith(NO_STORE_PREFIXES)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in _ENCODED if n not in present]
+                if no_store:
+                    headers = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
