@@ -149,17 +149,19 @@ class Authenticated:
 
 def authenticate(session: Session, token: str, *, now: datetime) -> Authenticated:
     """The user behind a token, if the token is live and the user still active."""
-    row = session.exec(
-        select(AuthSession).where(AuthSession.token_digest == token_digest(token))
-    ).first()
-    if row is None:
+    found = session.exec(
+        select(AuthSession, User)
+        .join(User, col(User.id) == col(AuthSession.user_id))
+        .where(AuthSession.token_digest == token_digest(token))
+    ).first()  # one query per request: every API call comes through here
+    if found is None:
         raise AuthenticationError("unknown or malformed credentials")
+    row, user = found
     if row.revoked_at is not None:
         raise AuthenticationError("this session has ended; sign in again")
     if row.expires_at <= now:
         raise AuthenticationError("this session has expired; sign in again")
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         raise AuthenticationError("this account is disabled")
     return Authenticated(user=user, auth_session=row)
 
