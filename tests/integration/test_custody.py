@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import httpx
 import pytest
 
 from tests.custody_flow import World, make_world
@@ -127,6 +131,33 @@ def test_an_idempotency_key_makes_a_retry_safe(world: World) -> None:
     )
     clash = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=other)
     assert clash.status_code == 422 and clash.json()["field"] == "Idempotency-Key"
+
+
+def test_a_retry_sent_while_the_first_attempt_runs_gets_its_answer(world: World) -> None:
+    """A phone on a bad network resends before the first answer arrives: same answer."""
+    w, vial = world, world.vial()
+    key = {"Idempotency-Key": "store-0002-attempt"}
+    body = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "r" * 20})
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=str(w.api.client.base_url), timeout=30) as client:
+            answers.append(client.post("/custody/store", headers=w.lena.headers | key, json=body))
+
+    senders = [threading.Thread(target=send) for _ in range(2)]
+    with w.api.db.write() as session:
+        w.api.app.state.context.log.lock(session)  # both attempts queue behind this
+        for sender in senders:
+            sender.start()
+        time.sleep(1.0)
+    for sender in senders:
+        sender.join()
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    head = w.api.client.get(
+        "/log/subject-head", params={"subject": vial}, headers=w.lena.headers
+    ).json()
+    assert head["next_seq"] == body["statement"]["subject_seq"] + 1  # appended once
 
 
 def test_a_voided_label_or_someone_elses_vial_is_flagged_never_accepted(world: World) -> None:

@@ -294,28 +294,22 @@ def _run(
     key: str | None,
     action: Action,
 ) -> JSONResponse:
-    """The frame of every step: idempotency, the unit named by the subject, flagged scans."""
+    """The frame of every step: idempotency, the unit named by the subject, flagged scans.
+
+    An earlier answer to the same Idempotency-Key is looked up inside the unit of work,
+    after the log's lock: a retry sent while the first attempt is still running waits
+    for it and then gets its answer, instead of being refused as a replay of its nonce.
+    """
     username = auth.user.username
     digest = _request_sha256(body)
-    if key is not None:
-        with context.db.read() as session:
-            earlier = session.exec(
-                select(IdempotentResponse).where(
-                    IdempotentResponse.username == username, IdempotentResponse.key == key
-                )
-            ).first()
-        if earlier is not None:
-            if earlier.request_sha256 != digest:
-                raise InvalidInputError(
-                    "this Idempotency-Key was used for a different request",
-                    field="Idempotency-Key",
-                )
-            return JSONResponse(earlier.body, status_code=earlier.status)
     subject = body.statement.get("subject")
     if not isinstance(subject, str):
         raise InvalidInputError("subject is the unit's URI", field="statement.subject")
     try:
         with signed_call(body, auth, context) as call:
+            earlier = _earlier_answer(call.session, username, key, digest)
+            if earlier is not None:
+                return earlier
             caller = custody.Caller(call.context["user"], call.context["now"])
             unit = custody.unit_for(call.session, subject)
             handoff = action(call.session, unit, caller, call.signed)
@@ -335,6 +329,26 @@ def _run(
         _keep_flag(context, refused, username)
         raise
     return JSONResponse(payload, status_code=201)
+
+
+def _earlier_answer(
+    session: Session, username: str, key: str | None, digest: str
+) -> JSONResponse | None:
+    """The stored answer to this person's request with this Idempotency-Key, if any."""
+    if key is None:
+        return None
+    earlier = session.exec(
+        select(IdempotentResponse).where(
+            IdempotentResponse.username == username, IdempotentResponse.key == key
+        )
+    ).first()
+    if earlier is None:
+        return None
+    if earlier.request_sha256 != digest:
+        raise InvalidInputError(
+            "this Idempotency-Key was used for a different request", field="Idempotency-Key"
+        )
+    return JSONResponse(earlier.body, status_code=earlier.status)
 
 
 def _keep_flag(context: ServiceContext, refused: custody.CustodyRefused, username: str) -> None:
