@@ -304,6 +304,9 @@ def test_audit_epcis_writes_the_batchs_events(database: Database, tmp_path: Path
     assert {"commissioning", "storing", "packing", "departing"} <= steps
     missing = invoke(database, "audit", "epcis", "--lot", "NOPE", "-o", str(target))
     assert missing.exit_code == 2 and missing.output.startswith("error:")
+    piped = invoke(database, "audit", "epcis", "--lot", "UC26-101")  # no -o: standard output
+    assert piped.exit_code == 0, piped.output
+    assert json.loads(piped.stdout)["epcisBody"] == document["epcisBody"]
 
 
 def test_epcis_names_events_on_the_host_the_vials_were_commissioned_under(

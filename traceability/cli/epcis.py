@@ -21,11 +21,15 @@ from traceability.services.epcis import epcis_document
 def epcis(
     lot: Annotated[str, typer.Option("--lot", help="The batch's lot.")],
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="File to write (JSON-LD, e.g. LOT.jsonld).")
-    ],
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="File to write (JSON-LD, e.g. LOT.jsonld); default stdout."
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Write the batch's custody, labels and excursions to OUTPUT as an EPCISDocument."""
+    """Write the batch's custody, labels and excursions as an EPCISDocument (to OUTPUT
+    or, without it, to standard output for a pipe: `... | jq`)."""
     with errors_as_exit():
         settings = settings_from(database_url)
         with open_database(database_url) as db, db.read() as session:
@@ -36,6 +40,9 @@ def epcis(
                 now=utcnow(),
             )
     data = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(data, nl=False)
+        return
     try:
         output.write_text(data, encoding="utf-8")
     except OSError as e:
