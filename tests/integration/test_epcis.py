@@ -498,6 +498,7 @@ def test_a_lone_vial_handed_over_and_administered_then_the_batch_recalled(
         ("commissioning", "in_progress"),
         ("encoding", "encoded"),
         ("storing", "in_progress"),
+        ("inspecting", "conformant"),  # QA's conditional release
         ("departing", "in_transit"),
         ("arriving", "in_transit"),
         ("receiving", "damaged"),
@@ -506,7 +507,14 @@ def test_a_lone_vial_handed_over_and_administered_then_the_batch_recalled(
     ]
     assert all(e["type"] == "ObjectEvent" for e in mine)
     lab, clinic = f"{base}/sites/LAB1", f"{base}/sites/CLINIC1"
-    departing, arriving, receiving, dispensing, recall = mine[3:]
+    decision, departing, arriving, receiving, dispensing, recall = mine[3:]
+    assert decision["trace:decision"] == "conditionally released"
+    assert decision["trace:meaning"] == "Approved for conditional release, sterility pending"
+    assert decision["epcList"] == [w.vial(s) for s in ("0001", "0002", "0003")]
+    signed = w.api.client.get(
+        decision["eventID"].removeprefix(base), headers=w.quinn.headers
+    ).json()["body"]
+    assert signed["actor"] == "quinn" and signed["subject"] == v1.rsplit("/21/", 1)[0]
     assert departing["epcList"] == [v1] and departing["readPoint"] == {"id": lab}
     assert departing["sourceList"] == [{"type": "possessing_party", "source": lab}]
     assert arriving["sourceList"] == [{"type": "possessing_party", "source": f"{base}/users/cora"}]
@@ -523,6 +531,25 @@ def test_a_lone_vial_handed_over_and_administered_then_the_batch_recalled(
         "body"
     ]
     assert entry["type"] == "batch.recalled" and entry["subject"] == v1.rsplit("/21/", 1)[0]
+
+
+def test_a_batch_put_on_hold_then_rejected_says_so_in_cbv_terms(world: World) -> None:
+    w = world
+    w.leo = Signer.register(w.api, "leo", "lab")  # type: ignore[attr-defined]
+    complete(w, skip={"sterility"})
+    held = decide(
+        w, w.quinn, "on hold", "Placed on hold pending investigation", justification="Awaiting"
+    )
+    assert held.status_code == 201, held.text
+    rejected = decide(w, w.quinn, "rejected", "Rejected", justification="Potency OOS confirmed")
+    assert rejected.status_code == 201, rejected.text
+    document = export(w)
+    assert schema_errors(document) == []
+    decisions = [e for e in document["epcisBody"]["eventList"] if "trace:decision" in e]
+    assert [(e["bizStep"], e["disposition"], e["trace:decision"]) for e in decisions] == [
+        ("holding", "unavailable", "on hold"),
+        ("inspecting", "non_conformant", "rejected"),
+    ]
 
 
 def test_the_cli_writes_the_same_document(

@@ -47,6 +47,7 @@ from sqlmodel import Session, col, select
 
 from traceability.clock import rfc3339
 from traceability.domain.custody import Party, Step
+from traceability.domain.disposition import Decision
 from traceability.services import cold_chain
 from traceability.services.batch_records import vials_of
 from traceability.services.custody import BIZ_STEP
@@ -54,6 +55,7 @@ from traceability.services.vial_labels import labels_of
 from traceability.storage.models import (
     Batch,
     CustodyEvent,
+    Disposition,
     Excursion,
     ExcursionVial,
     LogEntryRow,
@@ -91,6 +93,16 @@ looked inside it until receipt. A receipt of a damaged container says `damaged`.
 """
 
 HANDOFFS = frozenset({Step.hand_to_courier, Step.hand_to_site})
+
+RELEASE: dict[Decision, tuple[str, str]] = {
+    Decision.released: ("inspecting", "conformant"),
+    Decision.conditionally_released: ("inspecting", "conformant"),
+    Decision.on_hold: ("holding", "unavailable"),
+    Decision.rejected: ("inspecting", "non_conformant"),
+}
+"""QA's disposition of the batch as CBV 2.0 bizStep and disposition, one event covering
+every vial. A conditional release is `conformant` too (the vials may be used); the exact
+decision and the meaning QA signed travel as `trace:decision` and `trace:meaning`."""
 
 
 # --- identifiers --------------------------------------------------------------------------
@@ -446,7 +458,8 @@ def _request_of(body: dict[str, Any] | None, row: CustodyEvent) -> int:
 def epcis_document(
     session: Session, batch: Batch, *, resolver: str, now: datetime
 ) -> dict[str, Any]:
-    """The batch's custody, labels, excursions and recall as one EPCISDocument.
+    """The batch's custody, labels, excursions, QA's dispositions and recall as one
+    EPCISDocument.
 
     Identifiers are built on the host the batch's vials were commissioned under, not on
     today's TRACE_RESOLVER_BASE: the CLI and the service, and exports made before and
@@ -499,6 +512,27 @@ def epcis_document(
         .order_by(col(ExcursionVial.id))
     ).all()
     events += [export.excursion(by_id[t.vial_id], t, e) for t, e in touched]
+    decisions = session.exec(
+        select(Disposition).where(Disposition.batch_id == batch.id).order_by(col(Disposition.id))
+    ).all()
+    for decision in decisions:
+        biz_step, disposition = RELEASE[Decision(decision.decision)]
+        signed: dict[str, Any] = {
+            "trace:decision": decision.decision,
+            "trace:meaning": decision.meaning,
+        }
+        events.append(
+            export.event(
+                "ObjectEvent",
+                at=decision.signed_at,
+                index=decision.log_index,
+                epcList=[vial.uri for vial in vials],
+                action="OBSERVE",
+                bizStep=biz_step,
+                disposition=disposition,
+                **signed,
+            )
+        )
     recall = session.exec(select(Recall).where(Recall.batch_id == batch.id)).first()
     if recall is not None:
         why: dict[str, Any] = {"trace:reason": recall.reason}
