@@ -227,9 +227,11 @@ def _expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> 
     return nonce
 
 
+_NONCES = RequestNonce.__table__  # type: ignore[attr-defined]
+
+
 def _check_fresh(session: Session, nonce: str) -> None:
-    nonces = RequestNonce.__table__  # type: ignore[attr-defined]
-    used = _reads(session).execute(sa_select(nonces.c.id).where(nonces.c.nonce == nonce)).first()
+    used = _reads(session).execute(sa_select(_NONCES.c.id).where(_NONCES.c.nonce == nonce)).first()
     if used is not None:
         raise ConflictError("this signed request was already used (a replay); sign a new one")
 
@@ -240,8 +242,10 @@ def _append(
     _check_fresh(session, nonce)
     user, now = caller.user, caller.now
     appended = signed_requests.append(session, log, signed, user=user, now=now)
-    session.add(
-        RequestNonce(nonce=nonce, username=user.username, log_index=appended.index, created_at=now)
+    session.connection().execute(
+        _NONCES.insert().values(
+            nonce=nonce, username=user.username, log_index=appended.index, created_at=now
+        )
     )
     caller.signed_entries.append(appended.index)
     return appended
