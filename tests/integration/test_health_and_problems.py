@@ -95,6 +95,8 @@ def test_an_unexpected_failure_is_a_500_problem_without_internals(api: Api) -> N
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "secret internals" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
 
 
 def test_every_answer_carries_the_security_headers(api: Api) -> None:

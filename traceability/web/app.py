@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp
 
 from traceability.clock import Clock, utcnow
 from traceability.custody_log.appender import CustodyLog
@@ -62,6 +63,14 @@ ROUTERS = (
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""
 
 
+class _App(FastAPI):
+    """FastAPI with the security headers outermost, around Starlette's own error layer,
+    so that a 500 answer carries them too (`add_middleware` would sit inside it)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -97,7 +106,7 @@ def create_app(
             stop.set()
             worker.join(timeout=5)
 
-    app = FastAPI(
+    app = _App(
         title="Cell-therapy traceability",
         summary="QC batch records, a signed custody log, QR labels and a release gate.",
         version="0.1.0",
@@ -109,7 +118,6 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
 
-    app.add_middleware(SecurityHeaders)
     return app
 
 
