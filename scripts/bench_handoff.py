@@ -246,10 +246,15 @@ class Connection:
     The load generator shares the machine's cores with the server, so it must cost as
     little as possible per request: a general client (httpx) spends more CPU per
     request than the server's trivial endpoint, and the figures would measure the
-    client. Requests are written whole; responses are read by Content-Length.
+    client. Requests are written whole; responses are read by Content-Length, and
+    anything else (chunked, no length, a closed connection) raises `TransportError`,
+    after which the caller opens a new connection: an answer is never misread.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.port = port
         self.reader = reader
         self.writer = writer
 
@@ -258,7 +263,12 @@ class Connection:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer)
+        return cls(port, reader, writer)
+
+    async def reopen(self) -> None:
+        self.close()
+        fresh = await Connection.open(self.port)
+        self.reader, self.writer = fresh.reader, fresh.writer
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], payload: bytes = b""
@@ -267,18 +277,30 @@ class Connection:
         lines += [f"{name}: {value}" for name, value in headers.items()]
         if payload or method == "POST":
             lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
+        try:
+            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 ") or not head[9:12].isdigit():
+                raise TransportError(f"not an HTTP/1.1 answer: {head[:40]!r}")
+            fields = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+            }
+            if b"transfer-encoding" in fields or b"content-length" not in fields:
+                raise TransportError(f"{path}: an answer without Content-Length")
+            answer = await self.reader.readexactly(int(fields[b"content-length"]))
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+            raise TransportError(f"{path}: {error!r}") from error
+        if fields.get(b"connection", b"").lower() == b"close":
+            await self.reopen()
+        return int(head[9:12]), answer
 
     def close(self) -> None:
         self.writer.close()
+
+
+class TransportError(Exception):
+    """The connection broke or answered in a form this client does not read."""
 
 
 async def lean_signed_post(
@@ -323,9 +345,11 @@ async def pass_back_and_forth(
                 {"handoff": offered["handoff"]},
                 (offered["next_seq"], offered["prev"]),
             )
-        except RuntimeError as error:
+        except (RuntimeError, TransportError, ValueError) as error:
             tally.errors += 1
             say(f"  error: {str(error)[:200]}")
+            if isinstance(error, TransportError):
+                await connection.reopen()
             status, answer = await connection.request(
                 "GET", f"/log/subject-head?subject={quote(pair.vial)}", pair.holder.headers
             )
@@ -343,7 +367,11 @@ async def pass_back_and_forth(
 async def trivial(connection: Connection, until: float, latencies: list[float]) -> None:
     while time.perf_counter() < until:
         start = time.perf_counter()
-        status, _ = await connection.request("GET", "/healthz", {})
+        try:
+            status, _ = await connection.request("GET", "/healthz", {})
+        except TransportError:
+            await connection.reopen()
+            continue
         if status == 200:
             latencies.append(time.perf_counter() - start)
 
@@ -412,11 +440,13 @@ def run(clients: int = 64, seconds: float = 20.0) -> None:
             check=True,
             capture_output=True,
         )
+        log_path = tmp / "server.log"  # a file, not a pipe nobody reads (it could fill)
+        log_file = log_path.open("wb")
         server = subprocess.Popen(
             [exe, "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log_file,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -438,6 +468,11 @@ def run(clients: int = 64, seconds: float = 20.0) -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
+            log_file.close()
+            failures = log_path.read_text(errors="replace").count("Traceback")
+            if failures:
+                say(f"  the server logged {failures} traceback(s); last lines:")
+                say(log_path.read_text(errors="replace")[-2000:])
 
 
 if __name__ == "__main__":
