@@ -213,11 +213,15 @@ def test_a_vial_put_in_at_the_moment_the_unit_is_back_within_limits_is_not_affec
     assert response.status_code == 201, response.text
     [found] = response.json()["excursions"]
     assert found["vials"] == []
-    # Data that ends while still warm: the vial stored during it is affected.
+    # A second logger's data, ending while still warm: the same warming seen longer, so
+    # no second excursion, but the vial stored during it is now affected by it.
     points = every_minute(0, 9, "-190") + every_minute(10, 59, "-120")
     open_ended = upload(w, logger_csv(t0, points))
-    [still] = open_ended.json()["excursions"]
-    assert still["end_at"] is None and [v["uri"] for v in still["vials"]] == [w.vial("0001")]
+    assert open_ended.json()["excursions"] == []
+    [same] = open_ended.json()["already_recorded"]
+    assert same["id"] == found["id"] and [v["uri"] for v in same["vials"]] == [w.vial("0001")]
+    [logged] = excursion_entries(w, w.vial("0001"))
+    assert logged["what"]["excursion"] == found["id"] and logged["what"]["end"] is None
 
 
 def test_a_shipper_s_epcis_sensor_data_touch_only_the_vials_packed_in_it(world: World) -> None:
@@ -444,3 +448,39 @@ def test_readings_dated_in_the_future_are_refused(world: World) -> None:
     assert "reading 3" in refused.json()["detail"] and "future" in refused.json()["detail"]
     # Within the allowed clock skew (5 minutes) is fine.
     assert upload(w, logger_csv(now, [(-10, "-190"), (4, "-190")])).status_code == 201
+
+
+def test_overlapping_logger_files_record_one_excursion_once(world: World) -> None:
+    """Two read-outs of one tank both show the same warming: one event, one entry per
+    vial; a later, separate warming in the second file is a new excursion."""
+    w, api = world, world.api
+    t0 = api.clock()
+    here = w.vial("0001")
+    assert w.store(w.lena, here).status_code == 201
+    advance(w, hours=5)
+    warm = {120: "-145", 125: "-140.5", 130: "-142", 135: "-148", 140: "-149.5"}
+    first = logger_csv(t0, [(m, warm.get(m, "-190.0")) for m in range(0, 181, 5)])
+    done = upload(w, first)
+    assert done.status_code == 201, done.text
+    [event] = done.json()["excursions"]
+    before = counts(api)
+
+    late = {240: "-144", 245: "-141", 250: "-143", 255: "-146", 260: "-149"}  # again
+    second = logger_csv(t0, [(m, late.get(m, warm.get(m, "-190.5"))) for m in range(60, 281, 5)])
+    again = upload(w, second)
+    assert again.status_code == 201, again.text
+    body = again.json()
+    assert [e["id"] for e in body["already_recorded"]] == [event["id"]]
+    [new] = body["excursions"]
+    assert new["id"] != event["id"] and new["start_at"] == rfc3339(t0 + timedelta(hours=4))
+    after = counts(api)
+    assert after["Excursion"] == before["Excursion"] + 1
+    assert after["ExcursionVial"] == before["ExcursionVial"] + 1  # only the new one's
+    logged = [e["what"]["excursion"] for e in excursion_entries(w, here)]
+    assert logged == [event["id"], new["id"]]
+    uploaded = entry(w, body["log_index"])
+    assert [e.get("same_as_excursion") for e in uploaded["what"]["excursions"]] == [
+        event["id"],
+        None,
+    ]
+    assert_log_verifies(api)

@@ -22,7 +22,7 @@ URI (`coldchain.excursion.closed`). Nothing here updates a row: closing adds one
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from sqlmodel import Session, col, select
 
-from traceability.clock import rfc3339
+from traceability.clock import as_utc, rfc3339
 from traceability.custody_log import signed_requests
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.signed_requests import SignedStatement
@@ -220,6 +220,31 @@ def affected_vials(session: Session, visits: Sequence[Stay], run: rules.Excursio
 class Uploaded:
     upload: TemperatureUpload
     excursions: list[Excursion]
+    """Excursions this upload found first."""
+    already_recorded: list[Excursion] = field(default_factory=list)
+    """Excursions an earlier upload for the same place already recorded, found again
+    here (overlapping logger files): the same event, never a second open excursion."""
+
+
+def same_excursion(session: Session, place: Place, run: rules.Excursion) -> Excursion | None:
+    """The recorded excursion this run is part of: same place, same kind, overlapping time.
+
+    Two logger files for one unit or shipper often overlap (a logger read out twice, a
+    second logger in the same tank). An excursion seen in both is one event; recording
+    it again would leave QA two open excursions to assess for one warming.
+    """
+    column = col(Excursion.unit_id) if place.unit else col(Excursion.shipper_id)
+    for known in session.exec(
+        select(Excursion)
+        .where(column == place.id, Excursion.kind == run.kind)
+        .order_by(col(Excursion.id))
+    ):
+        known_end = as_utc(known.end_at) if known.end_at is not None else None
+        if (run.end is None or as_utc(known.start_at) <= run.end) and (
+            known_end is None or run.start <= known_end
+        ):
+            return known
+    return None
 
 
 def _check_new(session: Session, place: Place, sha256: str) -> None:
@@ -234,8 +259,11 @@ def _check_new(session: Session, place: Place, sha256: str) -> None:
         )
 
 
-def _run_what(run: rules.Excursion, limits: rules.TemperatureLimits) -> dict[str, Any]:
+def _run_what(
+    run: rules.Excursion, limits: rules.TemperatureLimits, same_as: Excursion | None = None
+) -> dict[str, Any]:
     return {
+        **({"same_as_excursion": same_as.id} if same_as is not None else {}),
         "kind": run.kind,
         "start": rfc3339(run.start),
         "end": rfc3339(run.end) if run.end is not None else None,
@@ -291,6 +319,7 @@ def upload(
         )
     runs = rules.find_excursions(readings, place.limits)
     _check_new(session, place, sha256)
+    known = [same_excursion(session, place, run) for run in runs]
     entry = log.append_as_service(
         session,
         subject=place.uri,
@@ -304,7 +333,9 @@ def upload(
             "last": rfc3339(readings[-1].at),
             "uploaded_by": user.username,
             "limits": _limits_what(place.limits),
-            "excursions": [_run_what(run, place.limits) for run in runs],
+            "excursions": [
+                _run_what(run, place.limits, same) for run, same in zip(runs, known, strict=True)
+            ],
         },
         why={"bizStep": BIZ_STEP},
     )
@@ -324,10 +355,15 @@ def upload(
     session.flush()
     assert row.id is not None  # noqa: S101 - flushed
     visits = stays(session, place) if runs else []
-    excursions = [
-        _record_excursion(session, log, place, run, upload=row, visits=visits, now=now)
-        for run in runs
-    ]
+    excursions: list[Excursion] = []
+    for run, same in zip(runs, known, strict=True):
+        if same is None:
+            excursions.append(
+                _record_excursion(session, log, place, run, upload=row, visits=visits, now=now)
+            )
+        else:
+            _log_on_vials(session, log, place, same, run, upload=row, visits=visits, now=now)
+    already = [same for same in known if same is not None]
     audit_trail.record(
         session,
         actor=actor,
@@ -343,11 +379,12 @@ def upload(
                 "sha256": sha256,
                 "readings": len(readings),
                 "excursions": len(excursions),
+                "already_recorded_excursions": len(already),
                 "log_index": entry.index,
             },
         ),
     )
-    return Uploaded(row, excursions)
+    return Uploaded(row, excursions, already)
 
 
 def _record_excursion(
@@ -375,9 +412,32 @@ def _record_excursion(
     )
     session.add(row)
     session.flush()
-    assert row.id is not None  # noqa: S101 - flushed
+    _log_on_vials(session, log, place, row, run, upload=upload, visits=visits, now=now)
+    return row
+
+
+def _log_on_vials(
+    session: Session,
+    log: CustodyLog,
+    place: Place,
+    excursion: Excursion,
+    run: rules.Excursion,
+    *,
+    upload: TemperatureUpload,
+    visits: Sequence[Stay],
+    now: datetime,
+) -> None:
+    """An excursion entry on each vial the run touched that the excursion does not yet
+    name (all of them for a new excursion; for one recorded before, the vials a longer
+    view of the same event adds)."""
+    assert excursion.id is not None  # noqa: S101 - flushed
+    named = set(
+        session.exec(
+            select(ExcursionVial.vial_id).where(ExcursionVial.excursion_id == excursion.id)
+        )
+    )
     what = {
-        "excursion": row.id,
+        "excursion": excursion.id,
         **_run_what(run, place.limits),
         "allowed_excursion_minutes": _limits_what(place.limits)["allowed_excursion_minutes"],
         ("unit" if place.unit else "shipper"): place.uri,
@@ -385,6 +445,8 @@ def _record_excursion(
     }
     for vial in affected_vials(session, visits, run):
         assert vial.id is not None  # noqa: S101 - stored
+        if vial.id in named:
+            continue
         appended = log.append_as_service(
             session,
             subject=vial.uri,
@@ -394,9 +456,10 @@ def _record_excursion(
             where={"bizLocation": place.uri},
             why={"bizStep": BIZ_STEP},
         )
-        session.add(ExcursionVial(excursion_id=row.id, vial_id=vial.id, log_index=appended.index))
+        session.add(
+            ExcursionVial(excursion_id=excursion.id, vial_id=vial.id, log_index=appended.index)
+        )
     session.flush()
-    return row
 
 
 # --- closing --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -196,7 +196,11 @@ class UploadPublic(BaseModel):
     last_at: datetime
     uploaded_by: str
     log_index: int
-    excursions: list[ExcursionPublic]
+    excursions: list[ExcursionPublic] = Field(description="Excursions this file showed first")
+    already_recorded: list[ExcursionPublic] = Field(
+        description="Excursions an earlier file for this place recorded, seen again in this "
+        "one (overlapping logger files): the same event, not a new one"
+    )
 
 
 def excursion_public(found: cold_chain.ExcursionView) -> ExcursionPublic:
@@ -245,6 +249,9 @@ def _upload_public(
         log_index=row.log_index,
         excursions=[
             excursion_public(cold_chain.view(session, e, resolver)) for e in done.excursions
+        ],
+        already_recorded=[
+            excursion_public(cold_chain.view(session, e, resolver)) for e in done.already_recorded
         ],
     )
 
