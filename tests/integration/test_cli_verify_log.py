@@ -151,9 +151,9 @@ def test_a_database_without_the_schema_exits_2_with_one_line(
     assert full(world, "audit", "verify-log", "--database-url", url) == (2, lean.stderr)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_sqlite_file_is_verified_without_the_heavy_imports(world: LogWorld) -> None:
-    if world.db.dialect != "sqlite":
-        pytest.skip("other databases are opened through SQLAlchemy, as everywhere else")
+    """Only a SQLite file: other databases are opened through SQLAlchemy, as everywhere."""
     report = (
         "try:\n    main()\nexcept SystemExit as e:\n"
         f"    print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})), e.code)"
