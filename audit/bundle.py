@@ -765,6 +765,53 @@ def _who(entry: Entry, entries: Mapping[int, Entry]) -> str:
     return "the service"
 
 
+EVENT_NAMES: dict[str, str] = {
+    "vial.commissioned": "Commissioned",
+    "label.issued": "Label issued",
+    "custody.stored": "Stored",
+    "custody.store": "Stored",
+    "custody.packed": "Packed",
+    "custody.pack": "Packed",
+    "custody.handover.offered": "Handover offered",
+    "custody.handover.accepted": "Handover accepted",
+    "custody.hand_to_courier": "Handed to courier",
+    "custody.hand_to_site": "Handed to site",
+    "custody.dispatched": "Dispatched",
+    "custody.dispatch": "Dispatched",
+    "custody.received": "Received",
+    "custody.receive": "Received",
+    "custody.administered": "Administered",
+    "custody.administer": "Administered",
+    "custody.destroyed": "Destroyed",
+    "custody.destroy": "Destroyed",
+    "coldchain.excursion": "Temperature excursion",
+    "coldchain.excursion.closed": "Excursion closed",
+    "batch.recalled": "Batch recalled",
+}
+"""Words for the entry types a vial's timeline shows, for people reading a report. The
+type itself stays in ``TimelineEvent.type``; a type not listed here reads as itself."""
+
+
+def event_name(entry_type: str) -> str:
+    return EVENT_NAMES.get(entry_type, entry_type)
+
+
+def _party(value: str) -> str:
+    """``user:cora`` reads as ``cora``, ``site:LAB1`` as ``site LAB1``."""
+    kind, _, name = value.partition(":")
+    if kind == "user" and name:
+        return name
+    if kind == "site" and name:
+        return f"site {name}"
+    return value
+
+
+def _shipper(value: str) -> str:
+    """A shipper's Digital Link URI (``.../00/<SSCC>``) reads as its SSCC."""
+    _, found, sscc = value.rpartition("/00/")
+    return f"SSCC {sscc}" if found and sscc.isdigit() else value
+
+
 def _where(entry: Entry) -> str:
     what, parts = entry.what, []
     site = what.get("site")
@@ -774,10 +821,13 @@ def _where(entry: Entry) -> str:
         value = what.get(name)
         if isinstance(value, str) and value:
             parts.append(label + value)
-    for name, label in (("shipper", "shipper "), ("to", "to "), ("custodian", "held by ")):
+    shipper = what.get("shipper")
+    if isinstance(shipper, str) and shipper:
+        parts.append("in shipper " + _shipper(shipper))
+    for name, label in (("to", "to "), ("custodian", "held by ")):
         value = what.get(name)
         if isinstance(value, str) and value:
-            parts.append(label + value)
+            parts.append(label + _party(value))
     location = entry.where.get("bizLocation") or entry.where.get("readPoint")
     if isinstance(location, str):
         parts.append(location)

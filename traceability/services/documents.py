@@ -31,7 +31,7 @@ from reportlab.platypus import (
 )
 from sqlmodel import Session, col, select
 
-from audit.bundle import Report
+from audit.bundle import Report, event_name
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.tree import StoredTree
 from traceability.domain.disposition import RELEASES, Decision
@@ -329,7 +329,7 @@ def _timeline_story(report: Report) -> list[object]:
             [
                 f"{e.index}{'' if e.verified else ' (!)'}",
                 e.when.replace("T", " ").rstrip("Z")[:19],
-                e.type,
+                event_name(e.type),
                 e.who,
                 e.where,
                 e.temperatures,
