@@ -20,7 +20,7 @@ from sqlmodel import Session
 from traceability.domain.roles import Role
 from traceability.errors import AuthenticationError, PermissionDeniedError
 from traceability.security.tokens import csrf_matches, token_digest
-from traceability.services.auth import Authenticated, authenticate
+from traceability.services.auth import Authenticated, authenticate, authenticate_on
 from traceability.web.context import ServiceContext
 
 SESSION_COOKIE = "trace_session"
@@ -103,7 +103,7 @@ def current_auth(
 ) -> Authenticated:
     """Who is calling, from a short read transaction of its own.
 
-    Its own session, ended before the endpoint runs, so that a write later in this
+    Its own connection, returned before the endpoint runs, so that a write later in this
     request never waits behind (or upgrades) this snapshot, and an endpoint that only
     writes opens no read session at all.
     """
@@ -111,8 +111,8 @@ def current_auth(
     if found is None:
         raise AuthenticationError("sign in to continue")
     token, from_cookie = found
-    with context.db.read() as session:
-        auth = authenticate(session, token, now=now)
+    with context.db.engine.connect() as connection:
+        auth = authenticate_on(connection, token, now=now)
     if from_cookie and request.method not in SAFE_METHODS:
         if not csrf_matches(context.settings.secret_key, token_digest(token), csrf):
             raise PermissionDeniedError(
