@@ -91,6 +91,8 @@ FORMAT = "trace-audit-bundle-v1"
 """The ``format`` member of ``manifest.json``."""
 
 MANIFEST = "manifest.json"
+BATCH_REGISTERED = "batch.registered"
+"""The entry type that registers a batch, naming its lot and its vials' serial numbers."""
 CHECKPOINT = "checkpoint.txt"
 LOG_KEY = "log.key"
 PROOFS = "proofs.json"
@@ -338,7 +340,7 @@ class Finding:
 
     ``kind`` is one of: malformed, reordered, inserted, missing, inclusion,
     bad-signature, unknown-key, revoked-key, key-entry, subject-chain, log-chain,
-    wrong-log, checkpoint, stale-checkpoint, consistency. ``index`` is the entry it
+    wrong-log, checkpoint, stale-checkpoint, consistency, manifest. ``index`` is the entry it
     concerns, None for the checkpoint or the bundle as a whole.
     """
 
@@ -710,6 +712,53 @@ class _Check:
             self.find("consistency", None, f"from your checkpoint of size {since.size}: {e}")
 
 
+def _batch_entry(check: _Check, batch: str) -> Entry | None:
+    """The signed entry that registered the batch the manifest names, if the bundle has it."""
+    return next(
+        (e for e in check.entries.values() if e.subject == batch and e.type == BATCH_REGISTERED),
+        None,
+    )
+
+
+def _check_batch(check: _Check) -> None:
+    """The batch is what its signed registration says, not what the manifest says.
+
+    The manifest is not signed: a bundle whose manifest names another lot, or that
+    leaves out a vial, must not pass as the whole record of the batch. The batch's
+    registration entry names its lot and every vial's serial number; each vial must
+    be in the bundle (its commissioning entry at least).
+    """
+    batch = _text(check.bundle.manifest.get("batch", ""))
+    registered = _batch_entry(check, batch)
+    if registered is None:
+        check.find(
+            "missing",
+            None,
+            f"no signed {BATCH_REGISTERED} entry for {batch or 'the manifest batch'}: "
+            "the bundle does not show which batch it is",
+        )
+        return
+    lot = check.bundle.manifest.get("lot")
+    if lot != registered.what.get("lot"):
+        check.find(
+            "manifest",
+            registered.index,
+            f"the manifest says lot {_text(lot)} but the signed batch entry says "
+            f"{_text(registered.what.get('lot'))}",
+        )
+    serials = registered.what.get("vials")
+    seen = {e.subject for e in check.entries.values()}
+    for serial in serials if isinstance(serials, list) else []:
+        vial = f"{batch}/21/{_text(serial)}"
+        if vial not in seen:
+            check.find(
+                "missing",
+                registered.index,
+                f"the signed batch entry lists vial {_text(serial)} but the bundle has no "
+                "entry about it",
+            )
+
+
 def _check_manifest_vials(check: _Check, vials: Iterable[str]) -> None:
     seen = {e.subject for e in check.entries.values()}
     for vial in vials:
@@ -740,6 +789,7 @@ def verify(
     check.check_chains()
     if since is not None:
         check.check_consistency(since)
+    _check_batch(check)
     manifest_vials = bundle.manifest.get("vials")
     if isinstance(manifest_vials, list):
         _check_manifest_vials(check, (v for v in manifest_vials if isinstance(v, str)))
@@ -870,8 +920,10 @@ def _report(check: _Check, since: Checkpoint | None) -> Report:
     flagged = check.flagged()
     entries = check.entries
     batch = _text(manifest.get("batch", ""))
+    registered = _batch_entry(check, batch)
+    lot = registered.what.get("lot") if registered is not None else manifest.get("lot", "")
     report = Report(
-        lot=_text(manifest.get("lot", "")),
+        lot=_text(lot),
         batch=batch,
         origin=checkpoint.origin if checkpoint else None,
         checkpoint_size=checkpoint.size if checkpoint else None,

@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -128,6 +129,65 @@ def test_tampering_with_an_exported_bundle_is_found(world: World, tmp_path: Path
     report = bundle.verify(tampered, log_key=log_key(w))
     assert {("bad-signature", decision), ("inclusion", decision)} <= report.kinds()
     assert not report.dispositions[0].verified
+
+
+def rewrite(
+    source: Path, target: Path, *, drop: set[str], manifest: dict[str, Any] | None = None
+) -> None:
+    """Copy a bundle, leaving out the members in `drop` and replacing the manifest."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            if info.filename in drop:
+                continue
+            data = old.read(info)
+            if info.filename == bundle.MANIFEST and manifest is not None:
+                data = json.dumps(manifest).encode()
+            new.writestr(info.filename, data)
+
+
+def test_a_bundle_cut_down_to_fewer_vials_or_relabelled_does_not_pass(
+    world: World, tmp_path: Path
+) -> None:
+    """The manifest is not signed: the batch's own signed entry says which lot and vials."""
+    w = world
+    released(w)
+    original = tmp_path / "b.zip"
+    original.write_bytes(get_bundle(w))
+    with zipfile.ZipFile(original) as z:
+        manifest = json.loads(z.read(bundle.MANIFEST))
+        proofs = json.loads(z.read(bundle.PROOFS))
+        entries = {n: json.loads(z.read(n)) for n in z.namelist() if n.startswith("entries/")}
+    last = manifest["vials"][-1]
+    gone = {n for n, body in entries.items() if body["subject"] == last}
+    assert gone
+    proofs["inclusion"] = {
+        k: v for k, v in proofs["inclusion"].items() if bundle.entry_name(int(k)) not in gone
+    }
+    cut = tmp_path / "cut.zip"
+    rewrite(
+        original,
+        cut,
+        drop=gone | {bundle.PROOFS},
+        manifest={**manifest, "vials": manifest["vials"][:-1]},
+    )
+    with zipfile.ZipFile(cut, "a") as z:
+        z.writestr(bundle.PROOFS, json.dumps(proofs))
+    report = bundle.verify(cut, log_key=log_key(w))
+    assert not report.ok
+    [missing] = [f for f in report.findings if f.kind == "missing"]
+    assert last.rsplit("/21/", 1)[1] in missing.detail
+
+    relabelled = tmp_path / "relabelled.zip"
+    rewrite(original, relabelled, drop=set(), manifest={**manifest, "lot": "UC26-999"})
+    report = bundle.verify(relabelled, log_key=log_key(w))
+    assert [f.kind for f in report.findings] == ["manifest"]
+    assert report.lot == LOT  # the report is headed with the signed lot
+
+    elsewhere = tmp_path / "elsewhere.zip"
+    other = manifest["batch"].replace(LOT, "UC26-999")
+    rewrite(original, elsewhere, drop=set(), manifest={**manifest, "batch": other})
+    report = bundle.verify(elsewhere, log_key=log_key(w))
+    assert ("missing", None) in report.kinds()
 
 
 @pytest.fixture
