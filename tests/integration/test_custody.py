@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from tests.custody_flow import World, make_world
 from tests.signing import Signer
 from tests.support import Api
+from traceability.custody_log.statements import Statement, when_text
 from traceability.custody_log.verify_log import verify_log
 
 
@@ -116,6 +119,54 @@ def test_a_replayed_signed_request_is_refused(world: World) -> None:
     )
     resent = w.api.client.post("/custody/store", headers=w.lena.headers, json=again)
     assert resent.status_code == 409 and "replay" in resent.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("offset", "refused"),
+    [
+        (timedelta(days=-2000), True),  # backdated
+        (timedelta(minutes=-20), True),
+        (timedelta(minutes=-10), False),  # a slow network
+        (timedelta(minutes=3), False),  # a device clock a little fast
+        (timedelta(minutes=10), True),
+        (timedelta(days=1500), True),  # dated ahead
+    ],
+)
+def test_a_signed_time_far_from_the_servers_clock_is_refused(
+    world: World, offset: timedelta, refused: bool
+) -> None:
+    w, vial = world, world.vial()
+    head = w.api.client.get(
+        "/log/subject-head", headers=w.lena.headers, params={"subject": vial}
+    ).json()
+    statement = Statement(
+        log=w.api.settings.origin,
+        subject=vial,
+        subject_seq=head["next_seq"],
+        subject_prev=bytes.fromhex(head["prev"]) if head["prev"] else None,
+        type="custody.stored",
+        when=when_text(w.api.clock() + offset),
+        key=w.lena.pair.key_id,
+        actor="lena",
+        what={"site": "LAB1", "unit": "LN2-A", "nonce": "t" * 20},
+    )
+    body = {
+        "statement": statement.to_json(),
+        "signature": base64.b64encode(w.lena.pair.sign(statement.signed_message())).decode(),
+    }
+    response = w.api.client.post("/custody/store", headers=w.lena.headers, json=body)
+    if refused:
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "statement.when"
+        assert "server's clock" in response.json()["detail"]
+        assert (
+            w.api.client.get(
+                "/log/subject-head", headers=w.lena.headers, params={"subject": vial}
+            ).json()
+            == head
+        )  # nothing stored
+    else:
+        assert response.status_code == 201, response.text
 
 
 def test_an_idempotency_key_makes_a_retry_safe(world: World) -> None:

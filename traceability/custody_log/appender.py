@@ -186,6 +186,7 @@ class CustodyLog:
     ) -> Appended:
         """Append a statement signed by a registered key; the caller's user must own it."""
         statements.validate(statement)
+        statements.check_when_near(statement, now)
         if statement.log != self.origin:
             raise InvalidInputError(f"this log's origin is {self.origin!r}", field="log")
         key = self._key(session, statement.key)

@@ -56,6 +56,17 @@ def expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> N
 def append(
     session: Session, log: CustodyLog, signed: SignedStatement, *, user: User, now: datetime
 ) -> Appended:
-    return log.append_signed(
-        session, signed.statement, signed.signature, now=now, signed_in_user=user
-    )
+    try:
+        return log.append_signed(
+            session, signed.statement, signed.signature, now=now, signed_in_user=user
+        )
+    except InvalidInputError as e:
+        if e.field in STATEMENT_MEMBERS:  # named as the request names it
+            raise InvalidInputError(str(e), field=f"statement.{e.field}") from None
+        raise
+
+
+STATEMENT_MEMBERS = frozenset(
+    {"log", "subject", "subject_seq", "subject_prev", "type", "when", "key", "actor"}
+    | {"what", "where", "why"}
+)

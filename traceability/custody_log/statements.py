@@ -12,7 +12,7 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import rfc8785
@@ -171,6 +171,25 @@ def _object(data: Mapping[str, Any], name: str, prefix: str) -> JsonObject:
         raise InvalidInputError(f"{prefix}{name} must be an object", field=f"{prefix}{name}")
     check_log_value(value, f"{prefix}{name}")
     return value
+
+
+SIGNED_AHEAD = timedelta(minutes=5)
+SIGNED_BEHIND = timedelta(minutes=15)
+"""How far a person's signed `when` may be from the server's clock when it arrives: a
+device's clock may run a little fast, and a request may take a while on a courier's
+network, but a GxP record must not be backdated or dated ahead (ALCOA: contemporaneous).
+The log orders entries by index; `when` is what people read."""
+
+
+def check_when_near(statement: Statement, now: datetime) -> None:
+    """Refuse a statement signed at a time far from `now` (the server's UTC clock)."""
+    when = datetime.fromisoformat(statement.when.replace("Z", "+00:00"))
+    if when > now + SIGNED_AHEAD or when < now - SIGNED_BEHIND:
+        raise InvalidInputError(
+            f"when is {statement.when} but the server's clock says {rfc3339(now)}: "
+            "set the device's clock right (UTC) and sign again",
+            field="when",
+        )
 
 
 def validate(statement: Statement) -> Statement:
