@@ -10,6 +10,8 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -45,3 +47,14 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def new_page(browser: Any, now: datetime, **context: Any) -> Any:
+    """A page in a new context whose clock starts at `now`, the test server's clock.
+
+    The browser signs statements with its own time, and the server refuses a time far
+    from its own; the test server's clock is frozen, so the browser's is set to it.
+    """
+    made = browser.new_context(**context)
+    made.clock.set_system_time(now)
+    return made.new_page()

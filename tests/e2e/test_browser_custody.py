@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from audit.entry import parse_entry
 from tests.custody_flow import make_world
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, new_page
 from tests.support import PASSWORD, Api
 from traceability.cli.main import app as cli
 from traceability.custody_log.appender import subject_entries
@@ -20,8 +20,8 @@ from traceability.custody_log.verify_log import verify_log
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
-def scan_and_sign_in(browser: Any, base: str, label_uri: str, username: str) -> Any:
-    page = browser.new_context(**PHONE).new_page()
+def scan_and_sign_in(browser: Any, api: Api, base: str, label_uri: str, username: str) -> Any:
+    page = new_page(browser, api.clock(), **PHONE)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -64,7 +64,7 @@ def test_a_courier_accepts_and_hands_over_by_scanning_on_a_phone(api: Api, serve
     ).status_code == 201
     base = str(api.client.base_url).rstrip("/")
     with chromium() as browser:
-        courier = scan_and_sign_in(browser, base, label, "cora")
+        courier = scan_and_sign_in(browser, api, base, label, "cora")
         assert "lena offers" not in courier.content()
         press(courier, "accept")  # the first signature makes this phone's key
         courier.wait_for_selector("[data-custody-state='with courier']")
@@ -72,7 +72,7 @@ def test_a_courier_accepts_and_hands_over_by_scanning_on_a_phone(api: Api, serve
         press(courier, "offer")
         courier.wait_for_selector("text=A handoff to site CLINIC1 is open")
 
-        receiver = scan_and_sign_in(browser, base, label, "nadia")
+        receiver = scan_and_sign_in(browser, api, base, label, "nadia")
         press(receiver, "accept")
         receiver.wait_for_selector("[data-custody-state='delivered']")
         assert "held by <strong>site CLINIC1</strong>" in receiver.content()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, new_page
 from tests.support import PASSWORD, Api
 from traceability.custody_log.verify_log import verify_log
 
@@ -14,7 +14,7 @@ def test_a_browser_creates_and_registers_its_own_signing_key(api: Api, server: A
     api.add_user("admin", "admin")
     base = str(api.client.base_url).rstrip("/")
     with chromium() as browser:
-        page = browser.new_page()  # type: ignore[attr-defined]
+        page = new_page(browser, api.clock())
         page.goto(f"{base}/ui/account")
         page.fill("input[name=username]", "cora")
         page.fill("input[name=password]", PASSWORD)

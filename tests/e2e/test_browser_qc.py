@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, new_page
 from tests.integration.test_batch_records import batch_what, product_uri, register_product
 from tests.signing import Signer
 from tests.support import PASSWORD, Api
@@ -37,14 +37,14 @@ def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> 
     api.add_user("leo", "lab")
     base = str(api.client.base_url).rstrip("/")
     with chromium() as browser:
-        lena = browser.new_context().new_page()  # type: ignore[attr-defined]
+        lena = new_page(browser, api.clock())
         sign_in_and_make_key(lena, base, "lena")
         lena.goto(f"{base}/ui/batches/{LOT}")
         form = lena.locator("form[data-test=viability]")
         lena.click("summary:has-text('Viability')")
         form.locator("input[data-value=value]").fill("85.5")
         form.locator("input[name=instrument]").fill("FACSLyric #2")
-        # The test server's clock is frozen at 2026-11-02; the browser's is not.
+        # The test server's clock (and so the browser's) is frozen at 2026-11-02 09:00.
         form.locator("input[name=tested_at]").fill("2026-11-01T10:00")
         messages: list[str] = []
         lena.on("console", lambda m: messages.append(m.text))
@@ -56,7 +56,7 @@ def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> 
                 f"{form.locator('[data-outcome]').inner_text()!r} {messages}"
             ) from None
 
-        leo = browser.new_context().new_page()  # type: ignore[attr-defined]
+        leo = new_page(browser, api.clock())
         sign_in_and_make_key(leo, base, "leo")
         leo.goto(f"{base}/ui/batches/{LOT}")
         leo.click("[data-review] button[data-decision=approved]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, new_page
 from tests.e2e.test_browser_qc import sign_in_and_make_key
 from tests.integration.test_batch_records import batch_what, product_uri, register_product
 from tests.integration.test_qc_results import enter
@@ -37,7 +37,7 @@ def test_deviations_and_oos_are_decided_on_the_batch_page(api: Api, server: Any)
     api.add_user("qiana", "qa")
     base = str(api.client.base_url).rstrip("/")
     with chromium() as browser:
-        page = browser.new_context().new_page()  # type: ignore[attr-defined]
+        page = new_page(browser, api.clock())
         sign_in_and_make_key(page, base, "qiana")
         page.goto(f"{base}/ui/batches/{LOT}")
 
@@ -82,7 +82,7 @@ def test_labels_are_issued_and_reissued_on_the_batch_page(api: Api, server: Any)
     api.add_user("lars", "lab")
     base = str(api.client.base_url).rstrip("/")
     with chromium() as browser:
-        page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # type: ignore[attr-defined]
+        page = new_page(browser, api.clock(), viewport={"width": 390, "height": 844})
         sign_in_and_make_key(page, base, "lars")
         page.goto(f"{base}/ui/batches/{LOT}")
         submit(page, page.locator("form[data-type='labels.issued']"))
