@@ -122,3 +122,21 @@ def test_answers_with_credentials_or_people_are_never_cached(api: Api) -> None:
     for response in (token, users):
         assert response.headers.get_list("cache-control") == ["no-store"], response.url
     assert "no-store" not in api.client.get("/healthz").headers.get("cache-control", "")
+
+
+def test_a_signed_in_persons_pages_are_not_kept_for_the_back_button(api: Api) -> None:
+    """After sign-out, Back must not show a staff page (donor codes, names) from cache."""
+    api.add_user("aude", "auditor")
+    signed_in = api.client.post(
+        "/sign-in",
+        data={"username": "aude", "password": PASSWORD},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert "trace_session" in signed_in.cookies
+    page = api.client.get("/ui/products", headers={"accept": "text/html"})
+    assert page.status_code == 200, page.text
+    assert page.headers.get_list("cache-control") == ["no-store"]
+    api.client.cookies.clear()
+    public = api.client.get("/healthz")
+    assert "no-store" not in public.headers.get("cache-control", "")

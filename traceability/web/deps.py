@@ -22,8 +22,8 @@ from traceability.errors import AuthenticationError, PermissionDeniedError
 from traceability.security.tokens import csrf_matches, token_digest
 from traceability.services.auth import Authenticated, authenticate, authenticate_on
 from traceability.web.context import ServiceContext
+from traceability.web.headers import SESSION_COOKIE
 
-SESSION_COOKIE = "trace_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

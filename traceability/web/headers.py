@@ -17,9 +17,25 @@ SECURITY_HEADERS: dict[str, str] = {
     "Referrer-Policy": "same-origin",
 }
 NO_STORE_PREFIXES = ("/auth", "/sign-in", "/users")
-"""Answers under these paths carry credentials or personal data: never cached."""
+"""Answers under these paths carry credentials or personal data: never cached. So is any
+answer to a request that came with credentials (`_signed_in`)."""
 
 _ENCODED = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+
+def _signed_in(scope: Scope) -> bool:
+    """Whether the request carried credentials: its answer is that person's view (names,
+    donor codes), which must not stay in a browser's cache for the Back button after
+    sign-out, nor in a shared cache. Public pages (a scanned label) stay cacheable."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" or (name == b"cookie" and SESSION_COOKIE_PREFIX in value):
+            return True
+    return False
+
+
+SESSION_COOKIE = "trace_session"
+"""The web sign-in's cookie (set and read in `deps`)."""
+SESSION_COOKIE_PREFIX = f"{SESSION_COOKIE}=".encode()
 
 
 class SecurityHeaders:
@@ -30,7 +46,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        no_store = str(scope.get("path", "")).startswith(NO_STORE_PREFIXES)
+        no_store = str(scope.get("path", "")).startswith(NO_STORE_PREFIXES) or _signed_in(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -20,8 +20,9 @@ from traceability.services.auth import LockoutPolicy, SessionKind, SignInOutcome
 from traceability.services.users import to_public
 from traceability.storage.models import UserPublic
 from traceability.web.context import ServiceContext
-from traceability.web.deps import SESSION_COOKIE, AnyUser, ContextDep, presented_token
+from traceability.web.deps import AnyUser, ContextDep, presented_token
 from traceability.web.fields import Text
+from traceability.web.headers import SESSION_COOKIE
 from traceability.web.pages import render, safe_next
 
 router = APIRouter(tags=["auth"])
