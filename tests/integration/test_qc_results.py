@@ -239,6 +239,12 @@ def test_a_correction_supersedes_with_a_reason_and_both_versions_stay(
         ("85.2", None),
         ("82", first["id"]),
     ]
+    # Only the standing result is reviewed; the superseded one is history.
+    stale = review(api, people["leo"], first["id"])
+    assert stale.status_code == 409 and "superseded" in stale.json()["detail"]
+    assert review(api, people["leo"], corrected.json()["id"]).status_code == 201
+    page = api.client.get(f"/ui/batches/{LOT}", headers=people["leo"].headers)
+    assert f'data-result="{first["id"]}"' not in page.text
 
 
 @pytest.mark.parametrize(

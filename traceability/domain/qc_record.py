@@ -111,6 +111,19 @@ def check_new_result(
         )
 
 
+def check_standing(results: Sequence[ResultView], result: ResultView) -> None:
+    """Only the result that stands for its test is reviewed: a superseded one is history,
+    and one its OOS investigation invalidated is replaced by a retest."""
+    standing = current_results(results).get(result.test)
+    if standing is None or standing.id != result.id:
+        newer = f" by result {standing.id}" if standing is not None else ""
+        raise ConflictError(f"result {result.id} was superseded{newer}; review the standing one")
+    if result.oos is OosState.invalidated:
+        raise ConflictError(
+            f"result {result.id} was invalidated by its OOS investigation; a retest replaces it"
+        )
+
+
 def check_reviewer(result: ResultView, reviewer: str, roles: frozenset[Role]) -> None:
     """Second-person review: lab or QA, and never the person who entered the result."""
     if reviewer == result.entered_by:

@@ -27,6 +27,7 @@ from traceability.domain.qc_record import (
     check_batch_open,
     check_new_result,
     check_reviewer,
+    check_standing,
 )
 from traceability.domain.qc_requests import OosConclusion, ResultEntry, ReviewEntry
 from traceability.domain.roles import Role
@@ -193,6 +194,7 @@ def review_result(
     )
     entry = ReviewEntry.from_what(signed.statement.what)
     row, view = _result_of(session, batch, entry.result)
+    check_standing(views(session, batch), view)
     check_reviewer(view, user.username, actor.roles)
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     review = QcReview(
