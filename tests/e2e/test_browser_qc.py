@@ -37,7 +37,8 @@ def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> 
     api.add_user("leo", "lab")
     base = str(api.client.base_url).rstrip("/")
     with chromium() as browser:
-        lena = new_page(browser, api.clock())
+        # In New York, the browser's local time is not UTC: the form must not care.
+        lena = new_page(browser, api.clock(), timezone_id="America/New_York")
         sign_in_and_make_key(lena, base, "lena")
         lena.goto(f"{base}/ui/batches/{LOT}")
         form = lena.locator("form[data-test=viability]")
@@ -68,5 +69,6 @@ def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> 
     assert result["entered_by"] == "lena" and result["values"] == {"value": "85.5"}
     entry = api.client.get(f"/log/entries/{result['log_index']}", headers=quinn.headers).json()
     assert entry["body"]["actor"] == "lena" and entry["body"]["type"] == "qc.result.entered"
+    assert entry["body"]["what"]["tested_at"] == "2026-11-01T10:00:00Z"  # as typed, in UTC
     report = verify_log(api.db, api.app.state.context.log.keys.log.verifier())
     assert report.ok, report.findings

@@ -26,7 +26,10 @@ async function enterResult(form) {
     instrument: get("instrument"),
     reagent_lots: get("reagent_lots").split(",").map((s) => s.trim()).filter(Boolean),
     analyst: get("analyst"),
-    tested_at: new Date(get("tested_at") || Date.now()).toISOString().replace(/\.\d+Z$/, "Z"),
+    // The field is labelled UTC, as every time on these pages: read it as UTC, not as
+    // the browser's local time.
+    tested_at: (get("tested_at") ? new Date(`${get("tested_at")}Z`) : new Date())
+      .toISOString().replace(/\.\d+Z$/, "Z"),
     assay_valid: !form.elements.assay_invalid.checked,
   };
   if (get("supersedes")) {
