@@ -37,9 +37,13 @@ def scan_and_sign_in(browser: Any, api: Api, base: str, label_uri: str, username
     return page
 
 
-def press(page: Any, action: str) -> None:
+def press(page: Any, action: str, *, double: bool = False) -> None:
     form = page.locator(f"form[data-ready]:has(button[data-action={action}])")
-    form.locator(f"button[data-action={action}]").click()
+    button = form.locator(f"button[data-action={action}]")
+    if double:
+        button.dblclick()  # an impatient double tap
+    else:
+        button.click()
     try:
         form.locator("[data-outcome][data-stored=yes]").wait_for(timeout=20_000)
     except Exception:
@@ -73,7 +77,17 @@ def test_a_courier_accepts_and_hands_over_by_scanning_on_a_phone(api: Api, serve
         courier.wait_for_selector("text=A handoff to site CLINIC1 is open")
 
         receiver = scan_and_sign_in(browser, api, base, label, "nadia")
-        press(receiver, "accept")
+        accepts: list[str] = []
+        receiver.on(
+            "request",
+            lambda r: (
+                accepts.append(r.url)
+                if r.method == "POST" and r.url.endswith("/custody/handoffs/accept")
+                else None
+            ),
+        )
+        press(receiver, "accept", double=True)
+        assert len(accepts) == 1, accepts  # one signed request, not a stored one and a refusal
         receiver.wait_for_selector("[data-custody-state='delivered']")
         assert "held by <strong>site CLINIC1</strong>" in receiver.content()
 

@@ -73,9 +73,15 @@ async function review(button) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-test]").forEach((form) => {
-    form.addEventListener("submit", (event) => { event.preventDefault(); enterResult(form); });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      oneAtATime(form, () => enterResult(form));
+    });
   });
   document.querySelectorAll("[data-review] button[data-decision]").forEach((button) => {
-    button.addEventListener("click", (event) => { event.preventDefault(); review(button); });
+    button.addEventListener("click", (event) => {
+      event.preventDefault();
+      oneAtATime(button.closest("[data-review]"), () => review(button));
+    });
   });
 });

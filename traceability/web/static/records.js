@@ -99,7 +99,10 @@ function wireDependentSelects(form) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-signed]").forEach((form) => {
     wireDependentSelects(form);
-    form.addEventListener("submit", (event) => { event.preventDefault(); sendSigned(form); });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      oneAtATime(form, () => sendSigned(form));
+    });
     form.dataset.ready = "yes";  // signing is wired up: a submit now signs, never reloads
   });
 });

@@ -50,3 +50,19 @@ async function signAndSend(url, type, subject, what, { user, origin, csrf, autoK
     return { ok: response.ok, status: response.status, body };
   }
 }
+
+// One signed request per click: a second click or tap while the first request is on its
+// way is ignored and the buttons are disabled, so a double-tap never shows "not stored"
+// after the first tap stored it. `scope` is the form (or the group of buttons).
+async function oneAtATime(scope, send) {
+  if (scope.dataset.sending === "yes") return;
+  scope.dataset.sending = "yes";
+  const buttons = scope.querySelectorAll("button");
+  buttons.forEach((button) => { button.disabled = true; });
+  try {
+    await send();
+  } finally {
+    delete scope.dataset.sending;
+    buttons.forEach((button) => { button.disabled = false; });
+  }
+}
