@@ -256,6 +256,10 @@ def test_a_correction_supersedes_with_a_reason_and_both_versions_stay(
             {"test": "cell_count", "values": {"value": "-5"}, "unit": "cells/vial"},
             "statement.what.values.value",
         ),
+        (
+            {"test": "cell_count", "values": {"value": "1e400"}, "unit": "cells/vial"},
+            "statement.what.values.value",
+        ),
         ({"test": "karyotype"}, "statement.what.test"),
         ({"tested_at": "2099-01-01T00:00:00Z"}, "statement.what.tested_at"),
         ({"values": {}}, "statement.what.values"),

@@ -88,7 +88,18 @@ def decimal_from(value: object, *, field_name: str) -> Decimal:
         raise InvalidInputError(f"{value!r} is not a number", field=field_name) from None
     if not number.is_finite():
         raise InvalidInputError("must be a finite number", field=field_name)
+    if number != 0 and not MIN_MAGNITUDE <= abs(number) < MAX_MAGNITUDE:
+        raise InvalidInputError(
+            f"{value!r} is not a plausible measurement (a typo?)", field=field_name
+        )
     return number
+
+
+MAX_MAGNITUDE = Decimal("1e15")
+MIN_MAGNITUDE = Decimal("1e-15")
+"""Bounds on a measurement's size: no result of these tests (cell counts up to ~1e9 per
+vial, endotoxin in EU/mL) comes near them, while `1e400`, a slip of the keyboard, would
+otherwise be stored and evaluated (and shown as 1E+400)."""
 
 
 @dataclass(frozen=True)
