@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import click
@@ -198,6 +200,25 @@ def test_read_commands_never_create_a_database_file(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "db upgrade" in result.output
     assert not path.parent.exists()
+
+
+def test_a_new_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds password hashes and donor codes, whatever the caller's umask."""
+    path = tmp_path / "new" / "site.db"
+    old = os.umask(0o022)
+    try:
+        made = runner.invoke(
+            app,
+            ["db", "upgrade", "--database-url", f"sqlite:///{path}"],
+            env={"TRACE_ENVIRONMENT": "development"},
+        )
+    finally:
+        os.umask(old)
+    assert made.exit_code == 0, made.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for companion in path.parent.glob("site.db-*"):
+        assert stat.S_IMODE(companion.stat().st_mode) & 0o077 == 0, companion
 
 
 def test_an_unmigrated_database_says_to_upgrade(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ advisory locks taken by the use case itself.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -48,7 +49,14 @@ def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> En
     if parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database)
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # A new database holds password hashes and personal data: only its owner
+            # may read it, whatever the umask (SQLite gives its -wal and -shm files the
+            # database file's mode).
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
         else:
             require_sqlite_file(path)
     engine = create_engine(
