@@ -451,7 +451,7 @@ def _report_lines(report: Report) -> list[str]:
     for vial in report.vials:
         lines += ["", f"Vial {vial.serial} ({vial.subject})"]
         for e in vial.events:
-            place = f" at {e.where}" if e.where else ""
+            place = f": {e.where}" if e.where else ""
             temps = f" [{e.temperatures}]" if e.temperatures else ""
             lines.append(
                 f"{_mark(e.verified)} #{e.index} {e.when} {e.type} by {e.who}{place}{temps}"
@@ -911,7 +911,9 @@ def _qc_summary(entry: Entry) -> str:
         )
         unit = what.get("unit")
         return f"{_text(what.get('test'))}: {shown}{' ' + _text(unit) if unit else ''}"
-    return ", ".join(f"{k} {_text(v)}" for k, v in sorted(what.items()) if k != "nonce")
+    return ", ".join(
+        f"{k} {_text(v)}" for k, v in sorted(what.items()) if k != "nonce" and v is not None
+    )
 
 
 def _report(check: _Check, since: Checkpoint | None) -> Report:

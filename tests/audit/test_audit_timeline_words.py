@@ -30,3 +30,10 @@ def test_parties_and_shippers_read_as_names_not_codes() -> None:
     # Anything else is shown as stored, never dropped.
     odd = where({"custodian": "team:qa", "shipper": "urn:x"})
     assert odd == "in shipper urn:x, held by team:qa"
+
+
+def test_a_qc_review_without_a_comment_does_not_say_null() -> None:
+    entry: Any = SimpleNamespace(
+        type="qc.result.reviewed", what={"result": 4, "decision": "approved", "comment": None}
+    )
+    assert bundle._qc_summary(entry) == "decision approved, result 4"
