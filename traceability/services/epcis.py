@@ -512,42 +512,33 @@ def epcis_document(
         .order_by(col(ExcursionVial.id))
     ).all()
     events += [export.excursion(by_id[t.vial_id], t, e) for t, e in touched]
+
+    def about_the_batch(at: datetime, index: int, step: str, disposition: str, **why: Any) -> None:
+        """One event covering every vial: a decision or a recall of the whole batch."""
+        events.append(
+            export.event(
+                "ObjectEvent",
+                at=at,
+                index=index,
+                epcList=[vial.uri for vial in vials],
+                action="OBSERVE",
+                bizStep=step,
+                disposition=disposition,
+                **why,
+            )
+        )
+
     decisions = session.exec(
         select(Disposition).where(Disposition.batch_id == batch.id).order_by(col(Disposition.id))
     ).all()
     for decision in decisions:
-        biz_step, disposition = RELEASE[Decision(decision.decision)]
-        signed: dict[str, Any] = {
-            "trace:decision": decision.decision,
-            "trace:meaning": decision.meaning,
-        }
-        events.append(
-            export.event(
-                "ObjectEvent",
-                at=decision.signed_at,
-                index=decision.log_index,
-                epcList=[vial.uri for vial in vials],
-                action="OBSERVE",
-                bizStep=biz_step,
-                disposition=disposition,
-                **signed,
-            )
-        )
+        step, disposition = RELEASE[Decision(decision.decision)]
+        signed = {"trace:decision": decision.decision, "trace:meaning": decision.meaning}
+        about_the_batch(decision.signed_at, decision.log_index, step, disposition, **signed)
     recall = session.exec(select(Recall).where(Recall.batch_id == batch.id)).first()
     if recall is not None:
-        why: dict[str, Any] = {"trace:reason": recall.reason}
-        events.append(
-            export.event(
-                "ObjectEvent",
-                at=recall.created_at,
-                index=recall.log_index,
-                epcList=[vial.uri for vial in vials],
-                action="OBSERVE",
-                bizStep="holding",
-                disposition="recalled",
-                **why,
-            )
-        )
+        why = {"trace:reason": recall.reason}
+        about_the_batch(recall.created_at, recall.log_index, "holding", "recalled", **why)
     events.sort()
     document: dict[str, Any] = {
         "@context": [EPCIS_CONTEXT, {"trace": vocabulary_uri(resolver)}],

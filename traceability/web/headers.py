@@ -20,6 +20,9 @@ NO_STORE_PREFIXES = ("/auth", "/sign-in", "/users")
 """Answers under these paths carry credentials or personal data: never cached. So is any
 answer to a request that came with credentials (`_signed_in`)."""
 
+SESSION_COOKIE = "trace_session"
+"""The web sign-in's cookie (set and read in `deps`)."""
+SESSION_COOKIE_PREFIX = f"{SESSION_COOKIE}=".encode()
 _ENCODED = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 
 
@@ -31,11 +34,6 @@ def _signed_in(scope: Scope) -> bool:
         if name == b"authorization" or (name == b"cookie" and SESSION_COOKIE_PREFIX in value):
             return True
     return False
-
-
-SESSION_COOKIE = "trace_session"
-"""The web sign-in's cookie (set and read in `deps`)."""
-SESSION_COOKIE_PREFIX = f"{SESSION_COOKIE}=".encode()
 
 
 class SecurityHeaders:

@@ -380,8 +380,7 @@ def _done(
     """The unit after the step, and where its next signed statement goes: a client that
     keeps going (a courier's phone, a scanner station) needs no extra round trip."""
     index = caller.signed_entries[-1]
-    session.flush()
-    if unit.vial is not None:
+    if unit.vial is not None:  # position_of and unit_for see the step's rows (they flush)
         position: custody.Position | None = custody.position_of(session, unit.vial)
         vials = 1
     else:
