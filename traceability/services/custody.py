@@ -194,9 +194,17 @@ def vials_in(session: Session, shipper: Shipper) -> list[Vial]:
     return [v for v in candidates if v.id is not None and where[v.id].shipper_id == shipper.id]
 
 
+_VIALS = Vial.__table__  # type: ignore[attr-defined]
+_HANDOFFS = Handoff.__table__  # type: ignore[attr-defined]
+_ACCEPTANCES = AcceptanceRow.__table__  # type: ignore[attr-defined]
+
+
 def unit_for(session: Session, uri: str) -> Unit:
-    vial = session.exec(select(Vial).where(Vial.uri == uri)).first()
-    if vial is not None:
+    """The vial or shipper a URI names. The vial comes from a plain (Core) read, as a
+    detached record: every custody step starts here, and vials are never changed."""
+    row = _reads(session).execute(sa_select(_VIALS).where(_VIALS.c.uri == uri)).first()
+    if row is not None:
+        vial = Vial(**row._mapping)
         return Unit(uri, vial, None, [vial], position_of(session, vial))
     shipper = session.exec(select(Shipper).where(Shipper.uri == uri)).first()
     if shipper is None:
@@ -247,7 +255,7 @@ def _append(
             nonce=nonce, username=user.username, log_index=appended.index, created_at=now
         )
     )
-    caller.signed_entries.append(appended.index)
+    caller.signed_entries.append(appended)
     return appended
 
 
@@ -305,11 +313,16 @@ def _move(
     detail: dict[str, Any] | None = None,
     location: tuple[int | None, str | None, str | None, str | None] = (None, None, None, None),
 ) -> None:
-    """One custody event per vial; on a shipper, one service entry per vial as well."""
+    """One custody event per vial; on a shipper, one service entry per vial as well.
+
+    The events are written as plain rows in one statement (SQLAlchemy Core): a shipper
+    may hold hundreds of vials, and every custody step writes them."""
     if unit.shipper is None and unit.vial is not None and unit.position is not None:
         before = {unit.vial.id or 0: unit.position}  # a lone vial: already read
     else:
         before = positions(session, [v.id for v in unit.vials if v.id is not None])
+    unit_id, rack, box, position = location
+    events: list[dict[str, Any]] = []
     for vial in unit.vials:
         assert vial.id is not None  # noqa: S101 - stored
         index = appended.index
@@ -325,28 +338,29 @@ def _move(
                 what=what,
                 why={"bizStep": BIZ_STEP[step]},
             ).index
-        unit_id, rack, box, position = location
-        session.add(
-            CustodyEvent(
-                vial_id=vial.id,
-                step=step.value,
-                state=state.value,
-                custodian=str(custodian) if custodian else None,
-                site_id=site.id
+        events.append(
+            {
+                "vial_id": vial.id,
+                "step": step.value,
+                "state": state.value,
+                "custodian": str(custodian) if custodian else None,
+                "site_id": site.id
                 if site
                 else (None if custodian and custodian.kind == "user" else before[vial.id].site_id),
-                unit_id=unit_id,
-                rack=rack,
-                box=box,
-                position=position,
-                shipper_id=shipper_id,
-                handoff_id=handoff.id if handoff else None,
-                detail=detail,
-                by=user.username,
-                log_index=index,
-                created_at=now,
-            )
+                "unit_id": unit_id,
+                "rack": rack,
+                "box": box,
+                "position": position,
+                "shipper_id": shipper_id,
+                "handoff_id": handoff.id if handoff else None,
+                "detail": detail,
+                "by": user.username,
+                "log_index": index,
+                "created_at": now,
+            }
         )
+    if events:
+        session.connection().execute(_EVENTS.insert(), events)
 
 
 BIZ_STEP = {
@@ -371,9 +385,9 @@ class Caller:
 
     user: User
     now: datetime
-    signed_entries: list[int] = field(default_factory=list)
-    """Log indices of the caller's own signed entries this request appended (one per
-    step; the per-vial service entries of a shipper step are not among them)."""
+    signed_entries: list[Appended] = field(default_factory=list)
+    """The caller's own signed entries this request appended (one per step; the
+    per-vial service entries of a shipper step are not among them)."""
 
 
 def store(
@@ -511,15 +525,24 @@ def _check_not_offered(session: Session, vial: Vial, position: Position, now: da
 
 
 def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | None:
-    """The unit's handoff still waiting for acceptance, if any (one query, any history)."""
-    accepted = select(AcceptanceRow.handoff_id).where(AcceptanceRow.handoff_id == Handoff.id)
-    return session.exec(
-        select(Handoff)
-        .where(Handoff.unit_uri == unit_uri, col(Handoff.expires_at) > now)
-        .where(~accepted.exists())
-        .order_by(col(Handoff.id).desc())
-        .limit(1)
-    ).first()
+    """The unit's handoff still waiting for acceptance, if any (one query, any history).
+
+    Read as a plain row into a detached record (handoffs are append-only)."""
+    accepted = sa_select(_ACCEPTANCES.c.handoff_id).where(
+        _ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id
+    )
+    row = (
+        _reads(session)
+        .execute(
+            sa_select(_HANDOFFS)
+            .where(_HANDOFFS.c.unit_uri == unit_uri, _HANDOFFS.c.expires_at > now)
+            .where(~accepted.exists())
+            .order_by(_HANDOFFS.c.id.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    return None if row is None else Handoff(**row._mapping)
 
 
 def _check_party(session: Session, party: Party) -> None:
@@ -571,20 +594,21 @@ def offer_handoff(
             f"a handoff to {pending.to_party} is open until {pending.expires_at:%Y-%m-%d %H:%M} UTC"
         )
     appended = _append(session, log, signed, nonce, caller)
-    row = Handoff(
-        unit_uri=unit.uri,
-        vial_id=unit.vial.id if unit.vial else None,
-        shipper_id=unit.shipper.id if unit.shipper else None,
-        from_party=str(position.custodian),
-        to_party=str(offer.to),
-        offered_by=user.username,
-        log_index=appended.index,
-        created_at=now,
-        expires_at=now + ttl,
-    )
-    session.add(row)
-    session.flush()
-    return row
+    values: dict[str, Any] = {
+        "unit_uri": unit.uri,
+        "vial_id": unit.vial.id if unit.vial else None,
+        "shipper_id": unit.shipper.id if unit.shipper else None,
+        "from_party": str(position.custodian),
+        "to_party": str(offer.to),
+        "offered_by": user.username,
+        "log_index": appended.index,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+    stored = session.connection().execute(_HANDOFFS.insert().values(**values))
+    key = stored.inserted_primary_key
+    assert key is not None  # noqa: S101 - an insert has one
+    return Handoff(id=key[0], **values)
 
 
 def accept_handoff(
@@ -594,13 +618,19 @@ def accept_handoff(
     user, now = caller.user, caller.now
     nonce = _expect(signed, type="custody.handover.accepted", subject=unit.uri, user=user)
     request = HandoffAcceptance.from_what(signed.statement.what)
-    handoff = session.get(Handoff, request.handoff)
-    if handoff is None or handoff.unit_uri != unit.uri:
+    connection = _reads(session)
+    row = connection.execute(
+        sa_select(_HANDOFFS, _ACCEPTANCES.c.id.label("acceptance"))
+        .outerjoin(_ACCEPTANCES, _ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id)
+        .where(_HANDOFFS.c.id == request.handoff)
+    ).first()
+    if row is None or row.unit_uri != unit.uri:
         raise InvalidInputError(
             f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
         )
-    if session.exec(select(AcceptanceRow.id).where(AcceptanceRow.handoff_id == handoff.id)).first():
+    if row.acceptance is not None:
         raise ConflictError("this handoff was already accepted")
+    handoff = Handoff(**{c.name: row._mapping[c.name] for c in _HANDOFFS.c})
     if is_expired(handoff.expires_at, now):
         raise ConflictError(
             f"this handoff expired at {handoff.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one"
@@ -621,8 +651,8 @@ def accept_handoff(
     state = check_step(step, position.state, what=unit.name)
     appended = _append(session, log, signed, nonce, caller)
     assert handoff.id is not None  # noqa: S101 - stored
-    session.add(
-        AcceptanceRow(
+    session.connection().execute(
+        _ACCEPTANCES.insert().values(
             handoff_id=handoff.id,
             accepted_by=user.username,
             log_index=appended.index,

@@ -17,6 +17,7 @@ from traceability.custody_log.appender import CustodyLog
 from traceability.keys import load_service_keys
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
+from traceability.storage.group_commit import GroupCommit
 from traceability.web import problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
 from traceability.web.headers import SecurityHeaders
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 ROUTERS = (
     health.router,
+    custody.router,  # early: the busiest writes, and routes are matched in this order
     auth.router,
     users.router,
     audit_trail.router,
@@ -52,7 +54,6 @@ ROUTERS = (
     keys.router,
     batches.router,
     labels.router,
-    custody.router,
     cold_chain.router,
     epcis.router,
     release.router,
@@ -90,6 +91,7 @@ def create_app(
         clock=clock,
         templates=Jinja2Templates(directory=str(TEMPLATES_DIR)),
         log=custody_log,
+        writer=GroupCommit(database),
         scan_limiter=SlidingWindowLimiter(limit=settings.scans_per_minute),
     )
 

@@ -11,6 +11,7 @@ from traceability.clock import Clock
 from traceability.custody_log.appender import CustodyLog
 from traceability.settings import Settings
 from traceability.storage.database import Database
+from traceability.storage.group_commit import GroupCommit
 from traceability.web.rate_limit import SlidingWindowLimiter
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -24,6 +25,8 @@ class ServiceContext:
     clock: Clock
     templates: Jinja2Templates
     log: CustodyLog
+    writer: GroupCommit
+    """Runs the busiest signed writes (custody steps) with group commit."""
     scan_limiter: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(limit=60)
     )

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
@@ -20,8 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from traceability.custody_log.appender import read_subject_head
-from traceability.custody_log.signed_requests import SignedStatement
+from traceability.custody_log.signed_requests import SignedStatement, read_signed
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError
 from traceability.services import custody
@@ -39,7 +39,7 @@ from traceability.storage.models import (
 from traceability.web.context import ServiceContext
 from traceability.web.deps import Admin, ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
-from traceability.web.routes.batches import SignedRequest, signed_call
+from traceability.web.routes.batches import SignedRequest
 
 router = APIRouter(tags=["custody"])
 
@@ -287,7 +287,7 @@ Action = Callable[[Session, custody.Unit, custody.Caller, SignedStatement], Hand
 """One custody step; a handoff step returns its handoff, for the answer to name it."""
 
 
-def _run(
+async def _run(
     body: SignedRequest,
     auth: Authenticated,
     context: ServiceContext,
@@ -296,44 +296,53 @@ def _run(
 ) -> JSONResponse:
     """The frame of every step: idempotency, the unit named by the subject, flagged scans.
 
-    An earlier answer to the same Idempotency-Key is looked up inside the unit of work,
-    after the log's lock: a retry sent while the first attempt is still running waits
-    for it and then gets its answer, instead of being refused as a replay of its nonce.
+    The step runs as one unit of the group commit (`storage.group_commit`): custody steps
+    are the busiest writes, taken by couriers in bursts. An earlier answer to the same
+    Idempotency-Key is looked up inside the unit, after the log's lock: a retry sent
+    while the first attempt is still running waits for it and then gets its answer,
+    instead of being refused as a replay of its nonce.
     """
     username = auth.user.username
     digest = _request_sha256(body)
     subject = body.statement.get("subject")
     if not isinstance(subject, str):
         raise InvalidInputError("subject is the unit's URI", field="statement.subject")
-    try:
-        with signed_call(body, auth, context) as call:
-            earlier = _earlier_answer(call.session, username, key, digest)
-            if earlier is not None:
-                return earlier
-            caller = custody.Caller(call.context["user"], call.context["now"])
-            unit = custody.unit_for(call.session, subject)
-            handoff = action(call.session, unit, caller, call.signed)
-            payload = _done(call.session, unit, caller, handoff).model_dump()
-            if key is not None:
-                call.session.add(
-                    IdempotentResponse(
-                        username=username,
-                        key=key,
-                        request_sha256=digest,
-                        status=201,
-                        body=payload,
-                        created_at=caller.now,
-                    )
+    signed = read_signed(body.statement, body.signature)
+
+    def unit_of_work(session: Session) -> tuple[int, dict[str, Any]]:
+        context.log.lock(session)  # the step checks state, then appends: all of it serialised
+        earlier = _earlier_answer(session, username, key, digest)
+        if earlier is not None:
+            return earlier
+        # The user read by authentication just now, detached: steps only read it.
+        caller = custody.Caller(auth.user, context.clock())
+        unit = custody.unit_for(session, subject)
+        handoff = action(session, unit, caller, signed)
+        payload = _done(session, unit, caller, handoff, signed).model_dump()
+        if key is not None:
+            session.add(
+                IdempotentResponse(
+                    username=username,
+                    key=key,
+                    request_sha256=digest,
+                    status=201,
+                    body=payload,
+                    created_at=caller.now,
                 )
+            )
+        return 201, payload
+
+    try:
+        status, payload = await context.writer.run(unit_of_work)
     except custody.CustodyRefused as refused:
-        _keep_flag(context, refused, username)
+        await context.writer.run(partial(_keep_flag, context=context, refused=refused, by=username))
         raise
-    return JSONResponse(payload, status_code=201)
+    return JSONResponse(payload, status_code=status)
 
 
 def _earlier_answer(
     session: Session, username: str, key: str | None, digest: str
-) -> JSONResponse | None:
+) -> tuple[int, dict[str, Any]] | None:
     """The stored answer to this person's request with this Idempotency-Key, if any."""
     if key is None:
         return None
@@ -348,27 +357,28 @@ def _earlier_answer(
         raise InvalidInputError(
             "this Idempotency-Key was used for a different request", field="Idempotency-Key"
         )
-    return JSONResponse(earlier.body, status_code=earlier.status)
+    return earlier.status, earlier.body
 
 
-def _keep_flag(context: ServiceContext, refused: custody.CustodyRefused, username: str) -> None:
-    """Keep the flagged scan after the refused request rolled back: never silently accepted."""
-    with context.db.write() as session:
-        label = (
-            session.exec(select(LabelIssue).where(LabelIssue.tag == refused.tag)).first()
-            if refused.tag and len(refused.tag) <= 32
-            else None
+def _keep_flag(
+    session: Session, *, context: ServiceContext, refused: custody.CustodyRefused, by: str
+) -> None:
+    """Keep the flagged scan after the refused step rolled back: never silently accepted."""
+    label = (
+        session.exec(select(LabelIssue).where(LabelIssue.tag == refused.tag)).first()
+        if refused.tag and len(refused.tag) <= 32
+        else None
+    )
+    session.add(
+        LabelScan(
+            vial_id=refused.vial_id,
+            label_id=label.id if label else None,
+            tag=refused.tag,
+            verdict=refused.verdict,
+            by=by,
+            created_at=context.clock(),
         )
-        session.add(
-            LabelScan(
-                vial_id=refused.vial_id,
-                label_id=label.id if label else None,
-                tag=refused.tag,
-                verdict=refused.verdict,
-                by=username,
-                created_at=context.clock(),
-            )
-        )
+    )
 
 
 def _done(
@@ -376,21 +386,25 @@ def _done(
     unit: custody.Unit,
     caller: custody.Caller,
     handoff: Handoff | None,
+    signed: SignedStatement,
 ) -> StepDone:
     """The unit after the step, and where its next signed statement goes: a client that
-    keeps going (a courier's phone, a scanner station) needs no extra round trip."""
-    index = caller.signed_entries[-1]
+    keeps going (a courier's phone, a scanner station) needs no extra round trip.
+
+    The step's own entry is the unit's newest (the request's subject is the unit), so
+    the next statement follows it."""
+    entry = caller.signed_entries[-1]
+    index = entry.index
     if unit.vial is not None:  # position_of and unit_for see the step's rows (they flush)
         position: custody.Position | None = custody.position_of(session, unit.vial)
         vials = 1
     else:
         fresh = custody.unit_for(session, unit.uri)
         position, vials = fresh.position, len(fresh.vials)
-    head = read_subject_head(session, unit.uri)
     offered = handoff is not None and handoff.log_index == index  # this request offered it
     return StepDone(
-        next_seq=head.next_seq,
-        prev=head.prev.hex() if head.prev else None,
+        next_seq=signed.statement.subject_seq + 1,
+        prev=entry.leaf_hash.hex(),
         subject=unit.uri,
         state=position.state.value if position else None,
         custodian=str(position.custodian) if position and position.custodian else None,
@@ -429,7 +443,7 @@ def _step_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Calla
 
 
 @_step_route("/custody/store", "Store a vial at a site's unit, rack, box, position (signed)")
-def store(
+async def store(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     def action(
@@ -437,11 +451,11 @@ def store(
     ) -> None:
         custody.store(session, context.log, signed, vial=_vial(unit), caller=caller)
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 @_step_route("/custody/pack", "Pack stored vials into an empty shipper (signed)")
-def pack(
+async def pack(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     def action(
@@ -449,13 +463,13 @@ def pack(
     ) -> None:
         custody.pack(session, context.log, signed, shipper=_shipper(unit), caller=caller)
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 @_step_route(
     "/custody/handoffs", "Offer a vial or shipper to a courier or site (signed, custodian)"
 )
-def offer_handoff(
+async def offer_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     ttl = timedelta(minutes=context.settings.handoff_minutes)
@@ -467,11 +481,11 @@ def offer_handoff(
             session, context.log, signed, unit=unit, caller=caller, ttl=ttl
         )
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 @_step_route("/custody/handoffs/accept", "Accept an offered handoff (signed, the named party)")
-def accept_handoff(
+async def accept_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     def action(
@@ -479,11 +493,11 @@ def accept_handoff(
     ) -> Handoff:
         return custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 @_step_route("/custody/dispatch", "The courier sets off: in transit (signed, courier)")
-def dispatch(
+async def dispatch(
     body: SignedRequest, auth: Courier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     def action(
@@ -491,11 +505,11 @@ def dispatch(
     ) -> None:
         custody.dispatch(session, context.log, signed, unit=unit, caller=caller)
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 @_step_route("/custody/receive", "Record receipt and the container's condition (signed)")
-def receive(
+async def receive(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     def action(
@@ -503,11 +517,11 @@ def receive(
     ) -> None:
         custody.receive(session, context.log, signed, unit=unit, caller=caller)
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 @_step_route("/custody/administer", "The vial was administered (signed; released batches only)")
-def administer(
+async def administer(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     def action(
@@ -515,11 +529,11 @@ def administer(
     ) -> None:
         custody.administer(session, context.log, signed, vial=_vial(unit), caller=caller)
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 @_step_route("/custody/destroy", "The vial was destroyed, with the reason (signed)")
-def destroy(
+async def destroy(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     def action(
@@ -527,7 +541,7 @@ def destroy(
     ) -> None:
         custody.destroy(session, context.log, signed, vial=_vial(unit), caller=caller)
 
-    return _run(body, auth, context, key, action)
+    return await _run(body, auth, context, key, action)
 
 
 class HeldVial(BaseModel):

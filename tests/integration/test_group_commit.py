@@ -1,0 +1,93 @@
+"""Group commit: units of work queued together commit together, each in its own savepoint,
+and nobody hears back before the commit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from traceability.storage.database import Database
+from traceability.storage.group_commit import GroupCommit
+from traceability.storage.models import Site
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _add_site(code: str) -> Callable[[Session], str]:
+    def work(session: Session) -> str:
+        session.add(Site(code=code, name=code, kind="lab", created_at=NOW))
+        session.flush()
+        return code
+
+    return work
+
+
+def _codes(database: Database) -> list[str]:
+    with database.read() as session:
+        return sorted(s.code for s in session.exec(select(Site)).all())
+
+
+def test_units_queued_together_commit_in_one_batch_and_a_failing_one_alone_rolls_back(
+    database: Database,
+) -> None:
+    writer = GroupCommit(database)
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(session: Session) -> str:
+        started.set()
+        release.wait(timeout=10)
+        session.add(Site(code="FIRST", name="first", kind="lab", created_at=NOW))
+        return "first"
+
+    first = writer.submit(blocker)
+    assert started.wait(timeout=10)
+    # While the writer is busy, these queue up and become the next batch.
+    ok_a = writer.submit(_add_site("A"))
+    duplicate = writer.submit(_add_site("A"))
+    ok_b = writer.submit(_add_site("B"))
+
+    def note_transaction(session: Session) -> int:
+        noted: list[int] = session.info.setdefault("noted", [])
+        noted.append(1)
+        return len(noted)
+
+    same_a = writer.submit(note_transaction)
+    same_b = writer.submit(note_transaction)
+    release.set()
+
+    assert first.result(timeout=10) == "first"
+    assert ok_a.result(timeout=10) == "A"
+    assert ok_b.result(timeout=10) == "B"
+    with pytest.raises(IntegrityError):
+        duplicate.result(timeout=10)
+    # Both ran in the one batch's session (and transaction): the second saw the first.
+    assert (same_a.result(timeout=10), same_b.result(timeout=10)) == (1, 2)
+    assert _codes(database) == ["A", "B", "FIRST"]
+
+
+def test_a_result_is_handed_back_only_once_committed(database: Database) -> None:
+    writer = GroupCommit(database)
+    done = writer.submit(_add_site("DURABLE"))
+    assert done.result(timeout=10) == "DURABLE"
+    # Another connection sees it at once: the answer came after the commit.
+    assert _codes(database) == ["DURABLE"]
+
+
+def test_the_writer_thread_ends_when_idle_and_a_new_one_starts_on_demand(
+    database: Database,
+) -> None:
+    writer = GroupCommit(database, idle_seconds=0.05)
+    writer.submit(_add_site("ONE")).result(timeout=10)
+    for _ in range(200):
+        if not writer.running:
+            break
+        threading.Event().wait(0.01)
+    else:
+        pytest.fail("the idle writer thread did not end")
+    writer.submit(_add_site("TWO")).result(timeout=10)
+    assert _codes(database) == ["ONE", "TWO"]
