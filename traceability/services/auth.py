@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -157,6 +157,7 @@ _WHO = sa_select(
 ).join_from(_SESSIONS, _USERS, _USERS.c.id == _SESSIONS.c.user_id)
 """A token's session and its user in one plain query (SQLAlchemy Core): it runs on every
 request, where loading ORM objects through a session costs several times more."""
+_WHO_BY_TOKEN = _WHO.where(_SESSIONS.c.token_digest == bindparam("digest"))
 
 
 def authenticate(session: Session, token: str, *, now: datetime) -> Authenticated:
@@ -167,7 +168,7 @@ def authenticate(session: Session, token: str, *, now: datetime) -> Authenticate
 def authenticate_on(connection: Connection, token: str, *, now: datetime) -> Authenticated:
     """`authenticate` on a bare connection. The user and session it returns belong to
     no ORM session: read them; a unit of work that writes loads its own copy."""
-    found = connection.execute(_WHO.where(_SESSIONS.c.token_digest == token_digest(token))).first()
+    found = connection.execute(_WHO_BY_TOKEN, {"digest": token_digest(token)}).first()
     if found is None:
         raise AuthenticationError("unknown or malformed credentials")
     values = found._mapping

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, func
+from sqlalchemy import Connection, Row, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -151,19 +151,19 @@ def positions(session: Session, vial_ids: Sequence[int]) -> dict[int, Position]:
     return {v: found.get(v, COMMISSIONED) for v in vial_ids}
 
 
+_POSITION_OF = (
+    sa_select(*_POSITION)
+    .where(_EVENTS.c.vial_id == bindparam("vial"))
+    .order_by(_EVENTS.c.id.desc())
+    .limit(1)
+)
+"""Built once: the queries of every custody step are module constants with bound
+parameters, so SQLAlchemy finds them in its statement cache without rebuilding them."""
+
+
 def position_of(session: Session, vial: Vial) -> Position:
     assert vial.id is not None  # noqa: S101 - stored
-    row = (
-        _reads(session)
-        .execute(
-            sa_select(*_POSITION)
-            .where(_EVENTS.c.vial_id == vial.id)
-            .order_by(_EVENTS.c.id.desc())
-            .limit(1)
-        )
-        .first()
-    )
-    return _position(row)
+    return _position(_reads(session).execute(_POSITION_OF, {"vial": vial.id}).first())
 
 
 @dataclass
@@ -197,12 +197,29 @@ def vials_in(session: Session, shipper: Shipper) -> list[Vial]:
 _VIALS = Vial.__table__  # type: ignore[attr-defined]
 _HANDOFFS = Handoff.__table__  # type: ignore[attr-defined]
 _ACCEPTANCES = AcceptanceRow.__table__  # type: ignore[attr-defined]
+_VIAL_BY_URI = sa_select(_VIALS).where(_VIALS.c.uri == bindparam("uri"))
+_OPEN_HANDOFF = (
+    sa_select(_HANDOFFS)
+    .where(_HANDOFFS.c.unit_uri == bindparam("unit"), _HANDOFFS.c.expires_at > bindparam("now"))
+    .where(
+        ~sa_select(_ACCEPTANCES.c.handoff_id)
+        .where(_ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id)
+        .exists()
+    )
+    .order_by(_HANDOFFS.c.id.desc())
+    .limit(1)
+)
+_HANDOFF_AND_ACCEPTANCE = (
+    sa_select(_HANDOFFS, _ACCEPTANCES.c.id.label("acceptance"))
+    .outerjoin(_ACCEPTANCES, _ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id)
+    .where(_HANDOFFS.c.id == bindparam("handoff"))
+)
 
 
 def unit_for(session: Session, uri: str) -> Unit:
     """The vial or shipper a URI names. The vial comes from a plain (Core) read, as a
     detached record: every custody step starts here, and vials are never changed."""
-    row = _reads(session).execute(sa_select(_VIALS).where(_VIALS.c.uri == uri)).first()
+    row = _reads(session).execute(_VIAL_BY_URI, {"uri": uri}).first()
     if row is not None:
         vial = Vial(**row._mapping)
         return Unit(uri, vial, None, [vial], position_of(session, vial))
@@ -236,10 +253,12 @@ def _expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> 
 
 
 _NONCES = RequestNonce.__table__  # type: ignore[attr-defined]
+_INSERT_NONCE = _NONCES.insert()
+_NONCE_USED = sa_select(_NONCES.c.id).where(_NONCES.c.nonce == bindparam("nonce"))
 
 
 def _check_fresh(session: Session, nonce: str) -> None:
-    used = _reads(session).execute(sa_select(_NONCES.c.id).where(_NONCES.c.nonce == nonce)).first()
+    used = _reads(session).execute(_NONCE_USED, {"nonce": nonce}).first()
     if used is not None:
         raise ConflictError("this signed request was already used (a replay); sign a new one")
 
@@ -251,9 +270,8 @@ def _append(
     user, now = caller.user, caller.now
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     session.connection().execute(
-        _NONCES.insert().values(
-            nonce=nonce, username=user.username, log_index=appended.index, created_at=now
-        )
+        _INSERT_NONCE,
+        {"nonce": nonce, "username": user.username, "log_index": appended.index, "created_at": now},
     )
     caller.signed_entries.append(appended)
     return appended
@@ -528,33 +546,21 @@ def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | No
     """The unit's handoff still waiting for acceptance, if any (one query, any history).
 
     Read as a plain row into a detached record (handoffs are append-only)."""
-    accepted = sa_select(_ACCEPTANCES.c.handoff_id).where(
-        _ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id
-    )
-    row = (
-        _reads(session)
-        .execute(
-            sa_select(_HANDOFFS)
-            .where(_HANDOFFS.c.unit_uri == unit_uri, _HANDOFFS.c.expires_at > now)
-            .where(~accepted.exists())
-            .order_by(_HANDOFFS.c.id.desc())
-            .limit(1)
-        )
-        .first()
-    )
+    row = _reads(session).execute(_OPEN_HANDOFF, {"unit": unit_uri, "now": now}).first()
     return None if row is None else Handoff(**row._mapping)
+
+
+_USERS = User.__table__  # type: ignore[attr-defined]
+_COURIER = sa_select(_USERS.c.is_active, _USERS.c.roles).where(
+    _USERS.c.username == bindparam("username")
+)
 
 
 def _check_party(session: Session, party: Party) -> None:
     if party.kind == "site":
         site_service.get_site(session, party.name, field=f"{WHAT}.to")
         return
-    users = User.__table__  # type: ignore[attr-defined]
-    user = (
-        _reads(session)
-        .execute(sa_select(users.c.is_active, users.c.roles).where(users.c.username == party.name))
-        .first()
-    )
+    user = _reads(session).execute(_COURIER, {"username": party.name}).first()
     if user is None or not user.is_active or Role.courier not in parse_roles(user.roles):
         raise InvalidInputError(f"{party.name} is not an active courier", field=f"{WHAT}.to")
 
@@ -605,7 +611,7 @@ def offer_handoff(
         "created_at": now,
         "expires_at": now + ttl,
     }
-    stored = session.connection().execute(_HANDOFFS.insert().values(**values))
+    stored = session.connection().execute(_HANDOFFS.insert(), values)
     key = stored.inserted_primary_key
     assert key is not None  # noqa: S101 - an insert has one
     return Handoff(id=key[0], **values)
@@ -618,12 +624,7 @@ def accept_handoff(
     user, now = caller.user, caller.now
     nonce = _expect(signed, type="custody.handover.accepted", subject=unit.uri, user=user)
     request = HandoffAcceptance.from_what(signed.statement.what)
-    connection = _reads(session)
-    row = connection.execute(
-        sa_select(_HANDOFFS, _ACCEPTANCES.c.id.label("acceptance"))
-        .outerjoin(_ACCEPTANCES, _ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id)
-        .where(_HANDOFFS.c.id == request.handoff)
-    ).first()
+    row = _reads(session).execute(_HANDOFF_AND_ACCEPTANCE, {"handoff": request.handoff}).first()
     if row is None or row.unit_uri != unit.uri:
         raise InvalidInputError(
             f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
@@ -652,12 +653,13 @@ def accept_handoff(
     appended = _append(session, log, signed, nonce, caller)
     assert handoff.id is not None  # noqa: S101 - stored
     session.connection().execute(
-        _ACCEPTANCES.insert().values(
-            handoff_id=handoff.id,
-            accepted_by=user.username,
-            log_index=appended.index,
-            created_at=now,
-        )
+        _ACCEPTANCES.insert(),
+        {
+            "handoff_id": handoff.id,
+            "accepted_by": user.username,
+            "log_index": appended.index,
+            "created_at": now,
+        },
     )
     site = site_service.get_site(session, to.name) if to.kind == "site" else None
     _move(
