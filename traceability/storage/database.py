@@ -64,6 +64,10 @@ def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> En
         echo=echo,
         hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        # A SQLite connection is a local file handle: nobody ever waits for one. (The
+        # event loop itself reads who is calling, and must not block on a busy pool.)
+        pool_size=16,
+        max_overflow=-1,
     )
 
     @event.listens_for(engine, "connect")

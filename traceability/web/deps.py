@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
@@ -79,47 +80,48 @@ async def _csrf_from(request: Request) -> str | None:
     return None
 
 
-async def csrf_token_presented(request: Request) -> str | None:
-    """Read lazily: only cookie-authenticated unsafe requests need it."""
-    if request.method in SAFE_METHODS:
-        return None
-    found = presented_token(request)
-    if found is None or not found[1]:
-        return None
-    return await _csrf_from(request)
-
-
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 """Declares the bearer scheme in OpenAPI, so /docs offers "Authorize"; we read the
 header ourselves to accept the cookie too."""
 
 
-def current_auth(
+async def current_auth(
     request: Request,
-    context: ContextDep,
     _bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    now: NowDep,
-    csrf: Annotated[str | None, Depends(csrf_token_presented)],
 ) -> Authenticated:
     """Who is calling, from a short read transaction of its own.
 
     Its own connection, returned before the endpoint runs, so that a write later in this
     request never waits behind (or upgrades) this snapshot, and an endpoint that only
-    writes opens no read session at all.
+    writes opens no read session at all. Every request but the public ones comes
+    through here, so it takes no sub-dependencies beyond the one OpenAPI needs, and on
+    SQLite it reads in place: a local file read costs less than the hop to a worker
+    thread and back. PostgreSQL is a network round trip, which must not hold up the
+    event loop, so there the read runs in a worker thread.
     """
+    context: ServiceContext = request.app.state.context
     found = presented_token(request)
     if found is None:
         raise AuthenticationError("sign in to continue")
     token, from_cookie = found
-    with context.db.engine.connect() as connection:
-        auth = authenticate_on(connection, token, now=now)
+    now = context.clock()
+    if context.db.dialect == "sqlite":
+        auth = _authenticate(context, token, now)
+    else:
+        auth = await run_in_threadpool(_authenticate, context, token, now)
     if from_cookie and request.method not in SAFE_METHODS:
+        csrf = await _csrf_from(request)
         if not csrf_matches(context.settings.secret_key, token_digest(token), csrf):
             raise PermissionDeniedError(
                 "missing or wrong CSRF token; reload the page and try again"
             )
     request.state.auth = auth
     return auth
+
+
+def _authenticate(context: ServiceContext, token: str, now: datetime) -> Authenticated:
+    with context.db.engine.connect() as connection:
+        return authenticate_on(connection, token, now=now)
 
 
 def optional_auth(request: Request, session: SessionDep, now: NowDep) -> Authenticated | None:
