@@ -91,3 +91,35 @@ def test_the_writer_thread_ends_when_idle_and_a_new_one_starts_on_demand(
         pytest.fail("the idle writer thread did not end")
     writer.submit(_add_site("TWO")).result(timeout=10)
     assert _codes(database) == ["ONE", "TWO"]
+
+
+def test_two_failing_units_of_one_batch_each_get_their_own_error(database: Database) -> None:
+    writer = GroupCommit(database)
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(session: Session) -> None:
+        started.set()
+        release.wait(timeout=10)
+
+    def refuse(message: str) -> Callable[[Session], None]:
+        def work(session: Session) -> None:
+            session.add(Site(code=message, name=message, kind="lab", created_at=NOW))
+            session.flush()
+            raise LookupError(message)
+
+        return work
+
+    first = writer.submit(blocker)
+    assert started.wait(timeout=10)
+    kept_a = writer.submit(_add_site("KEPT-A"))
+    one = writer.submit(refuse("ONE"))
+    kept_b = writer.submit(_add_site("KEPT-B"))
+    two = writer.submit(refuse("TWO"))
+    release.set()
+    first.result(timeout=10)
+    with pytest.raises(LookupError, match="ONE"):
+        one.result(timeout=10)
+    with pytest.raises(LookupError, match="TWO"):
+        two.result(timeout=10)
+    assert (kept_a.result(timeout=10), kept_b.result(timeout=10)) == ("KEPT-A", "KEPT-B")
+    assert _codes(database) == ["KEPT-A", "KEPT-B"]  # nothing of the failed units

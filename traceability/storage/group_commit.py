@@ -7,11 +7,15 @@ the interpreter lock behind every other request thread before it can let go of t
 write lock. Under load that queue, not the work, sets the pace.
 
 Here one writer thread takes whatever units of work are waiting (up to `max_batch`),
-runs each inside a SAVEPOINT of one transaction, and commits once. A unit that raises
-is rolled back to its savepoint alone; the others still commit. No caller hears its
-result before the commit has returned, so an acknowledged write is as durable as with a
-transaction of its own. If the commit itself fails, every unit of the batch fails with
-that error and nothing of it was stored.
+runs them one after another in one transaction, and commits once. If a unit raises,
+the batch is rolled back, that unit's caller gets its error, and the others run again
+in a new transaction, each in a SAVEPOINT of its own (so a second failure costs no
+third pass). Savepoints are not used on the first pass because they cost more than
+the rare rerun. A unit must therefore be safe to run twice: it reads what it needs
+from the database inside the unit and keeps no state outside it. No caller hears its
+result before the commit has returned, so an acknowledged write is as durable as with
+a transaction of its own. If the commit itself fails, every unit of the batch fails
+with that error and nothing of it was stored.
 
 The thread starts on the first submission and ends after `idle_seconds` without work,
 so an app that is never shut down cleanly (a test) leaves no thread behind for long.
@@ -92,26 +96,66 @@ class GroupCommit:
             raise
 
     def _commit(self, batch: list[_Unit]) -> None:
-        outcomes: list[tuple[_Unit, Any, BaseException | None]] = []
+        units = [u for u in batch if u.future.set_running_or_notify_cancel()]
+        if not units:
+            return  # their callers went away before they ran
+        try:
+            failed = self._try_together(units)
+            if failed is not None:
+                # Nothing of the batch was kept. The others run again, this time each in
+                # a savepoint, so that one pass is enough however many of them fail;
+                # then the unit that raised hears why (last: once it hears, its caller
+                # may shut the database down).
+                others = [u for u in units if u is not failed.unit]
+                if others:
+                    self._run_apart(others)
+                failed.future.set_exception(failed.error)
+        except Exception as error:  # BEGIN or COMMIT failed: nothing was stored
+            for unit in units:
+                if not unit.future.done():
+                    unit.future.set_exception(error)
+
+    def _try_together(self, units: list[_Unit]) -> _Failure | None:
+        """Run every unit in one transaction, without savepoints (the common case: none
+        fails). On the first failure, roll back the whole batch and say which one."""
+        results: list[Any] = []
         try:
             with self._db.write() as session:
-                for unit in batch:
-                    if not unit.future.set_running_or_notify_cancel():
-                        continue  # its caller went away before it ran
+                for unit in units:
                     try:
-                        with session.begin_nested():
-                            result = unit.work(session)
-                    except Exception as error:  # noqa: BLE001 - handed to its own caller
-                        outcomes.append((unit, None, error))
-                    else:
-                        outcomes.append((unit, result, None))
-        except Exception as error:  # the commit (or BEGIN) failed: nothing was stored
-            for unit in batch:
-                if unit.future.running() or unit.future.set_running_or_notify_cancel():
-                    unit.future.set_exception(error)
-            return
+                        results.append(unit.work(session))
+                    except Exception as error:
+                        raise _Failure(unit, error) from error
+        except _Failure as failure:
+            return failure
+        for unit, result in zip(units, results, strict=True):
+            unit.future.set_result(result)
+        return None
+
+    def _run_apart(self, units: list[_Unit]) -> None:
+        outcomes: list[tuple[_Unit, Any, Exception | None]] = []
+        with self._db.write() as session:
+            for unit in units:
+                try:
+                    with session.begin_nested():
+                        outcomes.append((unit, unit.work(session), None))
+                except Exception as error:  # noqa: BLE001 - handed to its own caller
+                    outcomes.append((unit, None, error))
         for unit, result, failure in outcomes:
             if failure is not None:
                 unit.future.set_exception(failure)
             else:
                 unit.future.set_result(result)
+
+
+class _Failure(Exception):
+    """A unit of a batch raised `error`; the batch is rolled back."""
+
+    def __init__(self, unit: _Unit, error: Exception) -> None:
+        super().__init__(str(error))
+        self.unit = unit
+        self.error = error
+
+    @property
+    def future(self) -> Future[Any]:
+        return self.unit.future
