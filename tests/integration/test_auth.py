@@ -143,3 +143,20 @@ def test_a_made_up_token_is_refused(api: Api) -> None:
     response = api.client.get("/auth/me", headers={"Authorization": "Bearer not-a-token"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_role_change_counts_at_once_for_a_signed_in_user(api: Api) -> None:
+    """Who is calling is read again on every request: nothing stale is kept per token."""
+    api.add_user("admin", "admin")
+    api.add_user("cora", "courier")
+    cora = api.headers("cora")
+    assert api.client.get("/auth/me", headers=cora).json()["user"]["roles"] == ["courier"]
+    assert api.client.get("/custody/mine", headers=cora).status_code == 200
+    changed = api.client.put(
+        "/users/cora/roles",
+        headers=api.headers("admin"),
+        json={"roles": ["auditor"], "reason": "moved to the audit team"},
+    )
+    assert changed.status_code == 200, changed.text
+    assert api.client.get("/auth/me", headers=cora).json()["user"]["roles"] == ["auditor"]
+    assert api.client.get("/custody/mine", headers=cora).status_code == 403

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import Connection, Row, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -24,6 +25,7 @@ from traceability.security.passwords import hash_password, needs_rehash, verify_
 from traceability.security.tokens import new_token, token_digest
 from traceability.services.users import UNLOCKED, find_by_username
 from traceability.storage.models import AuthSession, SignInEvent, User
+from traceability.storage.records import record_of
 
 
 class SessionKind(StrEnum):
@@ -171,16 +173,26 @@ def authenticate_on(connection: Connection, token: str, *, now: datetime) -> Aut
     found = connection.execute(_WHO_BY_TOKEN, {"digest": token_digest(token)}).first()
     if found is None:
         raise AuthenticationError("unknown or malformed credentials")
-    values = found._mapping
-    row = AuthSession(**{c.name: values[f"s_{c.name}"] for c in _SESSIONS.c})
-    user = User(**{c.name: values[f"u_{c.name}"] for c in _USERS.c})
+    who = _built(found)
+    row, user = who.auth_session, who.user
     if row.revoked_at is not None:
         raise AuthenticationError("this session has ended; sign in again")
     if row.expires_at <= now:
         raise AuthenticationError("this session has expired; sign in again")
     if not user.is_active:
         raise AuthenticationError("this account is disabled")
-    return Authenticated(user=user, auth_session=row)
+    return who
+
+
+def _built(found: Row[Any]) -> Authenticated:
+    """The session and user records of this row, shared (`storage.records`): every
+    request reads its row again, so a sign-out, a lockout or a role change counts at
+    once; only building the records is saved when the row is one seen before."""
+    values = found._mapping
+    return Authenticated(
+        user=record_of(User, {c.name: values[f"u_{c.name}"] for c in _USERS.c}),
+        auth_session=record_of(AuthSession, {c.name: values[f"s_{c.name}"] for c in _SESSIONS.c}),
+    )
 
 
 def sign_out(session: Session, token: str, *, now: datetime) -> None:

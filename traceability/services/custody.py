@@ -59,6 +59,7 @@ from traceability.storage.models import (
     Vial,
 )
 from traceability.storage.models import HandoffAcceptance as AcceptanceRow
+from traceability.storage.records import record_of
 
 WHAT = "statement.what"
 
@@ -221,7 +222,7 @@ def unit_for(session: Session, uri: str) -> Unit:
     detached record: every custody step starts here, and vials are never changed."""
     row = _reads(session).execute(_VIAL_BY_URI, {"uri": uri}).first()
     if row is not None:
-        vial = Vial(**row._mapping)
+        vial = record_of(Vial, row._mapping)
         return Unit(uri, vial, None, [vial], position_of(session, vial))
     shipper = session.exec(select(Shipper).where(Shipper.uri == uri)).first()
     if shipper is None:
@@ -547,7 +548,7 @@ def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | No
 
     Read as a plain row into a detached record (handoffs are append-only)."""
     row = _reads(session).execute(_OPEN_HANDOFF, {"unit": unit_uri, "now": now}).first()
-    return None if row is None else Handoff(**row._mapping)
+    return None if row is None else record_of(Handoff, row._mapping)
 
 
 _USERS = User.__table__  # type: ignore[attr-defined]
@@ -631,7 +632,7 @@ def accept_handoff(
         )
     if row.acceptance is not None:
         raise ConflictError("this handoff was already accepted")
-    handoff = Handoff(**{c.name: row._mapping[c.name] for c in _HANDOFFS.c})
+    handoff = record_of(Handoff, {c.name: row._mapping[c.name] for c in _HANDOFFS.c})
     if is_expired(handoff.expires_at, now):
         raise ConflictError(
             f"this handoff expired at {handoff.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one"
