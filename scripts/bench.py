@@ -341,6 +341,9 @@ def main(argv: list[str]) -> int:
     handoff_parser = sub.add_parser("handoff", help="signed two-party handoffs through uvicorn")
     handoff_parser.add_argument("--clients", type=int, default=64)
     handoff_parser.add_argument("--seconds", type=float, default=20.0)
+    handoff_parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="server processes (cores)"
+    )
     args = parser.parse_args(argv)
     if args.what == "audit":
         import bench_audit  # beside this script
@@ -350,7 +353,7 @@ def main(argv: list[str]) -> int:
     if args.what == "handoff":
         import bench_handoff  # beside this script
 
-        bench_handoff.run(args.clients, args.seconds)
+        bench_handoff.run(args.clients, args.seconds, args.workers)
         return 0
     if args.what == "labels":
         import bench_labels  # beside this script

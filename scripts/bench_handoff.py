@@ -1,13 +1,14 @@
 """Benchmark: signed two-party custody handoffs through a real server under load.
 
-A uvicorn server (one process, as ./scripts/serve runs it) on loopback, on a fresh
-SQLite database. 64 concurrent clients, each a pair of couriers passing one vial back
-and forth: the holder signs an offer, the other signs the acceptance, and the handoff
-is complete. Each statement is signed on the client, exactly as a phone does. Beside
-it, in the same run and under the same load, the requests per second of the app's
-trivial endpoint (GET /healthz) set the ceiling that the HTTP stack alone allows.
+A uvicorn server on loopback, on a fresh SQLite database, with one worker process per
+core (`traceability serve --workers N`; ./scripts/serve runs one). 64 concurrent
+clients, each a pair of couriers passing one vial back and forth: the holder signs an
+offer, the other signs the acceptance, and the handoff is complete. Each statement is
+signed on the client, exactly as a phone does. Beside it, in the same run and under the
+same load, the requests per second of the app's trivial endpoint (GET /healthz) set the
+ceiling that the HTTP stack alone allows.
 
-Run: ./scripts/bench handoff [--clients 64] [--seconds 20]
+Run: ./scripts/bench handoff [--clients 64] [--seconds 20] [--workers N]
 """
 
 from __future__ import annotations
@@ -418,7 +419,7 @@ async def measure(port: int, pairs: list[Pair], seconds: float) -> None:
             c.close()
 
 
-def run(clients: int = 64, seconds: float = 20.0) -> None:
+def run(clients: int = 64, seconds: float = 20.0, workers: int = 1) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()
@@ -443,7 +444,7 @@ def run(clients: int = 64, seconds: float = 20.0) -> None:
         log_path = tmp / "server.log"  # a file, not a pipe nobody reads (it could fill)
         log_file = log_path.open("wb")
         server = subprocess.Popen(
-            [exe, "serve", "--port", str(port)],
+            [exe, "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log_file,
@@ -457,8 +458,9 @@ def run(clients: int = 64, seconds: float = 20.0) -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             say(
-                f"machine: {os.cpu_count()} cores; server: one uvicorn process on SQLite "
-                "(WAL, synchronous=FULL); the clients run on the same machine"
+                f"machine: {os.cpu_count()} cores; server: uvicorn, {workers} worker "
+                "process(es), on SQLite (WAL, synchronous=FULL); the clients run on the "
+                "same machine"
             )
             t = time.perf_counter()
             pairs = asyncio.run(set_up(base, clients))

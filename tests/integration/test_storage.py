@@ -3,7 +3,10 @@ settings; writers on SQLite queue instead of failing; times come back as UTC."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from sqlmodel import SQLModel, select
 from tests.support import TEST_ACTOR
 from traceability.services import audit_trail
 from traceability.storage import migrate
-from traceability.storage.database import Database, create_db_engine
+from traceability.storage.database import Database, WriterLock, create_db_engine
 from traceability.storage.models import AuditTrailEntry
 
 
@@ -119,4 +122,45 @@ def test_concurrent_read_then_write_units_of_work_never_fail_on_sqlite(tmp_path:
     assert errors == []
     with db.read() as session:
         assert len(session.exec(select(AuditTrailEntry.id)).all()) == 8 * per_thread
+    db.dispose()
+
+
+_WRITE_FROM_ANOTHER_PROCESS = """
+import sys
+from datetime import UTC, datetime
+from tests.support import TEST_ACTOR
+from traceability.services import audit_trail
+from traceability.storage.database import Database, WriterLock, create_db_engine
+db = Database(create_db_engine(sys.argv[1]))
+print("waiting", flush=True)
+with db.write() as session:
+    audit_trail.record(session, actor=TEST_ACTOR, at=datetime.now(UTC), action="create",
+                       record_type="t", record_id="other process", changes=[])
+print("written", flush=True)
+"""
+
+
+def test_a_writer_in_another_process_waits_for_the_writer_lock(tmp_path: Path) -> None:
+    """Server workers and the CLI are separate processes: they queue on one file lock
+    beside the database (woken at once), not on SQLite's polling busy handler."""
+    db = sqlite_db(tmp_path)
+    path = db.engine.url.database
+    lock = WriterLock(Path(f"{path}-writer.lock"))
+    with lock:  # only the lock: SQLite itself is free
+        other = subprocess.Popen(
+            [sys.executable, "-c", _WRITE_FROM_ANOTHER_PROCESS, f"sqlite:///{path}"],
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert other.stdout is not None
+        assert other.stdout.readline().strip() == "waiting"
+        time.sleep(0.5)
+        assert other.poll() is None  # still waiting for the lock
+    out, _ = other.communicate(timeout=30)
+    assert other.returncode == 0 and out.strip() == "written"
+    with db.read() as session:
+        ids = [e.record_id for e in session.exec(select(AuditTrailEntry)).all()]
+    assert ids == ["other process"]
+    assert oct(Path(f"{path}-writer.lock").stat().st_mode & 0o777) == "0o600"
     db.dispose()

@@ -30,6 +30,15 @@ app.add_typer(log.audit_app, name="audit")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes. One is enough for a site; more use more cores "
+            "(their writes still take turns, across processes too).",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web pages and the API."""
     import uvicorn
@@ -37,8 +46,20 @@ def serve(
     from traceability.web.app import create_app
 
     with errors_as_exit():
-        application = create_app(settings_from())
-    uvicorn.run(application, host=host, port=port, proxy_headers=False, log_level="info")
+        application = create_app(settings_from())  # fails here, once, on bad settings
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, proxy_headers=False, log_level="info")
+        return
+    # Each worker process builds its own app from the same settings (the environment).
+    uvicorn.run(
+        "traceability.web.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        proxy_headers=False,
+        log_level="info",
+    )
 
 
 if __name__ == "__main__":

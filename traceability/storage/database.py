@@ -12,10 +12,11 @@ advisory locks taken by the use case itself.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -82,18 +83,55 @@ def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> En
     return engine
 
 
+class WriterLock:
+    """The writers' queue of one SQLite file, across threads and processes.
+
+    A thread lock orders this process's writers; an exclusive `flock` on a file beside
+    the database orders the processes (several server workers, the CLI). Both wake the
+    next writer as soon as the lock is free, where SQLite's own busy handler would poll
+    with sleeps of up to 100 ms.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._threads = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            os.close(self._fd)  # closing the file lets go of the flock
+        finally:
+            self._threads.release()
+
+
 class Database:
     """Hands out sessions: `read()` for queries, `write()` for one unit of work.
 
-    On SQLite the writers of this process also queue on a lock of their own before
-    `BEGIN IMMEDIATE`: SQLite's busy handler polls with sleeps of up to 100 ms, so
-    under load a writer could sleep long after the lock was freed; a thread lock hands
-    it over at once. Other processes still queue on SQLite's lock (busy timeout).
+    On SQLite the writers also queue on a lock of their own before `BEGIN IMMEDIATE`
+    (`WriterLock`: threads and processes, such as server workers and the CLI): SQLite's
+    busy handler polls with sleeps of up to 100 ms, so under load a writer could sleep
+    long after the lock was freed; these locks hand it over at once. A program that
+    writes to the file without them still queues on SQLite's lock (busy timeout).
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._writer: AbstractContextManager[Any] | None = None
+        if engine.dialect.name == "sqlite":
+            path = engine.url.database
+            self._writer = (
+                WriterLock(Path(f"{path}-writer.lock"))
+                if path and path != ":memory:"
+                else threading.Lock()
+            )
 
     @property
     def dialect(self) -> str:
