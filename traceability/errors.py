@@ -62,6 +62,12 @@ class RateLimitedError(TraceabilityError):
         self.retry_after = retry_after
 
 
+class BusyError(TraceabilityError):
+    """The database stayed busy with another writer past the wait allowed: try again."""
+
+    title = "Busy"
+
+
 class PermissionDeniedError(TraceabilityError):
     """Signed in, but the caller's roles or relation to the record forbid the action."""
 

@@ -123,3 +123,31 @@ def test_two_failing_units_of_one_batch_each_get_their_own_error(database: Datab
         two.result(timeout=10)
     assert (kept_a.result(timeout=10), kept_b.result(timeout=10)) == ("KEPT-A", "KEPT-B")
     assert _codes(database) == ["KEPT-A", "KEPT-B"]  # nothing of the failed units
+
+
+def test_a_unit_whose_rows_fail_to_store_is_the_one_refused(database: Database) -> None:
+    """Rows a unit only added (not yet flushed) are stored before the next unit runs,
+    so a failure is blamed on the unit that caused it, not on whichever ran next."""
+    writer = GroupCommit(database)
+    writer.submit(_add_site("DUP")).result(timeout=10)
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(session: Session) -> None:
+        started.set()
+        release.wait(timeout=10)
+
+    def add_without_flush(session: Session) -> None:
+        session.add(Site(code="DUP", name="again", kind="lab", created_at=NOW))
+
+    def count_sites(session: Session) -> int:
+        return len(session.exec(select(Site)).all())
+
+    first = writer.submit(blocker)
+    assert started.wait(timeout=10)
+    duplicate = writer.submit(add_without_flush)
+    counted = writer.submit(count_sites)
+    release.set()
+    first.result(timeout=10)
+    with pytest.raises(IntegrityError):
+        duplicate.result(timeout=10)
+    assert counted.result(timeout=10) == 1

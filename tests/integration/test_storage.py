@@ -17,6 +17,7 @@ from sqlalchemy import event, text
 from sqlmodel import SQLModel, select
 
 from tests.support import TEST_ACTOR
+from traceability.errors import BusyError
 from traceability.services import audit_trail
 from traceability.storage import migrate
 from traceability.storage.database import Database, WriterLock, create_db_engine
@@ -163,4 +164,36 @@ def test_a_writer_in_another_process_waits_for_the_writer_lock(tmp_path: Path) -
         ids = [e.record_id for e in session.exec(select(AuditTrailEntry)).all()]
     assert ids == ["other process"]
     assert oct(Path(f"{path}-writer.lock").stat().st_mode & 0o777) == "0o600"
+    db.dispose()
+
+
+def test_a_writer_kept_waiting_too_long_is_told_the_database_is_busy(tmp_path: Path) -> None:
+    lock = WriterLock(tmp_path / "s.db-writer.lock", timeout=0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(timeout=10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(timeout=10)
+    with pytest.raises(BusyError, match="busy"), lock:
+        pytest.fail("two writers held the lock at once")
+    release.set()
+    holder.join()
+    with lock:  # free again once the first one let go
+        pass
+
+
+def test_a_write_inside_another_on_the_same_thread_is_refused_not_a_deadlock(
+    tmp_path: Path,
+) -> None:
+    db = sqlite_db(tmp_path)
+    with db.write(), pytest.raises(RuntimeError, match="inside another"):
+        with db.write():
+            pass
+    with db.write():  # the lock was let go
+        pass
     db.dispose()

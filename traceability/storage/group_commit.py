@@ -8,9 +8,9 @@ write lock. Under load that queue, not the work, sets the pace.
 
 Here one writer thread takes whatever units of work are waiting (up to `max_batch`),
 runs them one after another in one transaction, and commits once. If a unit raises,
-the batch is rolled back, that unit's caller gets its error, and the others run again
-in a new transaction, each in a SAVEPOINT of its own (so a second failure costs no
-third pass). Savepoints are not used on the first pass because they cost more than
+the batch is rolled back and every unit runs again in a new transaction, each in a
+SAVEPOINT of its own, so a unit that fails again is rolled back alone and its caller
+gets the error of that pass. Savepoints are not used on the first pass because they cost more than
 the rare rerun. A unit must therefore be safe to run twice: it reads what it needs
 from the database inside the unit and keeps no state outside it. No caller hears its
 result before the commit has returned, so an acknowledged write is as durable as with
@@ -70,8 +70,8 @@ class GroupCommit:
             if self._running:
                 self._work_arrived.notify()
             else:
-                self._running = True
                 threading.Thread(target=self._serve, name="group-commit", daemon=True).start()
+                self._running = True  # only once a thread really started
         return future
 
     async def run(self, work: Callable[[Session], T]) -> T:
@@ -100,47 +100,47 @@ class GroupCommit:
         if not units:
             return  # their callers went away before they ran
         try:
-            failed = self._try_together(units)
-            if failed is not None:
-                # Nothing of the batch was kept. The others run again, this time each in
-                # a savepoint, so that one pass is enough however many of them fail;
-                # then the unit that raised hears why (last: once it hears, its caller
-                # may shut the database down).
-                others = [u for u in units if u is not failed.unit]
-                if others:
-                    self._run_apart(others)
-                failed.future.set_exception(failed.error)
-        except Exception as error:  # BEGIN or COMMIT failed: nothing was stored
+            if not self._try_together(units):
+                # Nothing of the batch was kept. Every unit runs again, the one that
+                # failed too, each in a savepoint: one pass is then enough however many
+                # fail, and each hears the outcome of that pass.
+                self._run_apart(units)
+        except BaseException as error:  # BEGIN or COMMIT failed: nothing was stored
             for unit in units:
                 if not unit.future.done():
                     unit.future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
 
-    def _try_together(self, units: list[_Unit]) -> _Failure | None:
+    def _try_together(self, units: list[_Unit]) -> bool:
         """Run every unit in one transaction, without savepoints (the common case: none
-        fails). On the first failure, roll back the whole batch and say which one."""
+        fails). On the first failure, roll back the whole batch and say so."""
         results: list[Any] = []
         try:
             with self._db.write() as session:
                 for unit in units:
                     try:
                         results.append(unit.work(session))
+                        session.flush()  # its own rows fail here, not in the next unit
                     except Exception as error:
-                        raise _Failure(unit, error) from error
-        except _Failure as failure:
-            return failure
+                        raise _Failed from error
+        except _Failed:
+            return False
         for unit, result in zip(units, results, strict=True):
             unit.future.set_result(result)
-        return None
+        return True
 
     def _run_apart(self, units: list[_Unit]) -> None:
         outcomes: list[tuple[_Unit, Any, Exception | None]] = []
         with self._db.write() as session:
             for unit in units:
                 try:
-                    with session.begin_nested():
-                        outcomes.append((unit, unit.work(session), None))
+                    with session.begin_nested():  # stores the unit's rows as it ends
+                        result = unit.work(session)
                 except Exception as error:  # noqa: BLE001 - handed to its own caller
                     outcomes.append((unit, None, error))
+                else:
+                    outcomes.append((unit, result, None))
         for unit, result, failure in outcomes:
             if failure is not None:
                 unit.future.set_exception(failure)
@@ -148,14 +148,5 @@ class GroupCommit:
                 unit.future.set_result(result)
 
 
-class _Failure(Exception):
-    """A unit of a batch raised `error`; the batch is rolled back."""
-
-    def __init__(self, unit: _Unit, error: Exception) -> None:
-        super().__init__(str(error))
-        self.unit = unit
-        self.error = error
-
-    @property
-    def future(self) -> Future[Any]:
-        return self.unit.future
+class _Failed(Exception):
+    """A unit of a batch raised: the batch is rolled back and run again unit by unit."""

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from traceability.errors import (
     AccountLockedError,
     AuthenticationError,
+    BusyError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
@@ -41,6 +42,7 @@ _STATUS: list[tuple[type[TraceabilityError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (InvalidInputError, 422),
+    (BusyError, 503),
 ]
 
 
@@ -130,6 +132,8 @@ def install(app: FastAPI) -> None:
             headers = {"WWW-Authenticate": "Bearer"}
         if isinstance(error, AccountLockedError | RateLimitedError) and error.retry_after:
             headers = {"Retry-After": str(error.retry_after)}
+        if isinstance(error, BusyError):
+            headers = {"Retry-After": "1"}
         return problem(
             request, status, str(error), code=_code(error), errors=errors, headers=headers
         )
