@@ -461,3 +461,27 @@ def test_a_shipper_step_answers_with_the_persons_own_entry(world: World) -> None
     ).json()
     entry = w.api.client.get(f"/log/entries/{packed['log_index']}", headers=w.quinn.headers)
     assert entry.json()["body"]["actor"] == "lena" and entry.json()["body"]["subject"] == shipper
+
+
+def test_a_statement_changed_after_signing_is_refused_and_nothing_is_appended(
+    world: World,
+) -> None:
+    """The signature is checked before the step joins the write queue (the key is known
+    by then): a statement changed after signing is refused, naming the signature."""
+    w, vial = world, world.vial()
+    first_use = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A"})
+    first_use["statement"]["what"]["rack"] = "R9"  # changed after signing
+    refused = w.api.client.post("/custody/store", headers=w.lena.headers, json=first_use)
+    assert refused.status_code == 422 and refused.json()["field"] == "signature"
+    assert w.store(w.lena, vial).status_code == 201
+    head = w.api.client.get(
+        "/log/subject-head", params={"subject": vial}, headers=w.lena.headers
+    ).json()
+    offer = w.lena.body("custody.handover.offered", vial, {"to": "user:cora"})
+    offer["statement"]["what"]["to"] = "user:rami"  # changed after signing
+    refused = w.api.client.post("/custody/handoffs", headers=w.lena.headers, json=offer)
+    assert refused.status_code == 422 and refused.json()["field"] == "signature"
+    after = w.api.client.get(
+        "/log/subject-head", params={"subject": vial}, headers=w.lena.headers
+    ).json()
+    assert after == head

@@ -117,6 +117,17 @@ def recent_entries(session: Session, *, before: int, limit: int) -> Sequence[Log
     ).all()
 
 
+def _verified(key: KnownKey, statement: Statement, signature: bytes) -> EncodedStatement:
+    encoded = statement.encoded()
+    try:
+        key.public_key.verify(signature, encoded.signed_message())
+    except InvalidSignature:
+        raise InvalidInputError(
+            "the signature does not verify for this statement and key", field="signature"
+        ) from None
+    return encoded
+
+
 class CustodyLog:
     """The site's one log. Thread-safe; one instance per process and database."""
 
@@ -140,6 +151,12 @@ class CustodyLog:
             known = KnownKey(Ed25519PublicKey.from_public_bytes(bytes(row[0])), row[1], row[2])
             self._known_keys[key_id] = known
         return known
+
+    def verify_known(self, statement: Statement, signature: bytes) -> EncodedStatement | None:
+        """The statement's encoding if its key is already known here and the signature
+        verifies; None if the key is not known yet (the append looks it up)."""
+        key = self._known_keys.get(statement.key)
+        return None if key is None else _verified(key, statement, signature)
 
     # --- the lock and the tree state -------------------------------------------------
 
@@ -183,8 +200,12 @@ class CustodyLog:
         *,
         now: datetime,
         signed_in_user: User | None = None,
+        verified: EncodedStatement | None = None,
     ) -> Appended:
-        """Append a statement signed by a registered key; the caller's user must own it."""
+        """Append a statement signed by a registered key; the caller's user must own it.
+
+        `verified` is the statement's encoding from `verify_known`, whose signature
+        check it then skips; every other check runs here."""
         statements.validate(statement)
         statements.check_when_near(statement, now)
         if statement.log != self.origin:
@@ -196,13 +217,7 @@ class CustodyLog:
             raise PermissionDeniedError("the statement's actor is not the key's owner")
         if signed_in_user is not None and key.user_id != signed_in_user.id:
             raise PermissionDeniedError("you may only append statements signed by your own key")
-        encoded = statement.encoded()
-        try:
-            key.public_key.verify(signature, encoded.signed_message())
-        except InvalidSignature:
-            raise InvalidInputError(
-                "the signature does not verify for this statement and key", field="signature"
-            ) from None
+        encoded = verified or _verified(key, statement, signature)
         connection = session.connection()
         params = {"key": statement.key, "subject": statement.subject}
         query: Executable

@@ -21,7 +21,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from traceability.custody_log.signed_requests import SignedStatement, read_signed
+from traceability.custody_log.signed_requests import (
+    SignedStatement,
+    read_signed,
+    verify_early,
+)
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError
 from traceability.services import custody
@@ -307,7 +311,7 @@ async def _run(
     subject = body.statement.get("subject")
     if not isinstance(subject, str):
         raise InvalidInputError("subject is the unit's URI", field="statement.subject")
-    signed = read_signed(body.statement, body.signature)
+    signed = verify_early(context.log, read_signed(body.statement, body.signature))
 
     def unit_of_work(session: Session) -> tuple[int, dict[str, Any]]:
         context.log.lock(session)  # the step checks state, then appends: all of it serialised
