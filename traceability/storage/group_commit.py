@@ -10,12 +10,12 @@ Here one writer thread takes whatever units of work are waiting (up to `max_batc
 runs them one after another in one transaction, and commits once. If a unit raises,
 the batch is rolled back and every unit runs again in a new transaction, each in a
 SAVEPOINT of its own, so a unit that fails again is rolled back alone and its caller
-gets the error of that pass. Savepoints are not used on the first pass because they cost more than
-the rare rerun. A unit must therefore be safe to run twice: it reads what it needs
-from the database inside the unit and keeps no state outside it. No caller hears its
-result before the commit has returned, so an acknowledged write is as durable as with
-a transaction of its own. If the commit itself fails, every unit of the batch fails
-with that error and nothing of it was stored.
+gets the error of that pass. Savepoints are not used on the first pass because they
+cost more than the rare rerun. A unit must therefore be safe to run twice: it reads
+what it needs from the database inside the unit and keeps no state outside it. No
+caller hears its result before the commit has returned, so an acknowledged write is as
+durable as with a transaction of its own. If the commit itself fails, every unit of
+the batch fails with that error and nothing of it was stored.
 
 The thread starts on the first submission and ends after `idle_seconds` without work,
 so an app that is never shut down cleanly (a test) leaves no thread behind for long.
