@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Executable, text
+from sqlalchemy import Connection, text
 from sqlmodel import Session, col, select
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
@@ -220,13 +220,14 @@ class CustodyLog:
         encoded = verified or _verified(key, statement, signature)
         connection = session.connection()
         params = {"key": statement.key, "subject": statement.subject}
-        query: Executable
-        if connection.dialect.name == "postgresql":
-            # Lock and read in one round trip (migration 0003).
-            query = tables.PG_LOCK_AND_POSITIONS
-        else:  # SQLite: this unit of work holds the write lock since BEGIN IMMEDIATE
-            query = tables.POSITIONS
-        revoked, last, last_leaf, seq, seq_leaf = connection.execute(query, params).one()
+        query = (
+            tables.PG_LOCK_AND_POSITIONS  # lock and read in one round trip
+            if connection.dialect.name == "postgresql"
+            else tables.POSITIONS  # SQLite: this unit of work holds the write lock
+        )
+        found = query.first(connection, params)
+        assert found is not None  # noqa: S101 - a SELECT of scalar subqueries has one row
+        revoked, last, last_leaf, seq, seq_leaf = found
         if revoked is not None:
             raise PermissionDeniedError(f"key {statement.key} was revoked at index {revoked}")
         if last is None:

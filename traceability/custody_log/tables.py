@@ -1,8 +1,8 @@
-"""Core SQL for the append path: prepared once, run on the session's connection.
+"""SQL for the append path: prepared once, run on the session's connection.
 
 The ORM's unit of work costs about a millisecond per append in Python; the append path
-is the log's hot loop, so it uses these Core statements directly. Everything else may
-use the ORM models in `traceability.storage.models`.
+is the log's hot loop, so it uses these Core and `storage.hot` statements directly.
+Everything else may use the ORM models in `traceability.storage.models`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Executable, Table, bindparam, select, text
+from sqlalchemy import Connection, Executable, Table, bindparam, select
 
+from traceability.storage.hot import Hot
 from traceability.storage.models import ActorKey, KeyRevocation, LogEntryRow, LogNode, User
 
 ENTRIES = cast(Table, LogEntryRow.__table__)  # type: ignore[attr-defined]
@@ -36,35 +37,38 @@ KEY_WITH_OWNER = (
 )
 
 
-_LAST = ENTRIES.c.idx.desc()
-_SUBJECT_LAST = ENTRIES.c.subject_seq.desc()
-_OF_SUBJECT = ENTRIES.c.subject == bindparam("subject")
+_KEY = {"key": KEYS.c.key_id.type, "subject": ENTRIES.c.subject.type}
+_POSITION_COLUMNS = [
+    REVOCATIONS.c.revoked_index,
+    ENTRIES.c.idx,
+    ENTRIES.c.leaf_hash,
+    ENTRIES.c.subject_seq,
+    ENTRIES.c.leaf_hash,
+]
 
-POSITIONS = select(
-    select(REVOCATIONS.c.revoked_index)
-    .where(REVOCATIONS.c.key_id == bindparam("key"))
-    .scalar_subquery(),
-    select(ENTRIES.c.idx).order_by(_LAST).limit(1).scalar_subquery(),
-    select(ENTRIES.c.leaf_hash).order_by(_LAST).limit(1).scalar_subquery(),
-    select(ENTRIES.c.subject_seq)
-    .where(_OF_SUBJECT)
-    .order_by(_SUBJECT_LAST)
-    .limit(1)
-    .scalar_subquery(),
-    select(ENTRIES.c.leaf_hash)
-    .where(_OF_SUBJECT)
-    .order_by(_SUBJECT_LAST)
-    .limit(1)
-    .scalar_subquery(),
+POSITIONS = Hot(
+    "SELECT "
+    "(SELECT revoked_index FROM key_revocations WHERE key_id = :key), "
+    "(SELECT idx FROM log_entries ORDER BY idx DESC LIMIT 1), "
+    "(SELECT leaf_hash FROM log_entries ORDER BY idx DESC LIMIT 1), "
+    "(SELECT subject_seq FROM log_entries WHERE subject = :subject "
+    "ORDER BY subject_seq DESC LIMIT 1), "
+    "(SELECT leaf_hash FROM log_entries WHERE subject = :subject "
+    "ORDER BY subject_seq DESC LIMIT 1)",
+    params=_KEY,
+    columns=_POSITION_COLUMNS,
 )
-"""In one round trip, under the log lock: the key's revocation, the log's head, and the
-subject's head. (Three statements cost PostgreSQL two more network round trips.)"""
+"""In one statement, under the log lock: the key's revocation, the log's head, and the
+subject's head: (revoked index, last index, last leaf, subject's last seq, its leaf)."""
 
-PG_LOCK_AND_POSITIONS = text(
+PG_LOCK_AND_POSITIONS = Hot(
     "SELECT revoked, last_idx, last_leaf, last_seq, seq_leaf "
-    "FROM trace_log_positions(:key, :subject)"
+    "FROM trace_log_positions(:key, :subject)",
+    params=_KEY,
+    columns=_POSITION_COLUMNS,
 )
-"""The same on PostgreSQL, after taking the log's advisory lock, in one round trip."""
+"""The same on PostgreSQL, after taking the log's advisory lock, in one round trip
+(migration 0003); three statements would cost two more network round trips."""
 
 INSERT_ENTRY = ENTRIES.insert()
 INSERT_NODE = NODES.insert()
@@ -102,14 +106,18 @@ def store_entry(
     saving a network round trip per append; SQLite has no round trip to save (nor the
     syntax), so it runs two statements.
     """
-    if not nodes:
-        connection.execute(INSERT_ENTRY, entry)
-        return
     if connection.dialect.name == "postgresql":
+        if not nodes:
+            connection.execute(INSERT_ENTRY, entry)
+            return
         params = dict(entry)
         for n, (level, index, digest) in enumerate(nodes):
             params |= {f"level{n}": level, f"idx{n}": index, f"hash{n}": digest}
         connection.execute(_pg_entry_with_nodes(len(nodes)), params)
         return
-    connection.execute(INSERT_ENTRY, entry)
-    connection.execute(INSERT_NODE, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
+    _ENTRY.run(connection, entry)
+    _NODES.run_many(connection, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
+
+
+_ENTRY = Hot.insert(ENTRIES)
+_NODES = Hot.insert(NODES)

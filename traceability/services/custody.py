@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func
+from sqlalchemy import Connection, Row, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -48,6 +48,7 @@ from traceability.errors import (
 )
 from traceability.services import cold_chain, vial_labels
 from traceability.services import sites as site_service
+from traceability.storage.hot import Hot
 from traceability.storage.models import (
     Batch,
     CustodyEvent,
@@ -110,7 +111,7 @@ _POSITION = (
     _EVENTS.c.shipper_id,
 )
 """The columns a position is made of. Positions are read on every custody step, twice,
-so they are read as plain rows (SQLAlchemy Core) rather than loaded as ORM objects,
+so they are read as plain rows (`storage.hot`) rather than loaded as ORM objects,
 which costs several times more per query."""
 
 
@@ -121,18 +122,20 @@ def _reads(session: Session) -> Connection:
     return session.connection()
 
 
-def _position(row: Row[*tuple[Any, ...]] | None) -> Position:
+def _position(row: Row[*tuple[Any, ...]] | tuple[Any, ...] | None) -> Position:
+    """A position from a row of the `_POSITION` columns, in that order."""
     if row is None:
         return COMMISSIONED
+    _vial, state, custodian, site_id, unit_id, rack, box, position, shipper_id = row
     return Position(
-        state=CustodyState(row.state),
-        custodian=Party.parse(row.custodian, "custodian") if row.custodian else None,
-        site_id=row.site_id,
-        unit_id=row.unit_id,
-        rack=row.rack,
-        box=row.box,
-        position=row.position,
-        shipper_id=row.shipper_id,
+        state=CustodyState(state),
+        custodian=Party.parse(custodian, "custodian") if custodian else None,
+        site_id=site_id,
+        unit_id=unit_id,
+        rack=rack,
+        box=box,
+        position=position,
+        shipper_id=shipper_id,
     )
 
 
@@ -148,23 +151,21 @@ def positions(session: Session, vial_ids: Sequence[int]) -> dict[int, Position]:
         .scalar_subquery()
     )
     rows = connection.execute(sa_select(*_POSITION).where(_EVENTS.c.id.in_(latest))).all()
-    found = {r.vial_id: _position(r) for r in rows}
+    found = {r[0]: _position(r) for r in rows}
     return {v: found.get(v, COMMISSIONED) for v in vial_ids}
 
 
-_POSITION_OF = (
-    sa_select(*_POSITION)
-    .where(_EVENTS.c.vial_id == bindparam("vial"))
-    .order_by(_EVENTS.c.id.desc())
-    .limit(1)
+_POSITION_OF = Hot.select(
+    _POSITION,
+    "FROM custody_events WHERE vial_id = :vial ORDER BY id DESC LIMIT 1",
+    params={"vial": _EVENTS.c.vial_id.type},
 )
-"""Built once: the queries of every custody step are module constants with bound
-parameters, so SQLAlchemy finds them in its statement cache without rebuilding them."""
+"""The statements of every custody step are module constants (`storage.hot`)."""
 
 
 def position_of(session: Session, vial: Vial) -> Position:
     assert vial.id is not None  # noqa: S101 - stored
-    return _position(_reads(session).execute(_POSITION_OF, {"vial": vial.id}).first())
+    return _position(_POSITION_OF.first(_reads(session), {"vial": vial.id}))
 
 
 @dataclass
@@ -198,31 +199,36 @@ def vials_in(session: Session, shipper: Shipper) -> list[Vial]:
 _VIALS = Vial.__table__  # type: ignore[attr-defined]
 _HANDOFFS = Handoff.__table__  # type: ignore[attr-defined]
 _ACCEPTANCES = AcceptanceRow.__table__  # type: ignore[attr-defined]
-_VIAL_BY_URI = sa_select(_VIALS).where(_VIALS.c.uri == bindparam("uri"))
-_OPEN_HANDOFF = (
-    sa_select(_HANDOFFS)
-    .where(_HANDOFFS.c.unit_uri == bindparam("unit"), _HANDOFFS.c.expires_at > bindparam("now"))
-    .where(
-        ~sa_select(_ACCEPTANCES.c.handoff_id)
-        .where(_ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id)
-        .exists()
-    )
-    .order_by(_HANDOFFS.c.id.desc())
-    .limit(1)
+_VIAL_NAMES = tuple(c.name for c in _VIALS.c)
+_VIAL_BY_URI = Hot.select(
+    list(_VIALS.c), "FROM vials WHERE uri = :uri", params={"uri": _VIALS.c.uri.type}
 )
-_HANDOFF_AND_ACCEPTANCE = (
-    sa_select(_HANDOFFS, _ACCEPTANCES.c.id.label("acceptance"))
-    .outerjoin(_ACCEPTANCES, _ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id)
-    .where(_HANDOFFS.c.id == bindparam("handoff"))
+_HANDOFF_NAMES = tuple(c.name for c in _HANDOFFS.c)
+_OPEN_HANDOFF = Hot.select(
+    list(_HANDOFFS.c),
+    "FROM handoffs WHERE handoffs.unit_uri = :unit AND handoffs.expires_at > :now AND NOT EXISTS "
+    "(SELECT 1 FROM handoff_acceptances WHERE handoff_acceptances.handoff_id = handoffs.id) "
+    "ORDER BY handoffs.id DESC LIMIT 1",
+    params={"unit": _HANDOFFS.c.unit_uri.type, "now": _HANDOFFS.c.expires_at.type},
+)
+_HANDOFF_AND_ACCEPTANCE = Hot.select(
+    [*_HANDOFFS.c, _ACCEPTANCES.c.id],
+    "FROM handoffs LEFT OUTER JOIN handoff_acceptances "
+    "ON handoff_acceptances.handoff_id = handoffs.id WHERE handoffs.id = :handoff",
+    params={"handoff": _HANDOFFS.c.id.type},
+)
+_INSERT_HANDOFF = Hot.insert(_HANDOFFS, [n for n in _HANDOFF_NAMES if n != "id"], returning="id")
+_INSERT_ACCEPTANCE = Hot.insert(
+    _ACCEPTANCES, ["handoff_id", "accepted_by", "log_index", "created_at"]
 )
 
 
 def unit_for(session: Session, uri: str) -> Unit:
     """The vial or shipper a URI names. The vial comes from a plain (Core) read, as a
     detached record: every custody step starts here, and vials are never changed."""
-    row = _reads(session).execute(_VIAL_BY_URI, {"uri": uri}).first()
+    row = _VIAL_BY_URI.first(_reads(session), {"uri": uri})
     if row is not None:
-        vial = record_of(Vial, row._mapping)
+        vial = record_of(Vial, dict(zip(_VIAL_NAMES, row, strict=True)))
         return Unit(uri, vial, None, [vial], position_of(session, vial))
     shipper = session.exec(select(Shipper).where(Shipper.uri == uri)).first()
     if shipper is None:
@@ -254,12 +260,14 @@ def _expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> 
 
 
 _NONCES = RequestNonce.__table__  # type: ignore[attr-defined]
-_INSERT_NONCE = _NONCES.insert()
-_NONCE_USED = sa_select(_NONCES.c.id).where(_NONCES.c.nonce == bindparam("nonce"))
+_INSERT_NONCE = Hot.insert(_NONCES, ["nonce", "username", "log_index", "created_at"])
+_NONCE_USED = Hot(
+    "SELECT id FROM request_nonces WHERE nonce = :nonce", params={"nonce": _NONCES.c.nonce.type}
+)
 
 
 def _check_fresh(session: Session, nonce: str) -> None:
-    used = _reads(session).execute(_NONCE_USED, {"nonce": nonce}).first()
+    used = _NONCE_USED.first(_reads(session), {"nonce": nonce})
     if used is not None:
         raise ConflictError("this signed request was already used (a replay); sign a new one")
 
@@ -270,8 +278,8 @@ def _append(
     _check_fresh(session, nonce)
     user, now = caller.user, caller.now
     appended = signed_requests.append(session, log, signed, user=user, now=now)
-    session.connection().execute(
-        _INSERT_NONCE,
+    _INSERT_NONCE.run(
+        session.connection(),
         {"nonce": nonce, "username": user.username, "log_index": appended.index, "created_at": now},
     )
     caller.signed_entries.append(appended)
@@ -378,8 +386,10 @@ def _move(
                 "created_at": now,
             }
         )
-    if events:
-        session.connection().execute(_EVENTS.insert(), events)
+    _INSERT_EVENTS.run_many(session.connection(), events)
+
+
+_INSERT_EVENTS = Hot.insert(_EVENTS, [c.name for c in _EVENTS.c if c.name != "id"])
 
 
 BIZ_STEP = {
@@ -547,13 +557,15 @@ def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | No
     """The unit's handoff still waiting for acceptance, if any (one query, any history).
 
     Read as a plain row into a detached record (handoffs are append-only)."""
-    row = _reads(session).execute(_OPEN_HANDOFF, {"unit": unit_uri, "now": now}).first()
-    return None if row is None else record_of(Handoff, row._mapping)
+    row = _OPEN_HANDOFF.first(_reads(session), {"unit": unit_uri, "now": now})
+    return None if row is None else record_of(Handoff, dict(zip(_HANDOFF_NAMES, row, strict=True)))
 
 
 _USERS = User.__table__  # type: ignore[attr-defined]
-_COURIER = sa_select(_USERS.c.is_active, _USERS.c.roles).where(
-    _USERS.c.username == bindparam("username")
+_COURIER = Hot(
+    "SELECT is_active, roles FROM users WHERE username = :username",
+    params={"username": _USERS.c.username.type},
+    columns=[_USERS.c.is_active, _USERS.c.roles],
 )
 
 
@@ -561,8 +573,8 @@ def _check_party(session: Session, party: Party) -> None:
     if party.kind == "site":
         site_service.get_site(session, party.name, field=f"{WHAT}.to")
         return
-    user = _reads(session).execute(_COURIER, {"username": party.name}).first()
-    if user is None or not user.is_active or Role.courier not in parse_roles(user.roles):
+    user = _COURIER.first(_reads(session), {"username": party.name})
+    if user is None or not user[0] or Role.courier not in parse_roles(user[1]):
         raise InvalidInputError(f"{party.name} is not an active courier", field=f"{WHAT}.to")
 
 
@@ -612,10 +624,9 @@ def offer_handoff(
         "created_at": now,
         "expires_at": now + ttl,
     }
-    stored = session.connection().execute(_HANDOFFS.insert(), values)
-    key = stored.inserted_primary_key
-    assert key is not None  # noqa: S101 - an insert has one
-    return Handoff(id=key[0], **values)
+    stored = _INSERT_HANDOFF.first(session.connection(), values)
+    assert stored is not None  # noqa: S101 - an insert returns its id
+    return record_of(Handoff, {"id": stored[0], **values})
 
 
 def accept_handoff(
@@ -625,14 +636,19 @@ def accept_handoff(
     user, now = caller.user, caller.now
     nonce = _expect(signed, type="custody.handover.accepted", subject=unit.uri, user=user)
     request = HandoffAcceptance.from_what(signed.statement.what)
-    row = _reads(session).execute(_HANDOFF_AND_ACCEPTANCE, {"handoff": request.handoff}).first()
-    if row is None or row.unit_uri != unit.uri:
+    row = _HANDOFF_AND_ACCEPTANCE.first(_reads(session), {"handoff": request.handoff})
+    if row is None:
         raise InvalidInputError(
             f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
         )
-    if row.acceptance is not None:
+    *columns, acceptance = row
+    handoff = record_of(Handoff, dict(zip(_HANDOFF_NAMES, columns, strict=True)))
+    if handoff.unit_uri != unit.uri:
+        raise InvalidInputError(
+            f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
+        )
+    if acceptance is not None:
         raise ConflictError("this handoff was already accepted")
-    handoff = record_of(Handoff, {c.name: row._mapping[c.name] for c in _HANDOFFS.c})
     if is_expired(handoff.expires_at, now):
         raise ConflictError(
             f"this handoff expired at {handoff.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one"
@@ -653,8 +669,8 @@ def accept_handoff(
     state = check_step(step, position.state, what=unit.name)
     appended = _append(session, log, signed, nonce, caller)
     assert handoff.id is not None  # noqa: S101 - stored
-    session.connection().execute(
-        _ACCEPTANCES.insert(),
+    _INSERT_ACCEPTANCE.run(
+        session.connection(),
         {
             "handoff_id": handoff.id,
             "accepted_by": user.username,
