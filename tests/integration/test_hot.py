@@ -8,8 +8,10 @@ what each way reads back.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,3 +144,45 @@ def test_a_hot_write_is_part_of_the_unit_of_work(samples: Database) -> None:
         raise RuntimeError("the unit fails after the write")
     with samples.engine.connect() as connection:
         assert connection.execute(select(SAMPLES.c.name)).all() == []
+
+
+def test_read_first_sees_every_commit_at_once(samples: Database) -> None:
+    """`Database.read_first` reads on a connection it keeps (SQLite) or borrows: each
+    call is a fresh snapshot, so a commit made after the previous call is seen."""
+    at = datetime(2026, 12, 3, 7, 0, 0, tzinfo=UTC)
+    insert = Hot.insert(SAMPLES, WRITTEN)
+    read = Hot.select(
+        [SAMPLES.c.name, SAMPLES.c.detail],
+        "FROM hot_samples WHERE name = :name",
+        params={"name": String()},
+    )
+    assert samples.read_first(read, {"name": "first"}) is None
+    with samples.write() as session:
+        insert.run(session.connection(), values("first", {"n": 1}, at))
+    assert samples.read_first(read, {"name": "first"}) == ("first", {"n": 1})
+    with samples.write() as session:
+        insert.run(session.connection(), values("second", None, at))
+    assert samples.read_first(read, {"name": "second"}) == ("second", None)
+
+
+def test_read_first_keeps_one_connection_per_thread_until_disposed(tmp_path: Path) -> None:
+    import threading
+
+    from tests.support import fresh_database_url, migrated_database
+
+    url = fresh_database_url("sqlite", str(tmp_path))
+    with migrated_database(url) as database:
+        metadata.create_all(database.engine)
+        read = Hot("SELECT count(*) FROM hot_samples")
+        assert database.read_first(read, {}) == (0,)
+        assert database.read_first(read, {}) == (0,)
+        other = threading.Thread(target=database.read_first, args=(read, {}))
+        other.start()
+        other.join()
+        assert len(database._opened) == 2  # this thread's and the other's, reused
+        kept = list(database._opened)
+        database.dispose()
+        for connection in kept:
+            with pytest.raises(sqlite3.ProgrammingError):  # closed
+                connection.execute("SELECT 1")
+        assert database.read_first(read, {}) == (0,)  # opens again after disposal

@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from traceability.domain.actor import Actor
@@ -24,6 +22,7 @@ from traceability.errors import AuthenticationError
 from traceability.security.passwords import hash_password, needs_rehash, verify_password
 from traceability.security.tokens import new_token, token_digest
 from traceability.services.users import UNLOCKED, find_by_username
+from traceability.storage.hot import Hot
 from traceability.storage.models import AuthSession, SignInEvent, User
 from traceability.storage.records import record_of
 
@@ -153,24 +152,34 @@ class Authenticated:
 
 _SESSIONS = AuthSession.__table__  # type: ignore[attr-defined]
 _USERS = User.__table__  # type: ignore[attr-defined]
-_WHO = sa_select(
-    *(c.label(f"s_{c.name}") for c in _SESSIONS.c),
-    *(c.label(f"u_{c.name}") for c in _USERS.c),
-).join_from(_SESSIONS, _USERS, _USERS.c.id == _SESSIONS.c.user_id)
-"""A token's session and its user in one plain query (SQLAlchemy Core): it runs on every
-request, where loading ORM objects through a session costs several times more."""
-_WHO_BY_TOKEN = _WHO.where(_SESSIONS.c.token_digest == bindparam("digest"))
+_SESSION_NAMES = tuple(c.name for c in _SESSIONS.c)
+_USER_NAMES = tuple(c.name for c in _USERS.c)
+WHO_BY_TOKEN = Hot.select(
+    [*_SESSIONS.c, *_USERS.c],
+    "FROM auth_sessions JOIN users ON users.id = auth_sessions.user_id "
+    "WHERE auth_sessions.token_digest = :digest",
+    params={"digest": _SESSIONS.c.token_digest.type},
+)
+"""A token's session and its user in one plain query (`storage.hot`): it runs on every
+request, where loading ORM objects through a session costs several times more. Run
+it with `token_query`'s parameters and check its row with `authenticated`."""
+
+
+def token_query(token: str) -> dict[str, str]:
+    """The parameters of `WHO_BY_TOKEN` for this token (only its digest is stored)."""
+    return {"digest": token_digest(token)}
 
 
 def authenticate(session: Session, token: str, *, now: datetime) -> Authenticated:
     """The user behind a token, if the token is live and the user still active."""
-    return authenticate_on(session.connection(), token, now=now)
+    return authenticated(WHO_BY_TOKEN.first(session.connection(), token_query(token)), now=now)
 
 
-def authenticate_on(connection: Connection, token: str, *, now: datetime) -> Authenticated:
-    """`authenticate` on a bare connection. The user and session it returns belong to
-    no ORM session: read them; a unit of work that writes loads its own copy."""
-    found = connection.execute(_WHO_BY_TOKEN, {"digest": token_digest(token)}).first()
+def authenticated(found: tuple[Any, ...] | None, *, now: datetime) -> Authenticated:
+    """The caller, from the `WHO_BY_TOKEN` row of their token (None: no such token).
+
+    The user and session it returns belong to no ORM session: read them; a unit of work
+    that writes loads its own copy."""
     if found is None:
         raise AuthenticationError("unknown or malformed credentials")
     who = _built(found)
@@ -184,14 +193,14 @@ def authenticate_on(connection: Connection, token: str, *, now: datetime) -> Aut
     return who
 
 
-def _built(found: Row[Any]) -> Authenticated:
+def _built(found: tuple[Any, ...]) -> Authenticated:
     """The session and user records of this row, shared (`storage.records`): every
     request reads its row again, so a sign-out, a lockout or a role change counts at
     once; only building the records is saved when the row is one seen before."""
-    values = found._mapping
+    split = len(_SESSION_NAMES)
     return Authenticated(
-        user=record_of(User, {c.name: values[f"u_{c.name}"] for c in _USERS.c}),
-        auth_session=record_of(AuthSession, {c.name: values[f"s_{c.name}"] for c in _SESSIONS.c}),
+        user=record_of(User, dict(zip(_USER_NAMES, found[split:], strict=True))),
+        auth_session=record_of(AuthSession, dict(zip(_SESSION_NAMES, found[:split], strict=True))),
     )
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from traceability.storage.dbapi import (
     configure_sqlite,
     require_sqlite_file,
 )
+from traceability.storage.hot import Hot
 
 _WRITE_OPTION = "trace_write"
 
@@ -144,13 +146,17 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer: AbstractContextManager[Any] | None = None
+        self._sqlite_file: str | None = None
+        self._readers = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
         if engine.dialect.name == "sqlite":
             path = engine.url.database
-            self._writer = (
-                WriterLock(Path(f"{path}-writer.lock"))
-                if path and path != ":memory:"
-                else threading.Lock()
-            )
+            if path and path != ":memory:":
+                self._sqlite_file = path
+                self._writer = WriterLock(Path(f"{path}-writer.lock"))
+            else:
+                self._writer = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -160,6 +166,29 @@ class Database:
     def read(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
+
+    def read_first(self, statement: Hot, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """One row of a `storage.hot` query, read on its own (a snapshot of its own).
+
+        For what every request reads first, who is calling: on a SQLite file it runs on
+        a connection this thread opened once and keeps, in autocommit, so a single
+        SELECT is its own read transaction and costs no pool, BEGIN or ROLLBACK. (The
+        event loop calls this between requests; a connection per thread keeps threads
+        off each other's cursors.) Elsewhere it borrows a connection from the pool.
+        """
+        if self._sqlite_file is None:
+            with self.engine.connect() as connection:
+                return statement.first(connection, values)
+        driver: sqlite3.Connection | None = getattr(self._readers, "connection", None)
+        if driver is None:
+            driver = sqlite3.connect(
+                self._sqlite_file, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
+            configure_sqlite(driver)
+            self._readers.connection = driver
+            with self._opened_lock:
+                self._opened.append(driver)
+        return statement.first_on_sqlite(driver, self.engine.dialect, values)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -188,4 +217,9 @@ class Database:
             proxied.close()
 
     def dispose(self) -> None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for driver in opened:
+            driver.close()
+        self._readers = threading.local()
         self.engine.dispose()

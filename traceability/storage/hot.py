@@ -19,6 +19,7 @@ had written it, and the reverse; `tests/integration/test_hot.py` checks both eng
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -75,15 +76,20 @@ class Hot:
     def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row (or None), its values converted by the column types."""
         if connection.dialect.name == "sqlite":
-            binds, reads = self._for_sqlite(connection.dialect)
-            cursor = connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-                self.sql, _bound(values, binds)
-            )
-            row = cursor.fetchone()
-            cursor.close()
-            return None if row is None else _read(row, reads)
+            driver = connection.connection.driver_connection
+            return self.first_on_sqlite(driver, connection.dialect, values)  # type: ignore[arg-type]
         found = connection.execute(self._text(), values).first()
         return None if found is None else tuple(found)
+
+    def first_on_sqlite(
+        self, driver: sqlite3.Connection, dialect: Dialect, values: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """`first` on a `sqlite3` connection of the engine whose `dialect` is given."""
+        binds, reads = self._for_sqlite(dialect)
+        cursor = driver.execute(self.sql, _bound(values, binds))
+        row = cursor.fetchone()
+        cursor.close()
+        return None if row is None else _read(row, reads)
 
     def all(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         if connection.dialect.name == "sqlite":

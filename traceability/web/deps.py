@@ -21,7 +21,13 @@ from sqlmodel import Session
 from traceability.domain.roles import Role
 from traceability.errors import AuthenticationError, PermissionDeniedError
 from traceability.security.tokens import csrf_matches, token_digest
-from traceability.services.auth import Authenticated, authenticate, authenticate_on
+from traceability.services.auth import (
+    WHO_BY_TOKEN,
+    Authenticated,
+    authenticate,
+    authenticated,
+    token_query,
+)
 from traceability.web.context import ServiceContext
 from traceability.web.headers import SESSION_COOKIE
 
@@ -89,11 +95,11 @@ async def current_auth(
     request: Request,
     _bearer: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Authenticated:
-    """Who is calling, from a short read transaction of its own.
+    """Who is calling, from a short read transaction of its own (`Database.read_first`).
 
-    Its own connection, returned before the endpoint runs, so that a write later in this
-    request never waits behind (or upgrades) this snapshot, and an endpoint that only
-    writes opens no read session at all. Every request but the public ones comes
+    Its own snapshot, over before the endpoint runs, so that a write later in this
+    request never waits behind (or upgrades) it, and an endpoint that only writes opens
+    no read session at all. Every request but the public ones comes
     through here, so it takes no sub-dependencies beyond the one OpenAPI needs, and on
     SQLite it reads in place: a local file read costs less than the hop to a worker
     thread and back. PostgreSQL is a network round trip, which must not hold up the
@@ -120,8 +126,7 @@ async def current_auth(
 
 
 def _authenticate(context: ServiceContext, token: str, now: datetime) -> Authenticated:
-    with context.db.engine.connect() as connection:
-        return authenticate_on(connection, token, now=now)
+    return authenticated(context.db.read_first(WHO_BY_TOKEN, token_query(token)), now=now)
 
 
 def optional_auth(request: Request, session: SessionDep, now: NowDep) -> Authenticated | None:
