@@ -40,6 +40,7 @@ from traceability.web.routes import (
     scan,
     users,
 )
+from traceability.web.step_lane import StepLane
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,13 @@ ROUTERS = (
 
 class _App(FastAPI):
     """FastAPI with the security headers outermost, around Starlette's own error layer,
-    so that a 500 answer carries them too (`add_middleware` would sit inside it)."""
+    so that a 500 answer carries them too (`add_middleware` would sit inside it), and
+    the custody steps' fast lane (`web.step_lane`) just inside them."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        lane = StepLane(super().build_middleware_stack(), self)
+        self.state.step_lane = lane
+        return SecurityHeaders(lane)
 
 
 def create_app(

@@ -110,11 +110,7 @@ async def current_auth(
     if found is None:
         raise AuthenticationError("sign in to continue")
     token, from_cookie = found
-    now = context.clock()
-    if context.db.dialect == "sqlite":
-        auth = _authenticate(context, token, now)
-    else:
-        auth = await run_in_threadpool(_authenticate, context, token, now)
+    auth = await token_auth(context, token)
     if from_cookie and request.method not in SAFE_METHODS:
         csrf = await _csrf_from(request)
         if not csrf_matches(context.settings.secret_key, token_digest(token), csrf):
@@ -123,6 +119,14 @@ async def current_auth(
             )
     request.state.auth = auth
     return auth
+
+
+async def token_auth(context: ServiceContext, token: str) -> Authenticated:
+    """The caller behind a token (bearer or cookie), or AuthenticationError."""
+    now = context.clock()
+    if context.db.dialect == "sqlite":
+        return _authenticate(context, token, now)
+    return await run_in_threadpool(_authenticate, context, token, now)
 
 
 def _authenticate(context: ServiceContext, token: str, now: datetime) -> Authenticated:
@@ -161,10 +165,15 @@ class RequireRoles:
     async def __call__(
         self, auth: Annotated[Authenticated, Depends(current_auth)]
     ) -> Authenticated:
-        if not auth.actor.has_any(*self.roles):
-            allowed = ", ".join(sorted(r.value for r in self.roles))
-            raise PermissionDeniedError(f"this needs one of the roles: {allowed}")
-        return auth
+        return require_roles(auth, self.roles)
+
+
+def require_roles(auth: Authenticated, roles: frozenset[Role]) -> Authenticated:
+    """The caller, if they hold at least one of `roles`; else PermissionDeniedError."""
+    if not auth.actor.has_any(*roles):
+        allowed = ", ".join(sorted(r.value for r in roles))
+        raise PermissionDeniedError(f"this needs one of the roles: {allowed}")
+    return auth
 
 
 ANY_ROLE = tuple(Role)

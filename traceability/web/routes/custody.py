@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
@@ -282,21 +283,38 @@ class StepDone(BaseModel):
     prev: str | None = Field(description="Leaf hash (hex) the subject's next statement follows")
 
 
-def _request_sha256(body: SignedRequest) -> str:
-    raw = json.dumps(body.model_dump(), sort_keys=True, separators=(",", ":"))
+def _request_sha256(statement: dict[str, Any], signature: str) -> str:
+    raw = json.dumps(
+        {"statement": statement, "signature": signature}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-Action = Callable[[Session, custody.Unit, custody.Caller, SignedStatement], Handoff | None]
+Action = Callable[
+    [Session, custody.Unit, custody.Caller, SignedStatement, ServiceContext], Handoff | None
+]
 """One custody step; a handoff step returns its handoff, for the answer to name it."""
 
 
-async def _run(
-    body: SignedRequest,
+@dataclass(frozen=True)
+class StepRoute:
+    """A signed custody step: its path, who may take it, and what it does.
+
+    The one description of each step, read by its FastAPI route and by the fast lane
+    (`web.step_lane`), which serves the well-formed requests of these paths."""
+
+    path: str
+    roles: frozenset[Role]
+    action: Action
+
+
+async def run_step(
+    step: StepRoute,
+    statement: dict[str, Any],
+    signature: str,
     auth: Authenticated,
     context: ServiceContext,
     key: str | None,
-    action: Action,
 ) -> JSONResponse:
     """The frame of every step: idempotency, the unit named by the subject, flagged scans.
 
@@ -307,11 +325,12 @@ async def _run(
     instead of being refused as a replay of its nonce.
     """
     username = auth.user.username
-    digest = _request_sha256(body)
-    subject = body.statement.get("subject")
+    digest = _request_sha256(statement, signature)
+    subject = statement.get("subject")
     if not isinstance(subject, str):
         raise InvalidInputError("subject is the unit's URI", field="statement.subject")
-    signed = verify_early(context.log, read_signed(body.statement, body.signature))
+    signed = verify_early(context.log, read_signed(statement, signature))
+    action = step.action
 
     def unit_of_work(session: Session) -> tuple[int, dict[str, Any]]:
         context.log.lock(session)  # the step checks state, then appends: all of it serialised
@@ -321,7 +340,7 @@ async def _run(
         # The user read by authentication just now, detached: steps only read it.
         caller = custody.Caller(auth.user, context.clock())
         unit = custody.unit_for(session, subject)
-        handoff = action(session, unit, caller, signed)
+        handoff = action(session, unit, caller, signed, context)
         payload = _done(session, unit, caller, handoff, signed).model_dump()
         if key is not None:
             session.add(
@@ -433,6 +452,111 @@ def _shipper(unit: custody.Unit) -> Shipper:
     return unit.shipper
 
 
+# --- each step: what it does, who may take it, and its documented route -----------------
+
+
+def _store(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> None:
+    custody.store(session, context.log, signed, vial=_vial(unit), caller=caller)
+
+
+def _pack(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> None:
+    custody.pack(session, context.log, signed, shipper=_shipper(unit), caller=caller)
+
+
+def _offer(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> Handoff:
+    ttl = timedelta(minutes=context.settings.handoff_minutes)
+    return custody.offer_handoff(session, context.log, signed, unit=unit, caller=caller, ttl=ttl)
+
+
+def _accept(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> Handoff:
+    return custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
+
+
+def _dispatch(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> None:
+    custody.dispatch(session, context.log, signed, unit=unit, caller=caller)
+
+
+def _receive(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> None:
+    custody.receive(session, context.log, signed, unit=unit, caller=caller)
+
+
+def _administer(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> None:
+    custody.administer(session, context.log, signed, vial=_vial(unit), caller=caller)
+
+
+def _destroy(
+    session: Session,
+    unit: custody.Unit,
+    caller: custody.Caller,
+    signed: SignedStatement,
+    context: ServiceContext,
+) -> None:
+    custody.destroy(session, context.log, signed, vial=_vial(unit), caller=caller)
+
+
+SITE_WORKERS = frozenset({Role.lab, Role.qa})
+CARRIERS = frozenset({Role.lab, Role.qa, Role.courier})
+COURIERS = frozenset({Role.courier})
+
+STEPS: dict[str, StepRoute] = {
+    step.path: step
+    for step in (
+        StepRoute("/custody/store", SITE_WORKERS, _store),
+        StepRoute("/custody/pack", SITE_WORKERS, _pack),
+        StepRoute("/custody/handoffs", CARRIERS, _offer),
+        StepRoute("/custody/handoffs/accept", CARRIERS, _accept),
+        StepRoute("/custody/dispatch", COURIERS, _dispatch),
+        StepRoute("/custody/receive", SITE_WORKERS, _receive),
+        StepRoute("/custody/administer", SITE_WORKERS, _administer),
+        StepRoute("/custody/destroy", SITE_WORKERS, _destroy),
+    )
+}
+"""Every signed custody step by path. Each route below declares the same roles (a test
+holds them to it), so the fast lane and the route let in the same people."""
+
+
 STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not yours: the unit is in another party's custody (flagged)"},
     409: {"description": "Not permitted from the unit's current state (named), or a replay"},
@@ -446,28 +570,24 @@ def _step_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Calla
     )
 
 
+async def _from_route(
+    path: str, body: SignedRequest, auth: Authenticated, context: ServiceContext, key: str | None
+) -> JSONResponse:
+    return await run_step(STEPS[path], body.statement, body.signature, auth, context, key)
+
+
 @_step_route("/custody/store", "Store a vial at a site's unit, rack, box, position (signed)")
 async def store(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> None:
-        custody.store(session, context.log, signed, vial=_vial(unit), caller=caller)
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/store", body, auth, context, key)
 
 
 @_step_route("/custody/pack", "Pack stored vials into an empty shipper (signed)")
 async def pack(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> None:
-        custody.pack(session, context.log, signed, shipper=_shipper(unit), caller=caller)
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/pack", body, auth, context, key)
 
 
 @_step_route(
@@ -476,76 +596,42 @@ async def pack(
 async def offer_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    ttl = timedelta(minutes=context.settings.handoff_minutes)
-
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> Handoff:
-        return custody.offer_handoff(
-            session, context.log, signed, unit=unit, caller=caller, ttl=ttl
-        )
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/handoffs", body, auth, context, key)
 
 
 @_step_route("/custody/handoffs/accept", "Accept an offered handoff (signed, the named party)")
 async def accept_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> Handoff:
-        return custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/handoffs/accept", body, auth, context, key)
 
 
 @_step_route("/custody/dispatch", "The courier sets off: in transit (signed, courier)")
 async def dispatch(
     body: SignedRequest, auth: Courier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> None:
-        custody.dispatch(session, context.log, signed, unit=unit, caller=caller)
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/dispatch", body, auth, context, key)
 
 
 @_step_route("/custody/receive", "Record receipt and the container's condition (signed)")
 async def receive(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> None:
-        custody.receive(session, context.log, signed, unit=unit, caller=caller)
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/receive", body, auth, context, key)
 
 
 @_step_route("/custody/administer", "The vial was administered (signed; released batches only)")
 async def administer(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> None:
-        custody.administer(session, context.log, signed, vial=_vial(unit), caller=caller)
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/administer", body, auth, context, key)
 
 
 @_step_route("/custody/destroy", "The vial was destroyed, with the reason (signed)")
 async def destroy(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def action(
-        session: Session, unit: custody.Unit, caller: custody.Caller, signed: SignedStatement
-    ) -> None:
-        custody.destroy(session, context.log, signed, vial=_vial(unit), caller=caller)
-
-    return await _run(body, auth, context, key, action)
+    return await _from_route("/custody/destroy", body, auth, context, key)
 
 
 class HeldVial(BaseModel):
