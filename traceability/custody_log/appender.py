@@ -36,6 +36,7 @@ from traceability.errors import (
     PermissionDeniedError,
 )
 from traceability.keys import ServiceKeys
+from traceability.storage.database import connection_of
 from traceability.storage.models import (
     CheckpointRow,
     LogEntryRow,
@@ -218,7 +219,7 @@ class CustodyLog:
         if signed_in_user is not None and key.user_id != signed_in_user.id:
             raise PermissionDeniedError("you may only append statements signed by your own key")
         encoded = verified or _verified(key, statement, signature)
-        connection = session.connection()
+        connection = connection_of(session)
         params = {"key": statement.key, "subject": statement.subject}
         query = (
             tables.PG_LOCK_AND_POSITIONS  # lock and read in one round trip
@@ -357,7 +358,7 @@ class CustodyLog:
     ) -> Appended:
         raw = encoded.entry_bytes(index=head.size, prev=head.last_leaf, signature=signature)
         leaf = leaf_hash(raw)
-        connection = session.connection()
+        connection = connection_of(session)
         tree = StoredTree(session)
         frontier, nodes = extend(head.size, leaf, self._frontier(tree, head))
         tables.store_entry(

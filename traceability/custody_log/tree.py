@@ -10,10 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from audit.merkle import node_hash
+from traceability.storage.database import connection_of
+from traceability.storage.hot import Hot
 from traceability.storage.models import LogEntryRow, LogNode
+
+_ENTRIES = LogEntryRow.__table__  # type: ignore[attr-defined]
+_NODES = LogNode.__table__  # type: ignore[attr-defined]
+_LEAF = Hot.select(
+    [_ENTRIES.c.leaf_hash],
+    "FROM log_entries WHERE idx = :idx",
+    params={"idx": _ENTRIES.c.idx.type},
+)
+_NODE = Hot.select(
+    [_NODES.c.hash],
+    "FROM log_nodes WHERE level = :level AND idx = :idx",
+    params={"level": _NODES.c.level.type, "idx": _NODES.c.idx.type},
+)
+"""Plain reads (`storage.hot`): a proof or a frontier reads O(log n) of them, and the
+append path rebuilds its frontier whenever another process appended since."""
 
 
 class TreeIntegrityError(RuntimeError):
@@ -32,12 +49,10 @@ class StoredTree:
         self._memo: dict[tuple[int, int], bytes] = {}
 
     def leaf(self, index: int) -> bytes:
-        value = self.session.exec(
-            select(LogEntryRow.leaf_hash).where(LogEntryRow.idx == index)
-        ).first()
-        if value is None:
+        row = _LEAF.first(connection_of(self.session), {"idx": index})
+        if row is None:
             raise TreeIntegrityError(f"leaf {index} is missing")
-        return bytes(value)
+        return bytes(row[0])
 
     def node(self, level: int, index: int) -> bytes:
         """Root of the complete subtree of 2**level leaves starting at index << level."""
@@ -45,10 +60,10 @@ class StoredTree:
             return self.leaf(index)
         key = (level, index)
         if key not in self._memo:
-            row = self.session.get(LogNode, key)
+            row = _NODE.first(connection_of(self.session), {"level": level, "idx": index})
             if row is None:
                 raise TreeIntegrityError(f"tree node ({level}, {index}) is missing")
-            self._memo[key] = bytes(row.hash)
+            self._memo[key] = bytes(row[0])
         return self._memo[key]
 
     def subtree(self, lo: int, hi: int) -> bytes:

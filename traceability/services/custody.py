@@ -48,6 +48,7 @@ from traceability.errors import (
 )
 from traceability.services import cold_chain, vial_labels
 from traceability.services import sites as site_service
+from traceability.storage.database import connection_of
 from traceability.storage.hot import Hot
 from traceability.storage.models import (
     Batch,
@@ -119,7 +120,7 @@ def _reads(session: Session) -> Connection:
     """The session's connection for a Core read, after flushing what the session holds:
     an ORM query flushes pending rows first (autoflush), a Core read must ask for it."""
     session.flush()
-    return session.connection()
+    return connection_of(session)
 
 
 def _position(row: Row[*tuple[Any, ...]] | tuple[Any, ...] | None) -> Position:
@@ -166,6 +167,29 @@ _POSITION_OF = Hot.select(
 def position_of(session: Session, vial: Vial) -> Position:
     assert vial.id is not None  # noqa: S101 - stored
     return _position(_POSITION_OF.first(_reads(session), {"vial": vial.id}))
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A handoff as the steps read it: its row, as a plain record.
+
+    Handoffs are append-only, and every custody step reads or writes one inside the
+    write lock, where building an ORM object costs more than the query."""
+
+    id: int
+    unit_uri: str
+    vial_id: int | None
+    shipper_id: int | None
+    from_party: str
+    to_party: str
+    offered_by: str
+    log_index: int
+    created_at: datetime
+    expires_at: datetime
+
+
+def _offer(row: Sequence[Any]) -> Offer:
+    return Offer(**dict(zip(_HANDOFF_NAMES, row, strict=True)))
 
 
 @dataclass
@@ -279,7 +303,7 @@ def _append(
     user, now = caller.user, caller.now
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     _INSERT_NONCE.run(
-        session.connection(),
+        connection_of(session),
         {"nonce": nonce, "username": user.username, "log_index": appended.index, "created_at": now},
     )
     caller.signed_entries.append(appended)
@@ -336,7 +360,7 @@ def _move(
     now: datetime,
     site: Site | None = None,
     shipper_id: int | None = None,
-    handoff: Handoff | None = None,
+    handoff: Offer | None = None,
     detail: dict[str, Any] | None = None,
     location: tuple[int | None, str | None, str | None, str | None] = (None, None, None, None),
 ) -> None:
@@ -386,7 +410,7 @@ def _move(
                 "created_at": now,
             }
         )
-    _INSERT_EVENTS.run_many(session.connection(), events)
+    _INSERT_EVENTS.run_many(connection_of(session), events)
 
 
 _INSERT_EVENTS = Hot.insert(_EVENTS, [c.name for c in _EVENTS.c if c.name != "id"])
@@ -553,12 +577,10 @@ def _check_not_offered(session: Session, vial: Vial, position: Position, now: da
             )
 
 
-def open_handoff(session: Session, unit_uri: str, now: datetime) -> Handoff | None:
-    """The unit's handoff still waiting for acceptance, if any (one query, any history).
-
-    Read as a plain row into a detached record (handoffs are append-only)."""
+def open_handoff(session: Session, unit_uri: str, now: datetime) -> Offer | None:
+    """The unit's handoff still waiting for acceptance, if any (one query, any history)."""
     row = _OPEN_HANDOFF.first(_reads(session), {"unit": unit_uri, "now": now})
-    return None if row is None else record_of(Handoff, dict(zip(_HANDOFF_NAMES, row, strict=True)))
+    return None if row is None else _offer(row)
 
 
 _USERS = User.__table__  # type: ignore[attr-defined]
@@ -591,7 +613,7 @@ def offer_handoff(
     unit: Unit,
     caller: Caller,
     ttl: timedelta,
-) -> Handoff:
+) -> Offer:
     """The custodian offers the unit to a named courier or site; it is theirs once they accept."""
     user, now = caller.user, caller.now
     nonce = _expect(signed, type="custody.handover.offered", subject=unit.uri, user=user)
@@ -624,14 +646,14 @@ def offer_handoff(
         "created_at": now,
         "expires_at": now + ttl,
     }
-    stored = _INSERT_HANDOFF.first(session.connection(), values)
+    stored = _INSERT_HANDOFF.first(connection_of(session), values)
     assert stored is not None  # noqa: S101 - an insert returns its id
-    return record_of(Handoff, {"id": stored[0], **values})
+    return Offer(id=stored[0], **values)
 
 
 def accept_handoff(
     session: Session, log: CustodyLog, signed: SignedStatement, *, unit: Unit, caller: Caller
-) -> Handoff:
+) -> Offer:
     """The named party accepts: custody passes to it, for every vial of the unit."""
     user, now = caller.user, caller.now
     nonce = _expect(signed, type="custody.handover.accepted", subject=unit.uri, user=user)
@@ -642,7 +664,7 @@ def accept_handoff(
             f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
         )
     *columns, acceptance = row
-    handoff = record_of(Handoff, dict(zip(_HANDOFF_NAMES, columns, strict=True)))
+    handoff = _offer(columns)
     if handoff.unit_uri != unit.uri:
         raise InvalidInputError(
             f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
@@ -670,7 +692,7 @@ def accept_handoff(
     appended = _append(session, log, signed, nonce, caller)
     assert handoff.id is not None  # noqa: S101 - stored
     _INSERT_ACCEPTANCE.run(
-        session.connection(),
+        connection_of(session),
         {
             "handoff_id": handoff.id,
             "accepted_by": user.username,

@@ -17,7 +17,7 @@ from traceability.domain.qc_record import BatchState
 from traceability.domain.roles import Role, parse_roles
 from traceability.services import custody
 from traceability.services import sites as site_service
-from traceability.storage.models import Batch, Handoff, Shipper, StorageUnit, User, Vial
+from traceability.storage.models import Batch, Shipper, StorageUnit, User, Vial
 
 
 @dataclass
@@ -28,8 +28,8 @@ class CustodyActions:
     custodian: str | None
     mine: bool
     """The user acts for the custodian."""
-    offered_to_me: Handoff | None = None
-    open_handoff: Handoff | None = None
+    offered_to_me: custody.Offer | None = None
+    open_handoff: custody.Offer | None = None
     can_offer: bool = False
     can_dispatch: bool = False
     can_receive: bool = False

@@ -35,6 +35,17 @@ from traceability.storage.dbapi import (
 from traceability.storage.hot import Hot
 
 _WRITE_OPTION = "trace_write"
+_CONNECTION = "trace_connection"
+
+
+def connection_of(session: Session) -> Connection:
+    """The connection of a session's transaction; of a unit of work, without a lookup.
+
+    A unit of work keeps one connection from BEGIN IMMEDIATE to COMMIT (savepoints
+    included), and a custody step asks for it a dozen times, where each
+    `Session.connection()` walks the session's transaction state."""
+    connection = session.info.get(_CONNECTION)
+    return connection if isinstance(connection, Connection) else session.connection()
 
 
 def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> Engine:
@@ -198,7 +209,7 @@ class Database:
         acknowledged write is durable (given `synchronous=FULL` on SQLite).
         """
         with self._writer or nullcontext(), Session(self.engine, expire_on_commit=False) as session:
-            session.connection(execution_options={_WRITE_OPTION: True})
+            session.info[_CONNECTION] = session.connection(execution_options={_WRITE_OPTION: True})
             try:
                 yield session
                 session.commit()

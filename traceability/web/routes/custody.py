@@ -33,7 +33,6 @@ from traceability.services import custody
 from traceability.services import sites as site_service
 from traceability.services.auth import Authenticated
 from traceability.storage.models import (
-    Handoff,
     IdempotentResponse,
     LabelIssue,
     LabelScan,
@@ -291,7 +290,8 @@ def _request_sha256(statement: dict[str, Any], signature: str) -> str:
 
 
 Action = Callable[
-    [Session, custody.Unit, custody.Caller, SignedStatement, ServiceContext], Handoff | None
+    [Session, custody.Unit, custody.Caller, SignedStatement, ServiceContext],
+    custody.Offer | None,
 ]
 """One custody step; a handoff step returns its handoff, for the answer to name it."""
 
@@ -408,7 +408,7 @@ def _done(
     session: Session,
     unit: custody.Unit,
     caller: custody.Caller,
-    handoff: Handoff | None,
+    handoff: custody.Offer | None,
     signed: SignedStatement,
 ) -> StepDone:
     """The unit after the step, and where its next signed statement goes: a client that
@@ -481,7 +481,7 @@ def _offer(
     caller: custody.Caller,
     signed: SignedStatement,
     context: ServiceContext,
-) -> Handoff:
+) -> custody.Offer:
     ttl = timedelta(minutes=context.settings.handoff_minutes)
     return custody.offer_handoff(session, context.log, signed, unit=unit, caller=caller, ttl=ttl)
 
@@ -492,7 +492,7 @@ def _accept(
     caller: custody.Caller,
     signed: SignedStatement,
     context: ServiceContext,
-) -> Handoff:
+) -> custody.Offer:
     return custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
 
 
