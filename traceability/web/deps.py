@@ -112,13 +112,15 @@ async def current_auth(
     token, from_cookie = found
     auth = await token_auth(context, token)
     if from_cookie and request.method not in SAFE_METHODS:
-        csrf = await _csrf_from(request)
-        if not csrf_matches(context.settings.secret_key, token_digest(token), csrf):
-            raise PermissionDeniedError(
-                "missing or wrong CSRF token; reload the page and try again"
-            )
+        check_csrf(context, token, await _csrf_from(request))
     request.state.auth = auth
     return auth
+
+
+def check_csrf(context: ServiceContext, token: str, presented: str | None) -> None:
+    """A change made with the session cookie must carry that session's CSRF token."""
+    if not csrf_matches(context.settings.secret_key, token_digest(token), presented):
+        raise PermissionDeniedError("missing or wrong CSRF token; reload the page and try again")
 
 
 async def token_auth(context: ServiceContext, token: str) -> Authenticated:

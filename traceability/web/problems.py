@@ -140,14 +140,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:
-        errors = [
-            {
-                "field": _field_name(tuple(e.get("loc", ()))),
-                "message": e.get("msg", "invalid"),
-                "in": str(e.get("loc", ("body",))[0]),
-            }
-            for e in error.errors()
-        ]
+        errors = [_validation_error(e) for e in error.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(request, 422, detail, code="validation", errors=errors)
 

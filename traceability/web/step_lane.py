@@ -5,15 +5,16 @@ bursts, and issue 6 sets their pace. Through FastAPI each one pays for matching 
 router, solving its dependencies and validating its body with pydantic, which together
 cost more than the step's own work outside the write lock. This ASGI layer serves
 exactly the well-formed step requests: a POST to a step's path (`routes.custody.STEPS`)
-with a bearer token, `Content-Type: application/json`, a body that is an object of a
+with a bearer token or a session cookie and its CSRF header (the phone's page),
+`Content-Type: application/json`, a body that is an object of a
 `statement` object and a `signature` string (at most 200 characters, no control
 characters), and no Idempotency-Key or a valid one. It runs what the route runs (the
 same authentication, role check and `run_step`) and answers errors with the app's own
 exception handlers, so its answer is the route's answer.
 
 Everything else goes on to the route unchanged, with the body it read handed on: a
-cookie session (which needs the CSRF check), a body that does not parse or has other
-members, another content type. Every refusal of a malformed request is therefore
+session cookie without a CSRF header, a body that does not parse or has other members,
+another content type. Every refusal of a malformed request is therefore
 worded in one place, by the route.
 """
 
@@ -29,7 +30,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from traceability.web.context import ServiceContext
-from traceability.web.deps import require_roles, token_auth
+from traceability.web.deps import (
+    CSRF_HEADER,
+    check_csrf,
+    presented_token,
+    require_roles,
+    token_auth,
+)
 from traceability.web.fields import refuse_control_characters
 from traceability.web.routes.custody import STEPS, StepRoute, run_step
 
@@ -51,8 +58,8 @@ class StepLane:
         if step is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        token, key, plain = _read_headers(scope)
-        if token is None or not plain:
+        credentials, key, plain = _read_headers(scope)
+        if credentials is None or not plain:
             await self.app(scope, receive, send)
             return
         body, more, disconnected = await _read_body(receive)
@@ -63,21 +70,25 @@ class StepLane:
             await self.app(scope, _handing_on(body, more, receive), send)
             return
         self.served += 1
-        response = await self._answer(scope, step, token, key, *parsed)
+        response = await self._answer(scope, step, credentials, key, *parsed)
         await response(scope, receive, send)
 
     async def _answer(
         self,
         scope: Scope,
         step: StepRoute,
-        token: str,
+        credentials: _Credentials,
         key: str | None,
         statement: dict[str, Any],
         signature: str,
     ) -> Response:
         context: ServiceContext = self.owner.state.context
         try:
-            auth = require_roles(await token_auth(context, token), step.roles)
+            token, csrf = credentials
+            auth = await token_auth(context, token)
+            if csrf is not None:  # the session cookie's: as `deps.current_auth` checks it
+                check_csrf(context, token, csrf)
+            require_roles(auth, step.roles)
             return await run_step(step, statement, signature, auth, context, key)
         except Exception as error:  # noqa: BLE001 - answered as the app answers it
             return await self._problem(scope, error)
@@ -96,23 +107,29 @@ class StepLane:
         return response
 
 
-def _read_headers(scope: Scope) -> tuple[str | None, str | None, bool]:
-    """(bearer token, Idempotency-Key, whether the lane can take the request at all)."""
-    token = key = None
-    json_body = False
-    keys = 0
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                token = credentials.strip()
-        elif name == b"content-type":
-            json_body = value.split(b";")[0].strip().lower() == b"application/json"
-        elif name == b"idempotency-key":
-            key = value.decode("latin-1")
-            keys += 1
-    plain = json_body and keys <= 1 and (key is None or _IDEMPOTENCY_KEY.fullmatch(key) is not None)
-    return token, key, plain
+_Credentials = tuple[str, str | None]
+"""A bearer token with None, or a session cookie's token with the CSRF header's value."""
+
+
+def _read_headers(scope: Scope) -> tuple[_Credentials | None, str | None, bool]:
+    """(credentials, Idempotency-Key, whether the lane can take the request at all)."""
+    request = Request(scope)
+    headers = request.headers
+    key = headers.get("idempotency-key")
+    json_body = headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+    plain = (
+        json_body
+        and len(headers.getlist("idempotency-key")) <= 1
+        and (key is None or _IDEMPOTENCY_KEY.fullmatch(key) is not None)
+    )
+    found = presented_token(request)
+    if found is None:
+        return None, key, plain
+    token, from_cookie = found
+    if not from_cookie:
+        return (token, None), key, plain
+    csrf = headers.get(CSRF_HEADER)
+    return ((token, csrf) if csrf else None), key, plain
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool, bool]:
