@@ -186,3 +186,23 @@ def test_read_first_keeps_one_connection_per_thread_until_disposed(tmp_path: Pat
             with pytest.raises(sqlite3.ProgrammingError):  # closed
                 connection.execute("SELECT 1")
         assert database.read_first(read, {}) == (0,)  # opens again after disposal
+
+
+def test_a_remembered_row_changes_when_the_stored_row_does(samples: Database) -> None:
+    """`remember` keeps conversions by the raw row: a changed row is a new key."""
+    at = datetime(2026, 12, 3, 7, 0, 0, tzinfo=UTC)
+    read = Hot.select(
+        [SAMPLES.c.name, SAMPLES.c.at, SAMPLES.c.detail],
+        "FROM hot_samples WHERE name = :name",
+        params={"name": String()},
+        remember=2,
+    )
+    with samples.write() as session:
+        Hot.insert(SAMPLES, WRITTEN).run(session.connection(), values("one", {"n": 1}, at))
+    assert samples.read_first(read, {"name": "one"}) == ("one", at, {"n": 1})
+    assert samples.read_first(read, {"name": "one"}) == ("one", at, {"n": 1})
+    with samples.write() as session:
+        session.connection().execute(
+            SAMPLES.update().where(SAMPLES.c.name == "one").values(detail={"n": 2})
+        )
+    assert samples.read_first(read, {"name": "one"}) == ("one", at, {"n": 2})

@@ -9,7 +9,12 @@ import pytest
 import rfc8785
 
 from audit.entry import ENTRY_DOMAIN, parse_entry, signed_message_for
-from traceability.custody_log.statements import Statement, entry_bytes, statement_from_json
+from traceability.custody_log.statements import (
+    Statement,
+    canonical,
+    entry_bytes,
+    statement_from_json,
+)
 from traceability.errors import InvalidInputError
 
 ALPHABET = 'aZ09 -_.:/"\\\n\t\u00e9\u2028\U0001f9ea\u00b0'
@@ -78,6 +83,25 @@ def test_assembled_entries_equal_rfc8785_of_the_whole_body() -> None:
         raw = entry_bytes(statement, index=index, prev=prev, signature=signature)
         assert raw == rfc8785.dumps(body)
         assert parse_entry(raw).signed_message == expected_message
+
+
+def test_canonical_is_rfc8785_on_its_fast_path_and_beyond_it() -> None:
+    """Below U+D800 the standard library's sorted JSON is taken; beyond, rfc8785 itself."""
+    rng = random.Random(20261203)
+    for _ in range(2000):
+        value = random_value(rng)
+        assert canonical(value) == rfc8785.dumps(value)
+    controls = "".join(chr(c) for c in range(0x20)) + '"\\\x7f\u2028\u00e9'
+    assert canonical({"s": controls, "k\n": [True, None, -7]}) == rfc8785.dumps(
+        {"s": controls, "k\n": [True, None, -7]}
+    )
+    # UTF-16 order puts U+1F600 (a surrogate pair, D83D DE00) before U+E000; code-point
+    # order would not: such keys must take the slow path.
+    astral = {"\ue000": 1, "\U0001f600": 2, "a": 3}
+    assert canonical(astral) == rfc8785.dumps(astral)
+    assert canonical(astral).index("\U0001f600".encode()) < canonical(astral).index(
+        "\ue000".encode()
+    )
 
 
 @pytest.mark.parametrize(

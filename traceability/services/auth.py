@@ -159,6 +159,7 @@ WHO_BY_TOKEN = Hot.select(
     "FROM auth_sessions JOIN users ON users.id = auth_sessions.user_id "
     "WHERE auth_sessions.token_digest = :digest",
     params={"digest": _SESSIONS.c.token_digest.type},
+    remember=4096,
 )
 """A token's session and its user in one plain query (`storage.hot`): it runs on every
 request, where loading ORM objects through a session costs several times more. Run
@@ -182,7 +183,12 @@ def authenticated(found: tuple[Any, ...] | None, *, now: datetime) -> Authentica
     that writes loads its own copy."""
     if found is None:
         raise AuthenticationError("unknown or malformed credentials")
-    who = _built(found)
+    who = _WHO.get(found)
+    if who is None:
+        who = _built(found)
+        if len(_WHO) >= 4096:
+            _WHO.clear()
+        _WHO[found] = who
     row, user = who.auth_session, who.user
     if row.revoked_at is not None:
         raise AuthenticationError("this session has ended; sign in again")
@@ -191,6 +197,11 @@ def authenticated(found: tuple[Any, ...] | None, *, now: datetime) -> Authentica
     if not user.is_active:
         raise AuthenticationError("this account is disabled")
     return who
+
+
+_WHO: dict[tuple[Any, ...], Authenticated] = {}
+"""The caller of each `WHO_BY_TOKEN` row seen, by the row's values: the row is read on
+every request, so a change to the session or the user is a new row and counts at once."""
 
 
 def _built(found: tuple[Any, ...]) -> Authenticated:

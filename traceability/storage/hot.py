@@ -39,8 +39,13 @@ class Hot:
         *,
         params: Mapping[str, TypeEngine[Any]] | None = None,
         columns: Sequence[Column[Any]] = (),
+        remember: int = 0,
     ) -> None:
+        """`remember`: keep up to this many rows converted, by their raw values, for a
+        query that reads the same few rows over and over (who is calling)."""
         self.sql = sql
+        self._remember = remember
+        self._converted: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._params = dict(params or {})
         self._columns = tuple(columns)
         self._clause: TextClause | None = None
@@ -67,9 +72,11 @@ class Hot:
         rest: str,
         *,
         params: Mapping[str, TypeEngine[Any]] | None = None,
+        remember: int = 0,
     ) -> Hot:
         """SELECT of these columns (typed by their tables), then `rest` (FROM ...)."""
-        return cls(f"SELECT {column_list(columns)} {rest}", params=params, columns=columns)
+        sql = f"SELECT {column_list(columns)} {rest}"
+        return cls(sql, params=params, columns=columns, remember=remember)
 
     # --- running ------------------------------------------------------------------
 
@@ -89,7 +96,17 @@ class Hot:
         cursor = driver.execute(self.sql, _bound(values, binds))
         row = cursor.fetchone()
         cursor.close()
-        return None if row is None else _read(row, reads)
+        if row is None:
+            return None
+        if not self._remember:
+            return _read(row, reads)
+        converted = self._converted.get(row)
+        if converted is None:
+            converted = _read(row, reads)
+            if len(self._converted) >= self._remember:
+                self._converted.clear()  # a miss only costs a conversion
+            self._converted[row] = converted
+        return converted
 
     def all(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         if connection.dialect.name == "sqlite":

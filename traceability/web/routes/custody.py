@@ -325,7 +325,7 @@ async def run_step(
     instead of being refused as a replay of its nonce.
     """
     username = auth.user.username
-    digest = _request_sha256(statement, signature)
+    digest = _request_sha256(statement, signature) if key is not None else ""
     subject = statement.get("subject")
     if not isinstance(subject, str):
         raise InvalidInputError("subject is the unit's URI", field="statement.subject")
