@@ -288,3 +288,24 @@ def test_the_timer_signs_a_checkpoint_while_entries_wait(
         stop.set()
         timer.join()
     assert row is not None and row.size == 2  # genesis + the event, signed by the timer
+
+
+def test_two_writers_of_one_log_catch_up_with_each_other_s_entries(
+    world: LogWorld, tmp_path: Path
+) -> None:
+    """Two processes appending in turn (two server workers): each finds the head moved
+    past its cached frontier and brings it up from the other's leaves. Every root it
+    then signs must be the root of the stored tree, and the log must verify."""
+    other = LogWorld(db=world.db, log=make_log(world.db, world.key_dir), key_dir=world.key_dir)
+    turns = [world, other, other, world, world, world, other] * 6
+    for n, writer in enumerate(turns):
+        writer.service_event(VIAL.format(n % 5))
+    # `world` last wrote before the final turn: its checkpoint starts from a cache one
+    # entry behind. (Every tenth append also signed a checkpoint, each checked to be
+    # consistent with the one before.)
+    with world.db.write() as session:
+        mine = world.log.issue_checkpoint(session, now=world.tick())
+        assert mine.size == len(turns) + 1  # and the genesis entry
+        assert bytes(mine.root_hash) == StoredTree(session).root(mine.size)
+    report = verify_log(world.db, world.log.keys.log.verifier())
+    assert report.ok, report.findings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from traceability.storage.models import CustodyEvent, Vial
-from traceability.storage.records import record_of
+from traceability.storage.records import record_of, record_of_row
 
 ROW = {
     "id": 7,
@@ -43,3 +43,13 @@ def test_a_row_with_a_json_value_is_made_each_time() -> None:
     made = record_of(CustodyEvent, row)
     assert made.detail == {"seal_intact": True}
     assert record_of(CustodyEvent, row) is not made
+
+
+def test_a_row_of_values_is_found_again_by_the_row_itself() -> None:
+    names = tuple(ROW)
+    values = tuple(ROW.values())
+    first = record_of_row(Vial, names, values)
+    assert (first.id, first.serial, first.uri) == (7, "0007", ROW["uri"])
+    assert record_of_row(Vial, names, tuple(values)) is first
+    moved = record_of_row(Vial, names, (*values[:4], 41, values[5]))
+    assert moved is not first and moved.log_index == 41

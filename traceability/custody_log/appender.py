@@ -44,6 +44,8 @@ from traceability.storage.models import (
 )
 
 PG_LOG_LOCK = 0x7472616365  # "trace": the advisory lock id of the log
+CATCH_UP = 512
+"""At most this many entries written elsewhere are caught up from their leaves."""
 
 
 @dataclass(frozen=True)
@@ -178,11 +180,29 @@ class CustodyLog:
         # SQLite: the unit of work already began with BEGIN IMMEDIATE (the write lock).
 
     def _frontier(self, tree: StoredTree, head: Head) -> list[bytes]:
-        """The frontier at `head`, from the cache when it describes exactly this head."""
+        """The frontier at `head`: the cached one when it describes exactly this head,
+        else the cached one brought up to it, else read from the stored nodes.
+
+        Another process writing to the same log (a second server worker, the CLI)
+        moves the head past this process's cache, typically by a batch of entries.
+        Extending the cache by their leaves, read in one statement, costs less than
+        the O(log n) node reads of a rebuild; the leaf the cache ended on must still
+        be stored where it was, and the last one read must be the head's."""
         with self._cache_lock:
             cached = self._frontier_cache
         if cached is not None and cached[0] == head.size and cached[1] == head.last_leaf:
             return list(cached[2])
+        if cached is not None and 0 < cached[0] < head.size <= cached[0] + CATCH_UP:
+            size, last, frontier = cached[0], cached[1], list(cached[2])
+            rows = tables.LEAVES_FROM.all(connection_of(tree.session), {"lo": size - 1})
+            if rows and rows[0] == (size - 1, last) and rows[-1] == (head.size - 1, head.last_leaf):
+                for index, leaf in rows[1:]:
+                    if index != size:
+                        break
+                    frontier, _ = extend(size, leaf, frontier)
+                    size += 1
+                else:
+                    return frontier
         return tree.frontier(head.size)
 
     def _remember(self, size: int, last_leaf: bytes, frontier: list[bytes]) -> None:

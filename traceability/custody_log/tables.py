@@ -61,6 +61,13 @@ POSITIONS = Hot(
 """In one statement, under the log lock: the key's revocation, the log's head, and the
 subject's head: (revoked index, last index, last leaf, subject's last seq, its leaf)."""
 
+LEAVES_FROM = Hot.select(
+    [ENTRIES.c.idx, ENTRIES.c.leaf_hash],
+    "FROM log_entries WHERE idx >= :lo ORDER BY idx",
+    params={"lo": ENTRIES.c.idx.type},
+)
+"""(index, leaf hash) of every entry from `lo` on, in order."""
+
 PG_LOCK_AND_POSITIONS = Hot(
     "SELECT revoked, last_idx, last_leaf, last_seq, seq_leaf "
     "FROM trace_log_positions(:key, :subject)",

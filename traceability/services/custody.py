@@ -61,7 +61,7 @@ from traceability.storage.models import (
     Vial,
 )
 from traceability.storage.models import HandoffAcceptance as AcceptanceRow
-from traceability.storage.records import record_of
+from traceability.storage.records import record_of_row
 
 WHAT = "statement.what"
 
@@ -252,7 +252,7 @@ def unit_for(session: Session, uri: str) -> Unit:
     detached record: every custody step starts here, and vials are never changed."""
     row = _VIAL_BY_URI.first(_reads(session), {"uri": uri})
     if row is not None:
-        vial = record_of(Vial, dict(zip(_VIAL_NAMES, row, strict=True)))
+        vial = record_of_row(Vial, _VIAL_NAMES, row)
         return Unit(uri, vial, None, [vial], position_of(session, vial))
     shipper = session.exec(select(Shipper).where(Shipper.uri == uri)).first()
     if shipper is None:

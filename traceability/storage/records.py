@@ -37,3 +37,23 @@ def record_of(model: type[M], values: Mapping[Any, Any]) -> M:
         _MADE[key] = made
     assert isinstance(made, model)  # noqa: S101 - keyed by model
     return made
+
+
+_BY_ROW: dict[tuple[type[SQLModel], tuple[Any, ...]], SQLModel] = {}
+
+
+def record_of_row(model: type[M], names: tuple[str, ...], row: tuple[Any, ...]) -> M:
+    """`record_of` for a row of values in the order of `names` (every column of the
+    model): found again by the row itself, without building a mapping first."""
+    key = (model, row)
+    try:
+        made = _BY_ROW.get(key)
+    except TypeError:  # a JSON column's value: not hashable, so not kept
+        return model(**dict(zip(names, row, strict=True)))
+    if made is None:
+        made = model(**dict(zip(names, row, strict=True)))
+        if len(_BY_ROW) >= _MAX:
+            _BY_ROW.clear()
+        _BY_ROW[key] = made
+    assert isinstance(made, model)  # noqa: S101 - keyed by model
+    return made
