@@ -230,11 +230,16 @@ _VIAL_BY_URI = Hot.select(
 _HANDOFF_NAMES = tuple(c.name for c in _HANDOFFS.c)
 _OPEN_HANDOFF = Hot.select(
     list(_HANDOFFS.c),
-    "FROM handoffs WHERE handoffs.unit_uri = :unit AND handoffs.expires_at > :now AND NOT EXISTS "
-    "(SELECT 1 FROM handoff_acceptances WHERE handoff_acceptances.handoff_id = handoffs.id) "
-    "ORDER BY handoffs.id DESC LIMIT 1",
+    "FROM handoffs WHERE handoffs.id = "
+    "(SELECT id FROM handoffs WHERE unit_uri = :unit ORDER BY id DESC LIMIT 1) "
+    "AND handoffs.expires_at > :now AND NOT EXISTS "
+    "(SELECT 1 FROM handoff_acceptances WHERE handoff_acceptances.handoff_id = handoffs.id)",
     params={"unit": _HANDOFFS.c.unit_uri.type, "now": _HANDOFFS.c.expires_at.type},
 )
+"""Only a unit's newest handoff can be open: a new one is offered only while none is
+(`offer_handoff`, under the log lock), and an accepted or lapsed one stays so. Reading
+just that one keeps the query's cost flat however long the unit's history; asking for
+the newest open one among all of them walked every earlier, accepted handoff."""
 _HANDOFF_AND_ACCEPTANCE = Hot.select(
     [*_HANDOFFS.c, _ACCEPTANCES.c.id],
     "FROM handoffs LEFT OUTER JOIN handoff_acceptances "
