@@ -121,6 +121,16 @@ class WriterLock:
     def __enter__(self) -> None:
         if getattr(self._holder, "holds", False):
             raise RuntimeError("a write unit of work was opened inside another one")
+        self.acquire()
+        self._holder.holds = True
+
+    def __exit__(self, *_exc: object) -> None:
+        self._holder.holds = False
+        self.release()
+
+    def acquire(self) -> None:
+        """Take the lock for a unit of work that another thread will run
+        (`Database.write(held=True)`); `release` lets go, from any thread."""
         if not self._threads.acquire(timeout=self._timeout):
             raise BusyError("the database is busy with other writers; try again")
         try:
@@ -134,10 +144,20 @@ class WriterLock:
             self._threads.release()
             raise
         self._fd = fd
-        self._holder.holds = True
 
-    def __exit__(self, *_exc: object) -> None:
-        self._holder.holds = False
+    @contextmanager
+    def held_here(self) -> Iterator[None]:
+        """Mark this thread as inside a unit of work under the lock taken by `acquire`
+        (in another thread): a write opened inside it is refused, not waited for."""
+        if getattr(self._holder, "holds", False):
+            raise RuntimeError("a write unit of work was opened inside another one")
+        self._holder.holds = True
+        try:
+            yield
+        finally:
+            self._holder.holds = False
+
+    def release(self) -> None:
         try:
             os.close(self._fd)  # closing the file lets go of the flock
         finally:
@@ -201,14 +221,23 @@ class Database:
                 self._opened.append(driver)
         return statement.first_on_sqlite(driver, self.engine.dialect, values)
 
+    @property
+    def writer_lock(self) -> WriterLock | None:
+        """The lock of a SQLite file's writers, for `write(held=True)`; else None."""
+        return self._writer if isinstance(self._writer, WriterLock) else None
+
     @contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self, *, held: bool = False) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises.
 
         The commit has returned before the caller acknowledges anything, so an
-        acknowledged write is durable (given `synchronous=FULL` on SQLite).
+        acknowledged write is durable (given `synchronous=FULL` on SQLite). `held`:
+        the caller already holds `writer_lock` (taken in another thread).
         """
-        with self._writer or nullcontext(), Session(self.engine, expire_on_commit=False) as session:
+        lock: AbstractContextManager[Any] = self._writer or nullcontext()
+        if held:
+            lock = lock.held_here() if isinstance(lock, WriterLock) else nullcontext()
+        with lock, Session(self.engine, expire_on_commit=False) as session:
             session.info[_CONNECTION] = session.connection(execution_options={_WRITE_OPTION: True})
             try:
                 yield session
