@@ -24,7 +24,7 @@ from traceability.security.tokens import new_token, token_digest
 from traceability.services.users import UNLOCKED, find_by_username
 from traceability.storage.hot import Hot
 from traceability.storage.models import AuthSession, SignInEvent, User
-from traceability.storage.records import record_of
+from traceability.storage.records import record_of_row
 
 
 class SessionKind(StrEnum):
@@ -183,12 +183,7 @@ def authenticated(found: tuple[Any, ...] | None, *, now: datetime) -> Authentica
     that writes loads its own copy."""
     if found is None:
         raise AuthenticationError("unknown or malformed credentials")
-    who = _WHO.get(found)
-    if who is None:
-        who = _built(found)
-        if len(_WHO) >= 4096:
-            _WHO.clear()
-        _WHO[found] = who
+    who = _built(found)
     row, user = who.auth_session, who.user
     if row.revoked_at is not None:
         raise AuthenticationError("this session has ended; sign in again")
@@ -199,19 +194,14 @@ def authenticated(found: tuple[Any, ...] | None, *, now: datetime) -> Authentica
     return who
 
 
-_WHO: dict[tuple[Any, ...], Authenticated] = {}
-"""The caller of each `WHO_BY_TOKEN` row seen, by the row's values: the row is read on
-every request, so a change to the session or the user is a new row and counts at once."""
-
-
 def _built(found: tuple[Any, ...]) -> Authenticated:
     """The session and user records of this row, shared (`storage.records`): every
     request reads its row again, so a sign-out, a lockout or a role change counts at
     once; only building the records is saved when the row is one seen before."""
     split = len(_SESSION_NAMES)
     return Authenticated(
-        user=record_of(User, dict(zip(_USER_NAMES, found[split:], strict=True))),
-        auth_session=record_of(AuthSession, dict(zip(_SESSION_NAMES, found[:split], strict=True))),
+        user=record_of_row(User, _USER_NAMES, found[split:]),
+        auth_session=record_of_row(AuthSession, _SESSION_NAMES, found[:split]),
     )
 
 

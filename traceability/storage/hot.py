@@ -83,8 +83,7 @@ class Hot:
     def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row (or None), its values converted by the column types."""
         if connection.dialect.name == "sqlite":
-            driver = connection.connection.driver_connection
-            return self.first_on_sqlite(driver, connection.dialect, values)  # type: ignore[arg-type]
+            return self.first_on_sqlite(_driver(connection), connection.dialect, values)
         found = connection.execute(self._text(), values).first()
         return None if found is None else tuple(found)
 
@@ -111,9 +110,7 @@ class Hot:
     def all(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         if connection.dialect.name == "sqlite":
             binds, reads = self._for_sqlite(connection.dialect)
-            cursor = connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-                self.sql, _bound(values, binds)
-            )
+            cursor = _driver(connection).execute(self.sql, _bound(values, binds))
             return [_read(row, reads) for row in cursor.fetchall()]
         return [tuple(r) for r in connection.execute(self._text(), values).all()]
 
@@ -121,9 +118,7 @@ class Hot:
         """Run a statement that returns nothing (an INSERT)."""
         if connection.dialect.name == "sqlite":
             binds, _ = self._for_sqlite(connection.dialect)
-            connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-                self.sql, _bound(values, binds)
-            ).close()
+            _driver(connection).execute(self.sql, _bound(values, binds)).close()
             return
         connection.execute(self._text(), values)
 
@@ -133,9 +128,7 @@ class Hot:
             return
         if connection.dialect.name == "sqlite":
             binds, _ = self._for_sqlite(connection.dialect)
-            connection.connection.driver_connection.executemany(  # type: ignore[union-attr]
-                self.sql, [_bound(r, binds) for r in rows]
-            ).close()
+            _driver(connection).executemany(self.sql, [_bound(r, binds) for r in rows]).close()
             return
         connection.execute(self._text(), list(rows))
 
@@ -168,6 +161,13 @@ class Hot:
                 clause = clause.columns(*(column(c.name, c.type) for c in self._columns))  # type: ignore[assignment]
             self._clause = clause
         return clause
+
+
+def _driver(connection: Connection) -> sqlite3.Connection:
+    """The `sqlite3` connection under a SQLAlchemy connection to SQLite."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)  # noqa: S101 - only called on SQLite
+    return driver
 
 
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:

@@ -19,41 +19,27 @@ from sqlmodel import SQLModel
 
 M = TypeVar("M", bound=SQLModel)
 
-_MADE: dict[tuple[type[SQLModel], tuple[Any, ...]], SQLModel] = {}
+_MADE: dict[tuple[type[SQLModel], tuple[str, ...], tuple[Any, ...]], SQLModel] = {}
 _MAX = 8192
 
 
-def record_of(model: type[M], values: Mapping[Any, Any]) -> M:
+def record_of(model: type[M], values: Mapping[str, Any]) -> M:
     """The record of `model` with these column values (every column, by name)."""
-    key = (model, tuple(values.items()))
-    try:
-        made = _MADE.get(key)
-    except TypeError:  # a JSON column's value: not hashable, so not kept
-        return model(**values)
-    if made is None:
-        made = model(**values)
-        if len(_MADE) >= _MAX:
-            _MADE.clear()  # simpler than LRU, and a miss only costs a build
-        _MADE[key] = made
-    assert isinstance(made, model)  # noqa: S101 - keyed by model
-    return made
-
-
-_BY_ROW: dict[tuple[type[SQLModel], tuple[Any, ...]], SQLModel] = {}
+    return record_of_row(model, tuple(values), tuple(values.values()))
 
 
 def record_of_row(model: type[M], names: tuple[str, ...], row: tuple[Any, ...]) -> M:
     """`record_of` for a row of values in the order of `names` (every column of the
     model): found again by the row itself, without building a mapping first."""
-    key = (model, row)
+    key = (model, names, row)
     try:
-        made = _BY_ROW.get(key)
+        made = _MADE.get(key)
     except TypeError:  # a JSON column's value: not hashable, so not kept
         return model(**dict(zip(names, row, strict=True)))
     if made is None:
         made = model(**dict(zip(names, row, strict=True)))
-        if len(_BY_ROW) >= _MAX:
-            _BY_ROW.clear()
-        _BY_ROW[key] = made
+        if len(_MADE) >= _MAX:
+            _MADE.clear()  # simpler than LRU, and a miss only costs a build
+        _MADE[key] = made
     assert isinstance(made, model)  # noqa: S101 - keyed by model
     return made

@@ -455,14 +455,34 @@ def _shipper(unit: custody.Unit) -> Shipper:
 # --- each step: what it does, who may take it, and its documented route -----------------
 
 
-def _store(
-    session: Session,
-    unit: custody.Unit,
-    caller: custody.Caller,
-    signed: SignedStatement,
-    context: ServiceContext,
-) -> None:
-    custody.store(session, context.log, signed, vial=_vial(unit), caller=caller)
+def _on_vial(step: Callable[..., None]) -> Action:
+    """A step taken on a lone vial: `step(session, log, signed, vial=, caller=)`."""
+
+    def action(
+        session: Session,
+        unit: custody.Unit,
+        caller: custody.Caller,
+        signed: SignedStatement,
+        context: ServiceContext,
+    ) -> None:
+        step(session, context.log, signed, vial=_vial(unit), caller=caller)
+
+    return action
+
+
+def _on_unit(step: Callable[..., custody.Offer | None]) -> Action:
+    """A step taken on a vial or a shipper: `step(session, log, signed, unit=, caller=)`."""
+
+    def action(
+        session: Session,
+        unit: custody.Unit,
+        caller: custody.Caller,
+        signed: SignedStatement,
+        context: ServiceContext,
+    ) -> custody.Offer | None:
+        return step(session, context.log, signed, unit=unit, caller=caller)
+
+    return action
 
 
 def _pack(
@@ -486,56 +506,6 @@ def _offer(
     return custody.offer_handoff(session, context.log, signed, unit=unit, caller=caller, ttl=ttl)
 
 
-def _accept(
-    session: Session,
-    unit: custody.Unit,
-    caller: custody.Caller,
-    signed: SignedStatement,
-    context: ServiceContext,
-) -> custody.Offer:
-    return custody.accept_handoff(session, context.log, signed, unit=unit, caller=caller)
-
-
-def _dispatch(
-    session: Session,
-    unit: custody.Unit,
-    caller: custody.Caller,
-    signed: SignedStatement,
-    context: ServiceContext,
-) -> None:
-    custody.dispatch(session, context.log, signed, unit=unit, caller=caller)
-
-
-def _receive(
-    session: Session,
-    unit: custody.Unit,
-    caller: custody.Caller,
-    signed: SignedStatement,
-    context: ServiceContext,
-) -> None:
-    custody.receive(session, context.log, signed, unit=unit, caller=caller)
-
-
-def _administer(
-    session: Session,
-    unit: custody.Unit,
-    caller: custody.Caller,
-    signed: SignedStatement,
-    context: ServiceContext,
-) -> None:
-    custody.administer(session, context.log, signed, vial=_vial(unit), caller=caller)
-
-
-def _destroy(
-    session: Session,
-    unit: custody.Unit,
-    caller: custody.Caller,
-    signed: SignedStatement,
-    context: ServiceContext,
-) -> None:
-    custody.destroy(session, context.log, signed, vial=_vial(unit), caller=caller)
-
-
 SITE_WORKERS = frozenset({Role.lab, Role.qa})
 CARRIERS = frozenset({Role.lab, Role.qa, Role.courier})
 COURIERS = frozenset({Role.courier})
@@ -543,14 +513,14 @@ COURIERS = frozenset({Role.courier})
 STEPS: dict[str, StepRoute] = {
     step.path: step
     for step in (
-        StepRoute("/custody/store", SITE_WORKERS, _store),
+        StepRoute("/custody/store", SITE_WORKERS, _on_vial(custody.store)),
         StepRoute("/custody/pack", SITE_WORKERS, _pack),
         StepRoute("/custody/handoffs", CARRIERS, _offer),
-        StepRoute("/custody/handoffs/accept", CARRIERS, _accept),
-        StepRoute("/custody/dispatch", COURIERS, _dispatch),
-        StepRoute("/custody/receive", SITE_WORKERS, _receive),
-        StepRoute("/custody/administer", SITE_WORKERS, _administer),
-        StepRoute("/custody/destroy", SITE_WORKERS, _destroy),
+        StepRoute("/custody/handoffs/accept", CARRIERS, _on_unit(custody.accept_handoff)),
+        StepRoute("/custody/dispatch", COURIERS, _on_unit(custody.dispatch)),
+        StepRoute("/custody/receive", SITE_WORKERS, _on_unit(custody.receive)),
+        StepRoute("/custody/administer", SITE_WORKERS, _on_vial(custody.administer)),
+        StepRoute("/custody/destroy", SITE_WORKERS, _on_vial(custody.destroy)),
     )
 }
 """Every signed custody step by path. Each route below declares the same roles (a test
