@@ -72,6 +72,20 @@ def test_five_failures_in_fifteen_minutes_lock_the_account(api: Api) -> None:
     assert [e.success for e in sign_ins(api, "lena")] == [False] * 6 + [True]
 
 
+def test_an_unknown_username_locks_alike_so_the_lock_does_not_tell_which_names_exist(
+    api: Api,
+) -> None:
+    api.add_user("lena", "lab")
+    answers: dict[str, list[int]] = {"lena": [], "ghost": []}
+    for _ in range(api.settings.lockout_attempts + 1):
+        for name, seen in answers.items():
+            wrong = api.client.post(
+                "/auth/token", data={"username": name, "password": "nope-12345"}
+            )
+            seen.append(wrong.status_code)
+    assert answers["lena"] == answers["ghost"] == [401] * api.settings.lockout_attempts + [429]
+
+
 def test_failures_spread_over_more_than_fifteen_minutes_do_not_lock(api: Api) -> None:
     api.add_user("lena", "lab")
     for _ in range(6):

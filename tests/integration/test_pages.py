@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -124,6 +125,47 @@ def test_disabling_from_the_users_page_needs_a_reason(api: Api) -> None:
         data={"active": "false", "reason": "left", "csrf_token": token},
     )
     assert done.status_code == 303
+
+
+def _status_cell(page: str, username: str) -> str:
+    row = re.search(
+        rf'<td data-label="Username">{username}</td>.*?<td data-label="Status">(.*?)</td>',
+        page,
+        re.S,
+    )
+    assert row, f"no row for {username}"
+    return re.sub(r"<[^>]+>", "", row.group(1))
+
+
+def test_the_users_page_shows_a_locked_out_account_as_locked_until_unlocked(api: Api) -> None:
+    api.add_user("admin", "admin")
+    api.add_user("leo", "lab")
+    sign_in(api, "admin")
+    page = api.client.get("/ui/users", headers=HTML).text
+    assert _status_cell(page, "leo") == "active"
+    assert "/ui/users/leo/unlock" not in page
+    for _ in range(api.settings.lockout_attempts):
+        api.clock.advance(minutes=1)
+        bad = api.client.post("/auth/token", data={"username": "leo", "password": "wrong-pass-1"})
+        assert bad.status_code == 401
+    # The lock lifts one window after the first counted failure.
+    lifts = api.clock() - timedelta(minutes=api.settings.lockout_attempts - 1)
+    lifts += timedelta(minutes=api.settings.lockout_window_minutes)
+    page = api.client.get("/ui/users", headers=HTML).text
+    assert _status_cell(page, "leo") == (
+        f"locked until {lifts:%Y-%m-%d %H:%M} UTC (failed sign-ins)"
+    )
+    assert _status_cell(page, "admin") == "active"
+    unlocked = api.client.post(
+        "/ui/users/leo/unlock",
+        headers=HTML,
+        follow_redirects=False,
+        data={"reason": "called the help desk", "csrf_token": csrf_of(page)},
+    )
+    assert unlocked.status_code == 303
+    page = api.client.get("/ui/users", headers=HTML).text
+    assert _status_cell(page, "leo") == "active"
+    assert "/ui/users/leo/unlock" not in page
 
 
 def test_sign_out_ends_the_web_session(api: Api) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
 from traceability.clock import Clock
 from traceability.custody_log.appender import CustodyLog
+from traceability.services.auth import LockoutPolicy
 from traceability.settings import Settings
 from traceability.storage.database import Database
 from traceability.storage.group_commit import GroupCommit
@@ -30,3 +32,11 @@ class ServiceContext:
     scan_limiter: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(limit=60)
     )
+
+    @property
+    def lockout(self) -> LockoutPolicy:
+        """The sign-in lock-out rule from settings, used by sign-in, e-signatures and pages."""
+        return LockoutPolicy(
+            attempts=self.settings.lockout_attempts,
+            window=timedelta(minutes=self.settings.lockout_window_minutes),
+        )

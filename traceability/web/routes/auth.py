@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from traceability.errors import AccountLockedError, AuthenticationError
 from traceability.services import auth as auth_service
-from traceability.services.auth import LockoutPolicy, SessionKind, SignInOutcome, SignInResult
+from traceability.services.auth import SessionKind, SignInOutcome, SignInResult
 from traceability.services.users import to_public
 from traceability.storage.models import UserPublic
 from traceability.web.context import ServiceContext
@@ -62,10 +62,7 @@ def sign_in(
             client=_client(request),
             now=now,
             ttl=timedelta(minutes=ttl_minutes),
-            policy=LockoutPolicy(
-                attempts=settings.lockout_attempts,
-                window=timedelta(minutes=settings.lockout_window_minutes),
-            ),
+            policy=context.lockout,
         )
     if outcome.result is SignInResult.locked:
         assert outcome.locked_until is not None  # noqa: S101 - set with `locked`

@@ -41,6 +41,7 @@ from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
 from traceability.storage.models import Batch
+from traceability.web.context import ServiceContext
 from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
 from traceability.web.fields import Text
 from traceability.web.pages import render
@@ -464,6 +465,7 @@ def log_checkpoint(auth: CheckpointIssuer, context: ContextDep) -> Response:
 
 def _users_page(
     request: Request,
+    context: ServiceContext,
     session: SessionDep,
     *,
     message: str | None = None,
@@ -472,11 +474,20 @@ def _users_page(
 ) -> Response:
     users = user_service.list_users(session)
     sign_ins = auth_service.recent_sign_ins(session, limit=25)
+    now = context.clock()
+    # A lock-out is not a stored flag but the count of recent failures: work it out
+    # now, so the page does not call a locked account "active".
+    locked = {
+        u.username: until
+        for u in users
+        if (until := auth_service.lock_state(session, u.username, now, context.lockout))
+    }
     return render(
         request,
         "users.html",
         {
             "users": [user_service.to_public(u) for u in users],
+            "locked": locked,
             "sign_ins": sign_ins,
             "all_roles": [r.value for r in Role],
             "message": message,
@@ -490,10 +501,11 @@ def _users_page(
 def users_page(
     request: Request,
     auth: Admin,
+    context: ContextDep,
     session: SessionDep,
     done: Annotated[Text | None, Query(max_length=100)] = None,
 ) -> Response:
-    return _users_page(request, session, message=f"Done: {done}." if done else None)
+    return _users_page(request, context, session, message=f"Done: {done}." if done else None)
 
 
 @router.post("/ui/users")
@@ -519,7 +531,7 @@ def users_create(
                 password=password,
             )
     except TraceabilityError as e:
-        return _users_page(request, session, error=str(e), status=status_for(e))
+        return _users_page(request, context, session, error=str(e), status=status_for(e))
     return RedirectResponse("/ui/users", status_code=303)
 
 
@@ -537,7 +549,7 @@ def users_unlock(
             user = user_service.get_by_username(write, username)
             user_service.unlock(write, user, actor=auth.actor, now=context.clock(), reason=reason)
     except TraceabilityError as e:
-        return _users_page(request, session, error=str(e), status=status_for(e))
+        return _users_page(request, context, session, error=str(e), status=status_for(e))
     return RedirectResponse(f"/ui/users?done=unlocked+{username}", status_code=303)
 
 
@@ -558,5 +570,5 @@ def users_set_active(
                 write, user, active=active, actor=auth.actor, now=context.clock(), reason=reason
             )
     except TraceabilityError as e:
-        return _users_page(request, session, error=str(e), status=status_for(e))
+        return _users_page(request, context, session, error=str(e), status=status_for(e))
     return RedirectResponse("/ui/users", status_code=303)

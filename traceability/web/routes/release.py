@@ -9,7 +9,6 @@ No endpoint sets a batch's or a vial's status directly: status follows dispositi
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -19,7 +18,7 @@ from pydantic import BaseModel, Field
 from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
 from traceability.services import batch_records, documents, esignature, release
-from traceability.services.auth import Authenticated, LockoutPolicy
+from traceability.services.auth import Authenticated
 from traceability.storage.models import Disposition
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
@@ -130,16 +129,13 @@ def disposition_public(lot: str, state: str, row: Disposition) -> DispositionPub
 def decide(
     lot: Lot, body: DispositionBody, auth: QualityAssurance, context: ContextDep
 ) -> DispositionPublic:
-    settings = context.settings
     now = context.clock()
     esignature.verify(
         context.db,
         auth,
         esignature.Components(body.esignature.username, body.esignature.password),
         now=now,
-        policy=LockoutPolicy(
-            settings.lockout_attempts, timedelta(minutes=settings.lockout_window_minutes)
-        ),
+        policy=context.lockout,
     )
     with signed_call(body, auth, context) as call:
         batch = batch_records.get_batch(call.session, lot)
