@@ -345,6 +345,35 @@ def test_bad_custody_requests_name_the_field(world: World) -> None:
 HTML = {"accept": "text/html"}
 
 
+def test_a_storage_position_holds_one_vial_at_a_time(world: World) -> None:
+    w = world
+    slot = {"rack": "R1", "box": "B2", "position": "A3"}
+    assert w.store(w.lena, w.vial("0001"), **slot).status_code == 201
+
+    def subject_head(serial: str) -> object:
+        return w.api.client.get(
+            "/log/subject-head", params={"subject": w.vial(serial)}, headers=w.lena.headers
+        ).json()
+
+    before = subject_head("0002"), w.state(w.vial("0002"))
+    taken = w.store(w.lena, w.vial("0002"), **slot)
+    assert taken.status_code == 409
+    assert "LAB1 LN2-A, rack R1, box B2, position A3 already holds vial" in taken.json()["detail"]
+    assert w.vial("0001") in taken.json()["detail"]
+    assert (subject_head("0002"), w.state(w.vial("0002"))) == before
+    # The same position in another box, or a box without positions, is free.
+    assert w.store(w.lena, w.vial("0002"), **slot | {"box": "B3"}).status_code == 201
+    assert w.store(w.lena, w.vial("0003"), rack="R1", box="B2").status_code == 201
+    # Storing a vial again where it already is is no clash with itself.
+    assert w.store(w.lena, w.vial("0001"), **slot).status_code == 201
+    # A slot is free again once its vial has left it.
+    assert w.store(w.lena, w.vial("0003"), **slot).status_code == 409
+    assert w.store(w.lena, w.vial("0001"), **slot | {"position": "A4"}).status_code == 201
+    assert w.store(w.lena, w.vial("0003"), **slot).status_code == 201
+    w.hand(w.lena, w.cora, w.vial("0003"), "user:cora")
+    assert w.store(w.lena, w.vial("0001"), **slot).status_code == 201
+
+
 def test_the_custody_pages_show_holdings_arrivals_and_the_storage_map(world: World) -> None:
     w = world
     w.store(w.lena, w.vial("0001"), rack="R1", box="B2", position="A3")

@@ -468,8 +468,9 @@ def store(
     if not site_service.is_member(session, site, user):
         raise PermissionDeniedError(f"you do not act for site {site.code}")
     _check_not_offered(session, vial, position, now)
+    assert unit_row is not None and unit_row.id is not None  # noqa: S101 - get_unit raises
+    _check_slot_free(session, vial, unit_row.id, location)
     appended = _append(session, log, signed, nonce, caller)
-    assert unit_row is not None  # noqa: S101 - get_unit raises
     _move(
         session,
         log,
@@ -488,6 +489,50 @@ def store(
             location.position or None,
         ),
     )
+
+
+_IN_SLOT = Hot.select(
+    [_EVENTS.c.vial_id],
+    "FROM custody_events WHERE unit_id = :unit AND position = :position "
+    "AND COALESCE(rack, '') = :rack AND COALESCE(box, '') = :box "
+    "AND state = :stored AND vial_id != :vial AND custody_events.id = "
+    "(SELECT MAX(later.id) FROM custody_events AS later "
+    "WHERE later.vial_id = custody_events.vial_id)",
+    params={
+        "unit": _EVENTS.c.unit_id.type,
+        "position": _EVENTS.c.position.type,
+        "rack": _EVENTS.c.rack.type,
+        "box": _EVENTS.c.box.type,
+        "stored": _EVENTS.c.state.type,
+        "vial": _EVENTS.c.vial_id.type,
+    },
+)
+"""A vial stored now in a slot: one whose latest custody event left it there."""
+
+
+def _check_slot_free(session: Session, vial: Vial, unit_id: int, location: Location) -> None:
+    """A position holds one vial: storing a second there would make the storage map,
+    and the search for a vial in the tank, wrong. A location without a position (a
+    whole box or shelf) may hold many."""
+    if not location.position:
+        return
+    row = _IN_SLOT.first(
+        _reads(session),
+        {
+            "unit": unit_id,
+            "position": location.position,
+            "rack": location.rack,
+            "box": location.box,
+            "stored": CustodyState.in_storage.value,
+            "vial": vial.id,
+        },
+    )
+    if row is not None:
+        there = session.get(Vial, row[0])
+        raise ConflictError(
+            f"{location.describe()} already holds vial {there.uri if there else row[0]}; "
+            "choose a free position"
+        )
 
 
 def pack(
