@@ -99,6 +99,17 @@ def test_a_returned_result_needs_a_comment(api: Api, people: dict[str, Signer]) 
     sent_back = review(api, people["leo"], result["id"], "returned", "gating looks wrong")
     assert sent_back.status_code == 201
     assert status(api, people["lena"])["viability"] == "sent back"
+    # The analyst who must act on it sees why, in the record and on the batch page.
+    lena = people["lena"]
+    record = api.client.get(f"/batches/{LOT}", headers=lena.headers).json()
+    [shown] = record["results"]
+    assert (shown["review"], shown["reviewed_by"], shown["review_comment"]) == (
+        "returned",
+        "leo",
+        "gating looks wrong",
+    )
+    page = api.client.get(f"/ui/batches/{LOT}", headers=lena.headers | {"accept": "text/html"})
+    assert "sent back by leo: <q>gating looks wrong</q>" in page.text
 
 
 @pytest.mark.parametrize(

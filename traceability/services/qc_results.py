@@ -66,13 +66,19 @@ def results_of(session: Session, batch: Batch) -> Sequence[QcResult]:
     ).all()
 
 
-def views(session: Session, batch: Batch) -> list[ResultView]:
-    results = results_of(session, batch)
+def reviews_of(session: Session, results: Sequence[QcResult]) -> dict[int, QcReview]:
+    """The second person's review of each result that has one, by result id."""
     ids = [r.id for r in results]
-    reviews = {
+    return {
         r.result_id: r
         for r in session.exec(select(QcReview).where(col(QcReview.result_id).in_(ids))).all()
     }
+
+
+def views(session: Session, batch: Batch) -> list[ResultView]:
+    results = results_of(session, batch)
+    ids = [r.id for r in results]
+    reviews = reviews_of(session, results)
     decisions = {
         d.result_id: d
         for d in session.exec(select(OosDecision).where(col(OosDecision.result_id).in_(ids))).all()

@@ -91,6 +91,9 @@ class ResultPublic(BaseModel):
     entered_by: str
     log_index: int
     review: str | None
+    reviewed_by: str | None = None
+    review_comment: str | None = None
+    """Why the reviewer approved or, above all, sent the result back."""
     oos: str | None
 
 
@@ -192,6 +195,8 @@ def batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
     assert product is not None and version is not None  # noqa: S101 - foreign keys
     specification = batch_records.specification_of(session, batch)
     views = {v.id: v for v in qc_results.views(session, batch)}
+    stored = qc_results.results_of(session, batch)
+    reviews = qc_results.reviews_of(session, stored)
     results = [
         ResultPublic(
             id=r.id,
@@ -211,9 +216,11 @@ def batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
             entered_by=r.entered_by,
             log_index=r.log_index,
             review=views[r.id].review,
+            reviewed_by=reviews[r.id].reviewer if r.id in reviews else None,
+            review_comment=reviews[r.id].comment if r.id in reviews else None,
             oos=views[r.id].oos,
         )
-        for r in qc_results.results_of(session, batch)
+        for r in stored
         if r.id is not None
     ]
     return BatchPublic(
