@@ -57,6 +57,17 @@ def test_each_roles_home_page_explains_what_it_can_do(api: Api, role: str, phras
     assert phrase in page.text
 
 
+def test_the_auditors_home_page_offers_only_what_an_auditor_can_do(api: Api) -> None:
+    api.add_user("audrey", "auditor")
+    sign_in(api, "audrey")
+    page = api.client.get("/", headers=HTML).text
+    assert "audit bundle" in page
+    for others_work in ("upload logger data", "record, assign and close", "QA closes"):
+        assert others_work not in page
+    for href in re.findall(r'<li><a href="([^"]+)"', page):
+        assert api.client.get(href, headers=HTML).status_code == 200, href
+
+
 def test_a_wrong_role_page_is_a_403_page(api: Api) -> None:
     api.add_user("cora", "courier")
     sign_in(api, "cora")

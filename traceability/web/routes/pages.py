@@ -141,6 +141,28 @@ SITES_ACTION = Action(
     "/ui/sites",
 )
 
+AUDITOR_BATCHES_ACTION = Action(
+    "Batches",
+    "Every batch record with its results, reviews, OOS investigations and release "
+    "decision; from a batch, download its signed audit bundle (verify it offline) and "
+    "the inspector's report.",
+    "/ui/batches",
+)
+
+AUDITOR_DEVIATIONS_ACTION = Action(
+    "Deviations",
+    "Every deviation across batches (open ones first), with who recorded it, who holds "
+    "it, and QA's conclusion.",
+    "/ui/deviations",
+)
+
+AUDITOR_COLD_CHAIN_ACTION = Action(
+    "Cold chain",
+    "Storage units and shippers with their temperature limits, logger uploads, and each "
+    "excursion with QA's signed assessment.",
+    "/ui/cold-chain",
+)
+
 ROLE_ACTIONS: dict[Role, list[Action]] = {
     Role.lab: [
         BATCHES_ACTION,
@@ -166,11 +188,11 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
         ACCOUNT_ACTION,
     ],
     Role.courier: [CUSTODY_ACTION, SCAN_ACTION, ACCOUNT_ACTION],
-    Role.auditor: [
-        BATCHES_ACTION,
+    Role.auditor: [  # read-only: say what they can see, not what others can do
+        AUDITOR_BATCHES_ACTION,
         SITES_ACTION,
-        COLD_CHAIN_ACTION,
-        DEVIATIONS_ACTION,
+        AUDITOR_COLD_CHAIN_ACTION,
+        AUDITOR_DEVIATIONS_ACTION,
         PRODUCTS_ACTION,
         LOG_ACTION,
         AUDIT_TRAIL_ACTION,
