@@ -18,7 +18,7 @@ from sqlmodel import SQLModel, select
 
 from tests.support import TEST_ACTOR
 from traceability.errors import BusyError
-from traceability.services import audit_trail
+from traceability.services import audit_trail, custody
 from traceability.storage import migrate
 from traceability.storage.database import Database, WriterLock, create_db_engine
 from traceability.storage.models import AuditTrailEntry
@@ -29,6 +29,37 @@ def test_migrations_build_exactly_the_models(database: Database) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
     assert migrate.is_current(database.engine)
+
+
+@pytest.mark.parametrize(
+    ("statement", "values"),
+    [
+        ("_POSITION_OF", {"vial": 1}),
+        ("_OPEN_HANDOFF", {"unit": "https://id.example/01/1/21/1", "now": datetime.now(UTC)}),
+    ],
+)
+def test_a_custody_step_finds_the_newest_row_by_index_without_sorting(
+    database: Database, statement: str, values: dict[str, object]
+) -> None:
+    """Every custody step reads a vial's newest custody event and a unit's newest
+    handoff; sorting all of that vial's rows for it would make each step slower the
+    longer the vial's history."""
+    sql = getattr(custody, statement).sql
+    with database.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            plan = " | ".join(
+                str(row[-1])
+                for row in connection.execute(text("EXPLAIN QUERY PLAN " + sql), values)
+            )
+            assert "TEMP B-TREE" not in plan, plan
+        else:
+            connection.execute(text("SET LOCAL enable_seqscan = off"))
+            bound = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+            plan = " | ".join(
+                str(row[0]) for row in connection.execute(text("EXPLAIN " + sql), bound)
+            )
+            assert "Sort" not in plan, plan
+        assert "_id_id" in plan or "_uri_id" in plan, plan
 
 
 def test_times_are_stored_and_read_back_as_utc(database: Database) -> None:
@@ -130,7 +161,7 @@ _WRITE_FROM_ANOTHER_PROCESS = """
 import sys
 from datetime import UTC, datetime
 from tests.support import TEST_ACTOR
-from traceability.services import audit_trail
+from traceability.services import audit_trail, custody
 from traceability.storage.database import Database, WriterLock, create_db_engine
 db = Database(create_db_engine(sys.argv[1]))
 print("waiting", flush=True)

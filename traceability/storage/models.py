@@ -466,9 +466,11 @@ class CustodyEvent(SQLModel, table=True):
     """
 
     __tablename__ = "custody_events"
+    __table_args__ = (Index("ix_custody_events_vial_id_id", "vial_id", "id"),)
+    """Where a vial stands is its newest event: one index step, however long its history."""
 
     id: int | None = Field(default=None, primary_key=True)
-    vial_id: int = Field(foreign_key="vials.id", index=True)
+    vial_id: int = Field(foreign_key="vials.id")
     step: str = Field(max_length=32)
     state: str = Field(max_length=32)
     custodian: str | None = Field(default=None, max_length=80)
@@ -490,9 +492,11 @@ class Handoff(SQLModel, table=True):
     when that party accepts (a `HandoffAcceptance`), or lapses at `expires_at`."""
 
     __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_unit_uri_id", "unit_uri", "id"),)
+    """A unit's open handoff can only be its newest: one index step to find it."""
 
     id: int | None = Field(default=None, primary_key=True)
-    unit_uri: str = Field(max_length=512, index=True)
+    unit_uri: str = Field(max_length=512)
     vial_id: int | None = Field(default=None, foreign_key="vials.id")
     shipper_id: int | None = Field(default=None, foreign_key="shippers.id")
     from_party: str = Field(max_length=80)
