@@ -80,7 +80,8 @@ class World:
         return str(record.json()["status"])
 
 
-def make_world(api: Api) -> World:
+def make_world(api: Api, *, batch_site: str | None = None) -> World:
+    """Two sites and five people; the batch is made at `batch_site` if given."""
     api.add_user("admin", "admin")
     admin = api.headers("admin")
     quinn = Signer.register(api, "quinn", "qa")
@@ -89,12 +90,6 @@ def make_world(api: Api) -> World:
     cora = Signer.register(api, "cora", "courier")
     cody = Signer.register(api, "cody", "courier")
     register_product(api, quinn)
-    assert (
-        lena.post(
-            "/batches", "batch.registered", f"{product_uri(api)}/10/{LOT}", batch_what()
-        ).status_code
-        == 201
-    )
     for code, kind, member in (("LAB1", "lab", "lena"), ("CLINIC1", "clinic", "nora")):
         made = api.client.post(
             "/sites", headers=admin, json={"code": code, "name": code, "kind": kind}
@@ -113,4 +108,7 @@ def make_world(api: Api) -> World:
             "allowed_excursion_minutes": 10,
         }
         assert api.client.post(f"/sites/{code}/units", headers=admin, json=unit).status_code == 201
+    what = batch_what(site=batch_site) if batch_site else batch_what()
+    registered = lena.post("/batches", "batch.registered", f"{product_uri(api)}/10/{LOT}", what)
+    assert registered.status_code == 201, registered.text
     return World(api, admin, lena, nora, cora, cody, quinn)

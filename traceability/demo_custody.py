@@ -35,15 +35,9 @@ UNITS = (
 DEMO_OFFER = timedelta(days=30)
 
 
-def load_custody(
-    session: Session,
-    log: CustodyLog,
-    *,
-    actor: Actor,
-    resolver: str,
-    company_prefix: str,
-    now: datetime,
-) -> None:
+def load_sites(session: Session, *, actor: Actor, now: datetime) -> None:
+    """The lab, the clinic, their members and storage units; before the batches, which
+    are made at LAB1."""
     for code, name, kind, members in SITES:
         site = site_service.create_site(
             session, code=code, name=name, kind=kind, actor=actor, now=now
@@ -64,6 +58,16 @@ def load_custody(
             actor=actor,
             now=now,
         )
+
+
+def load_custody(
+    session: Session,
+    log: CustodyLog,
+    *,
+    resolver: str,
+    company_prefix: str,
+    now: datetime,
+) -> None:
     people = {n: DemoSigner(session, log, n, now) for n in ("lena", "cora", "nina")}
     lena, cora = people["lena"], people["cora"]
 

@@ -146,6 +146,7 @@ def load_records(session: Session, log: CustodyLog, *, resolver: str, now: datet
                     "expires_on": (made + timedelta(days=365)).isoformat(),
                     "specification_version": 1,
                     "vials": [f"{v:04d}" for v in range(1, 6)],
+                    "site": "LAB1",
                 },
                 now,
             ),

@@ -281,6 +281,20 @@ def test_separation_of_duties_and_roles(world: World) -> None:
     assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
 
 
+def test_qa_releases_only_a_batch_made_at_a_lab_they_act_for(api: Api) -> None:
+    w = make_world(api, batch_site="LAB1")
+    w.leo = Signer.register(api, "leo", "lab")  # type: ignore[attr-defined]
+    joined = api.client.post("/sites/LAB1/members", headers=w.admin, json={"username": "leo"})
+    assert joined.status_code == 201
+    complete(w)
+    refused = decide(w, w.quinn, "released", "Approved for release")
+    assert refused.status_code == 403 and "made at LAB1" in refused.json()["detail"]
+    assert readiness(w)["passed"] is True  # refused for who decides, not for the batch
+    joined = api.client.post("/sites/LAB1/members", headers=w.admin, json={"username": "quinn"})
+    assert joined.status_code == 201
+    assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
+
+
 def test_no_endpoint_sets_a_status_directly(world: World) -> None:
     spec = world.api.client.get("/openapi.json").json()
     for path, operations in spec["paths"].items():

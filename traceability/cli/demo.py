@@ -52,13 +52,13 @@ def load(
             origin=settings.origin,
             checkpoint_every=settings.checkpoint_every,
         )
+        demo_custody.load_sites(session, actor=cli_actor(), now=utcnow())
         batches = demo_records.load_records(
             session, log, resolver=settings.resolver_base, now=utcnow()
         )
         demo_custody.load_custody(
             session,
             log,
-            actor=cli_actor(),
             resolver=settings.resolver_base,
             company_prefix=settings.gs1_company_prefix,
             now=utcnow(),

@@ -140,6 +140,8 @@ class BatchRegistration:
     expires_on: date
     specification_version: int
     serials: tuple[str, ...]
+    site: str | None = None
+    """The code of the laboratory that makes the batch; its members keep the record."""
 
     @classmethod
     def from_what(cls, what: Mapping[str, Any]) -> BatchRegistration:
@@ -188,4 +190,5 @@ class BatchRegistration:
             expires_on=expires,
             specification_version=version,
             serials=checked,
+            site=_text(what, "site", 32) if what.get("site") is not None else None,
         )

@@ -31,9 +31,15 @@ from traceability.domain.specifications import (
     specification_from_json,
     specification_to_json,
 )
-from traceability.errors import ConflictError, InvalidInputError, NotFoundError
+from traceability.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from traceability.services import audit_trail
-from traceability.storage.models import Batch, Product, SpecificationVersion, User, Vial
+from traceability.services import sites as site_service
+from traceability.storage.models import Batch, Product, Site, SpecificationVersion, User, Vial
 
 
 def register_product(
@@ -181,6 +187,7 @@ def register_batch(
         )
     if session.exec(select(Batch).where(Batch.lot == request.lot)).first() is not None:
         raise ConflictError(f"lot {request.lot} is already registered")
+    site = _making_site(session, request.site, user) if request.site is not None else None
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     assert product.id is not None and version.id is not None  # noqa: S101 - stored
     batch = Batch(
@@ -195,6 +202,7 @@ def register_batch(
         log_index=appended.index,
         created_by=user.username,
         created_at=now,
+        site_id=site.id if site is not None else None,
     )
     session.add(batch)
     session.flush()
@@ -237,6 +245,41 @@ def register_batch(
         ),
     )
     return batch
+
+
+def _making_site(session: Session, code: str, user: User) -> Site:
+    """The laboratory a batch is registered at: a lab the registering person acts for."""
+    site = site_service.get_site(session, code, field="statement.what.site")
+    if site.kind != "lab":
+        raise InvalidInputError(
+            f"site {code} is a {site.kind}; a batch is made at a lab", field="statement.what.site"
+        )
+    if not site_service.is_member(session, site, user):
+        raise PermissionDeniedError(f"you do not act for site {code}")
+    return site
+
+
+def keeps_record(session: Session, batch: Batch, user: User) -> bool:
+    """Only the staff of the lab that makes a batch enter, review, label or decide on its
+    record: a lab or QA role alone is not enough, or a clinic's lab could review the
+    manufacturer's results. A batch registered without a site has no such limit."""
+    site = site_of(session, batch)
+    return site is None or site_service.is_member(session, site, user)
+
+
+def check_keeps_record(session: Session, batch: Batch, user: User) -> None:
+    """PermissionDeniedError unless `keeps_record`."""
+    if not keeps_record(session, batch, user):
+        site = site_of(session, batch)
+        assert site is not None  # noqa: S101 - only a site's batch is kept by some
+        raise PermissionDeniedError(
+            f"batch {batch.lot} is made at {site.code}; only those who act for "
+            f"{site.code} keep its record"
+        )
+
+
+def site_of(session: Session, batch: Batch) -> Site | None:
+    return session.get(Site, batch.site_id) if batch.site_id is not None else None
 
 
 def get_product(session: Session, code: str, *, field: str = "code") -> Product:

@@ -21,7 +21,7 @@ from traceability.domain.deviations import (
     state_of,
 )
 from traceability.errors import InvalidInputError
-from traceability.services import audit_trail
+from traceability.services import audit_trail, batch_records
 from traceability.services.qc_results import expect_about_open_batch
 from traceability.services.users import find_by_username
 from traceability.storage.models import Batch, Deviation, DeviationEvent, User
@@ -131,9 +131,15 @@ def change(
     if kind == "assigned":
         assignment = Assignment.from_what(what)
         deviation = _deviation(session, batch, assignment.deviation)
-        if find_by_username(session, assignment.assignee) is None:
+        holder = find_by_username(session, assignment.assignee)
+        if holder is None:
             raise InvalidInputError(
                 f"no user {assignment.assignee!r}", field="statement.what.assignee"
+            )
+        if not batch_records.keeps_record(session, batch, holder):
+            raise InvalidInputError(
+                f"{holder.username} does not act for the lab that makes batch {batch.lot}",
+                field="statement.what.assignee",
             )
         assignee = assignment.assignee
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from labels.digital_link import batch_uri
 from traceability.custody_log import signed_requests
@@ -33,9 +33,17 @@ from traceability.domain.qc_requests import OosConclusion, ResultEntry, ReviewEn
 from traceability.domain.roles import Role
 from traceability.domain.specifications import Verdict, evaluate
 from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
-from traceability.services import audit_trail
+from traceability.services import audit_trail, batch_records
 from traceability.services.batch_records import specification_of
-from traceability.storage.models import Batch, OosDecision, Product, QcResult, QcReview, User
+from traceability.storage.models import (
+    Batch,
+    OosDecision,
+    Product,
+    QcResult,
+    QcReview,
+    SiteMember,
+    User,
+)
 
 
 def subject_of(session: Session, batch: Batch, resolver: str) -> str:
@@ -53,8 +61,10 @@ def expect_about_open_batch(
     user: User,
     resolver: str,
 ) -> None:
-    """Every signed batch-record step: the batch takes entries, the statement is about it."""
+    """Every signed batch-record step: the batch takes entries, the statement is about
+    it, and the signer keeps its record (`batch_records.check_keeps_record`)."""
     check_batch_open(BatchState(batch.state))
+    batch_records.check_keeps_record(session, batch, user)
     signed_requests.expect(
         signed, type=type, subject=subject_of(session, batch, resolver), user=user
     )
@@ -272,8 +282,11 @@ def conclude_oos(
     return decision
 
 
-def awaiting_review(session: Session, *, not_by: str) -> list[tuple[Batch, QcResult]]:
-    """Results that stand, passed, and wait for a second person other than `not_by`."""
+def awaiting_review(session: Session, *, reviewer: User) -> list[tuple[Batch, QcResult]]:
+    """Results that stand, passed, and wait for a second person: never the reviewer's
+    own, and only on batches the reviewer keeps the record of."""
+    not_by = reviewer.username
+    kept = select(SiteMember.site_id).where(SiteMember.user_id == reviewer.id)
     reviewed = select(QcReview.result_id)
     rows = session.exec(
         select(QcResult, Batch)
@@ -281,6 +294,7 @@ def awaiting_review(session: Session, *, not_by: str) -> list[tuple[Batch, QcRes
         .where(col(QcResult.id).not_in(reviewed))
         .where(QcResult.verdict == Verdict.passed.value)
         .where(QcResult.entered_by != not_by)
+        .where(or_(col(Batch.site_id).is_(None), col(Batch.site_id).in_(kept)))
         .where(
             col(Batch.state).not_in([s.value for s in (BatchState.released, BatchState.rejected)])
         )

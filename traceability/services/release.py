@@ -38,6 +38,7 @@ from traceability.domain.specifications import Verdict
 from traceability.errors import ConflictError
 from traceability.services import (
     audit_trail,
+    batch_records,
     chain_check,
     cold_chain,
     custody,
@@ -143,6 +144,7 @@ def decide(
         subject=qc_results.subject_of(session, batch, resolver),
         user=user,
     )
+    batch_records.check_keeps_record(session, batch, user)
     request = DispositionRequest.from_what(signed.statement.what)
     before = BatchState(batch.state)
     after = check_transition(request.decision, before)

@@ -36,7 +36,7 @@ from traceability.domain.label_tags import (
     tag_verdict,
 )
 from traceability.errors import ConflictError, InvalidInputError
-from traceability.services import audit_trail
+from traceability.services import audit_trail, batch_records
 from traceability.services.batch_records import vials_of
 from traceability.services.qc_results import subject_of
 from traceability.storage.models import Batch, LabelIssue, LabelScan, Product, User, Vial
@@ -147,6 +147,7 @@ def issue(
     signed_requests.expect(
         signed, type="labels.issued", subject=subject_of(session, batch, resolver), user=user
     )
+    batch_records.check_keeps_record(session, batch, user)
     request = LabelRequest.from_what(signed.statement.what)
     vials = vials_of(session, batch)
     current = current_labels(session, vials)
@@ -203,6 +204,7 @@ def reissue(
     signed_requests.expect(
         signed, type="labels.reissued", subject=subject_of(session, batch, resolver), user=user
     )
+    batch_records.check_keeps_record(session, batch, user)
     request = ReissueRequest.from_what(signed.statement.what)
     vials = vials_of(session, batch)
     chosen = _vials_named(vials, request.serials, batch.lot)

@@ -265,6 +265,9 @@ class Batch(SQLModel, table=True):
     log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_by: str = Field(max_length=64)
     created_at: datetime = _utc()
+    site_id: int | None = Field(default=None, foreign_key="sites.id", index=True)
+    """The laboratory that makes the batch: only its members enter, review and decide
+    on its record. None for a batch registered without a site (a one-site install)."""
 
 
 class Vial(SQLModel, table=True):

@@ -125,6 +125,8 @@ class BatchPublic(BaseModel):
     state: str
     log_index: int
     created_by: str
+    site: str | None = None
+    """The lab that makes the batch; only those who act for it keep its record."""
     vials: list[VialPublic]
     tests: dict[str, str]
     results: list[ResultPublic]
@@ -235,6 +237,7 @@ def batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
         state=batch.state,
         log_index=batch.log_index,
         created_by=batch.created_by,
+        site=site.code if (site := batch_records.site_of(session, batch)) else None,
         vials=[
             VialPublic(serial=v.serial, uri=v.uri, log_index=v.log_index)
             for v in batch_records.vials_of(session, batch)

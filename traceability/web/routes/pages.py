@@ -234,7 +234,10 @@ def batch_page(
     public = batch_routes.batch_public(session, batch, context.settings.resolver_base)
     superseded = {r.supersedes for r in public.results if r.supersedes}
     current = {r.test: r for r in public.results if r.id not in superseded}
-    is_open = batch.state not in CLOSED_STATES
+    keeps = batch_records.keeps_record(
+        session, batch, user_service.get_by_username(session, auth.user.username)
+    )
+    is_open = keeps and batch.state not in CLOSED_STATES
     spec = specification_to_json(batch_records.specification_of(session, batch))
     actor = auth.actor
     can = {
@@ -243,7 +246,7 @@ def batch_page(
         "can_decide_oos": is_open and actor.has_any(Role.qa),
         "can_record_deviation": is_open and actor.has_any(Role.lab, Role.qa),
         "can_manage_deviations": is_open and actor.has_any(Role.qa),
-        "can_label": actor.has_any(Role.lab, Role.qa),
+        "can_label": keeps and actor.has_any(Role.lab, Role.qa),
     }
     vials = batch_records.vials_of(session, batch)
     labelled = vial_labels.current_labels(session, vials)
@@ -252,9 +255,11 @@ def batch_page(
     staff = [
         u.username
         for u in user_service.list_users(session)
-        if u.is_active and {Role.lab, Role.qa} & parse_roles(u.roles)
+        if u.is_active
+        and {Role.lab, Role.qa} & parse_roles(u.roles)
+        and batch_records.keeps_record(session, batch, u)
     ]
-    release_view = _release_view(session, batch, auth, context)
+    release_view = _release_view(session, batch, auth, context, keeps=keeps)
     can["can_decide"] = bool(release_view["decisions"])
     return render(
         request,
@@ -263,6 +268,7 @@ def batch_page(
             **can,
             **release_view,
             "can_sign": any(can.values()),
+            "read_only_staff": not keeps and actor.has_any(Role.lab, Role.qa),
             "staff": staff,
             "reconciliation": vial_labels.reconciliation(session, batch),
             "label_links": label_links,
@@ -279,7 +285,7 @@ def batch_page(
 
 
 def _release_view(
-    session: SessionDep, batch: Batch, auth: Authenticated, context: ContextDep
+    session: SessionDep, batch: Batch, auth: Authenticated, context: ContextDep, *, keeps: bool
 ) -> dict[str, object]:
     """The batch page's release section: checklist, decisions, signatures, recall."""
     today = context.clock().date()
@@ -291,7 +297,7 @@ def _release_view(
     state = BatchState(batch.state)
     decisions = (
         [d.value for d in Decision if state in DISPOSITION_FROM[d]]
-        if auth.actor.has_any(Role.qa)
+        if keeps and auth.actor.has_any(Role.qa)
         else []
     )
     rows = release_service.dispositions_of(session, batch)
@@ -404,7 +410,8 @@ def site_page(
 
 @router.get("/ui/reviews")
 def reviews_page(request: Request, auth: ReviewerPage, session: SessionDep) -> Response:
-    items = qc_results.awaiting_review(session, not_by=auth.user.username)
+    reviewer = user_service.get_by_username(session, auth.user.username)
+    items = qc_results.awaiting_review(session, reviewer=reviewer)
     return render(request, "reviews.html", {"items": items})
 
 
