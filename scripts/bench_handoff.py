@@ -211,7 +211,7 @@ async def set_up(base: str, clients: int) -> list[Pair]:
                 "/custody/store",
                 "custody.stored",
                 vial,
-                {"site": "LAB1", "unit": "LN2-A"},
+                {"site": "LAB1", "unit": "LN2-A", "rack": "R1", "box": "B1", "position": serial},
             )
             offered = await signed_post(
                 client,

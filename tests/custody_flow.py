@@ -47,8 +47,11 @@ class World:
     def store(
         self, who: Signer, subject: str, site: str = "LAB1", unit: str = "LN2-A", **kw: Any
     ) -> Any:
+        """Store at a place of the vial's own (rack R1, box B1, position = its serial)
+        unless the test names one."""
+        place = {"rack": "R1", "box": "B1", "position": subject.rsplit("/", 1)[-1]} | kw
         return self.step(
-            who, "/custody/store", "custody.stored", subject, site=site, unit=unit, **kw
+            who, "/custody/store", "custody.stored", subject, site=site, unit=unit, **place
         )
 
     def offer(self, who: Signer, subject: str, to: str, **kw: Any) -> Any:

@@ -108,14 +108,34 @@ def test_an_open_handoff_expires(world: World) -> None:
 
 def test_a_replayed_signed_request_is_refused(world: World) -> None:
     w, vial = world, world.vial()
-    body = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "n" * 20})
+    body = w.lena.body(
+        "custody.stored",
+        vial,
+        {
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": "n" * 20,
+        },
+    )
     first = w.api.client.post("/custody/store", headers=w.lena.headers, json=body)
     assert first.status_code == 201
     replay = w.api.client.post("/custody/store", headers=w.lena.headers, json=body)
     assert replay.status_code == 409
     # Re-signed against the new head but with the same nonce: still a replay.
     again = w.lena.body(
-        "custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "n" * 20}
+        "custody.stored",
+        vial,
+        {
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": "n" * 20,
+        },
     )
     resent = w.api.client.post("/custody/store", headers=w.lena.headers, json=again)
     assert resent.status_code == 409 and "replay" in resent.json()["detail"]
@@ -148,7 +168,14 @@ def test_a_signed_time_far_from_the_servers_clock_is_refused(
         when=when_text(w.api.clock() + offset),
         key=w.lena.pair.key_id,
         actor="lena",
-        what={"site": "LAB1", "unit": "LN2-A", "nonce": "t" * 20},
+        what={
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": "t" * 20,
+        },
     )
     body = {
         "statement": statement.to_json(),
@@ -172,13 +199,33 @@ def test_a_signed_time_far_from_the_servers_clock_is_refused(
 def test_an_idempotency_key_makes_a_retry_safe(world: World) -> None:
     w, vial = world, world.vial()
     key = {"Idempotency-Key": "store-0001-attempt"}
-    body = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "k" * 20})
+    body = w.lena.body(
+        "custody.stored",
+        vial,
+        {
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": "k" * 20,
+        },
+    )
     first = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=body)
     retry = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=body)
     assert first.status_code == retry.status_code == 201
     assert first.json() == retry.json()
     other = w.lena.body(
-        "custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "m" * 20}
+        "custody.stored",
+        vial,
+        {
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": "m" * 20,
+        },
     )
     clash = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=other)
     assert clash.status_code == 422 and clash.json()["field"] == "Idempotency-Key"
@@ -188,7 +235,18 @@ def test_a_retry_sent_while_the_first_attempt_runs_gets_its_answer(world: World)
     """A phone on a bad network resends before the first answer arrives: same answer."""
     w, vial = world, world.vial()
     key = {"Idempotency-Key": "store-0002-attempt"}
-    body = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": "r" * 20})
+    body = w.lena.body(
+        "custody.stored",
+        vial,
+        {
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": "r" * 20,
+        },
+    )
     answers: list[httpx.Response] = []
 
     def send() -> None:
@@ -326,11 +384,25 @@ def test_bad_custody_requests_name_the_field(world: World) -> None:
     no_nonce = w.api.client.post(
         "/custody/store",
         headers=w.lena.headers,
-        json=w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A"}),
+        json=w.lena.body(
+            "custody.stored",
+            vial,
+            {"site": "LAB1", "unit": "LN2-A", "rack": "R1", "box": "B1", "position": "A1"},
+        ),
     )
     assert no_nonce.status_code == 422 and no_nonce.json()["field"] == "statement.what.nonce"
     no_unit = w.store(w.lena, vial, unit="FREEZER-9")
     assert no_unit.status_code == 422
+    for place, bad in (
+        ("rack", ""),
+        ("box", None),
+        ("position", "A1;drop"),
+        ("position", "x" * 33),
+    ):
+        where = {"rack": "R1", "box": "B1", "position": "A1", place: bad}
+        refused = w.store(w.lena, vial, **where)
+        assert refused.status_code == 422, (place, bad, refused.text)
+        assert refused.json()["field"] == f"statement.what.{place}"
     other_site = w.store(w.nora, vial, site="LAB1")
     assert other_site.status_code == 403
     w.store(w.lena, vial)
@@ -361,9 +433,12 @@ def test_a_storage_position_holds_one_vial_at_a_time(world: World) -> None:
     assert "LAB1 LN2-A, rack R1, box B2, position A3 already holds vial" in taken.json()["detail"]
     assert w.vial("0001") in taken.json()["detail"]
     assert (subject_head("0002"), w.state(w.vial("0002"))) == before
-    # The same position in another box, or a box without positions, is free.
+    # One place has one spelling up to letter case and spaces around it.
+    for same in ({"position": "a3"}, {"rack": " r1 "}, {"box": "b2"}):
+        assert w.store(w.lena, w.vial("0002"), **slot | same).status_code == 409, same
+    # The same position in another box is free.
     assert w.store(w.lena, w.vial("0002"), **slot | {"box": "B3"}).status_code == 201
-    assert w.store(w.lena, w.vial("0003"), rack="R1", box="B2").status_code == 201
+    assert w.store(w.lena, w.vial("0003"), rack="R1", box="B2", position="C1").status_code == 201
     # Storing a vial again where it already is is no clash with itself.
     assert w.store(w.lena, w.vial("0001"), **slot).status_code == 201
     # A slot is free again once its vial has left it.
@@ -498,7 +573,11 @@ def test_a_statement_changed_after_signing_is_refused_and_nothing_is_appended(
     """The signature is checked before the step joins the write queue (the key is known
     by then): a statement changed after signing is refused, naming the signature."""
     w, vial = world, world.vial()
-    first_use = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A"})
+    first_use = w.lena.body(
+        "custody.stored",
+        vial,
+        {"site": "LAB1", "unit": "LN2-A", "rack": "R1", "box": "B1", "position": "A1"},
+    )
     first_use["statement"]["what"]["rack"] = "R9"  # changed after signing
     refused = w.api.client.post("/custody/store", headers=w.lena.headers, json=first_use)
     assert refused.status_code == 422 and refused.json()["field"] == "signature"

@@ -320,8 +320,11 @@ def test_locations_packing_handoffs_and_receipt(world: World, history: dict[str,
         "trace:box": "B2",
         "trace:position": "A3",
     }
-    assert "trace:storagePosition" not in storing[2]
-    assert storing[3]["trace:storagePosition"] == {"trace:rack": "C1"}
+    assert storing[3]["trace:storagePosition"] == {
+        "trace:rack": "C1",
+        "trace:box": "B1",
+        "trace:position": "0001",
+    }
 
     [packing] = [e for e in events if e["bizStep"] == "packing"]
     assert packing["type"] == "AggregationEvent" and packing["action"] == "ADD"

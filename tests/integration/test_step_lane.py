@@ -100,7 +100,18 @@ def test_the_phone_page_s_cookie_and_csrf_header_take_the_lane(world: World) -> 
     token = w.lena.headers["Authorization"].removeprefix("Bearer ")
     cookie = {"cookie": f"{SESSION_COOKIE}={token}"}
     csrf = {"x-csrf-token": csrf_token(w.api.settings.secret_key, token_digest(token))}
-    body = w.lena.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": nonce()})
+    body = w.lena.body(
+        "custody.stored",
+        vial,
+        {
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": nonce(),
+        },
+    )
     lane = lane_of(w.api)
     before = lane.served
 
@@ -123,7 +134,18 @@ def test_refusals_through_the_lane_are_the_route_s(world: World) -> None:
     offer = {"to": "user:cora"}
 
     # A role the step does not admit.
-    body = w.cora.body("custody.stored", vial, {"site": "LAB1", "unit": "LN2-A", "nonce": nonce()})
+    body = w.cora.body(
+        "custody.stored",
+        vial,
+        {
+            "site": "LAB1",
+            "unit": "LN2-A",
+            "rack": "R1",
+            "box": "B1",
+            "position": "A1",
+            "nonce": nonce(),
+        },
+    )
     assert same_answer(w.api, "/custody/store", body, w.cora.headers).status_code == 403
     # No such unit.
     missing = w.vial("9999")

@@ -171,6 +171,22 @@ def _text(what: Mapping[str, Any], name: str, max_length: int, *, required: bool
     return value.strip()
 
 
+PLACE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,31}")
+"""A rack, box or position as written on the tank's map: letters, digits and a few
+separators, so that one place has one spelling up to letter case ("a1" is "A1")."""
+
+
+def _place_code(what: Mapping[str, Any], name: str) -> str:
+    value = what.get(name)
+    text = value.strip() if isinstance(value, str) else ""
+    if not PLACE_CODE.fullmatch(text):
+        raise InvalidInputError(
+            f"{name} is 1-32 letters, digits, spaces or . _ / - (as on the storage map)",
+            field=f"{WHAT}.{name}",
+        )
+    return text
+
+
 def _tag(what: Mapping[str, Any]) -> str | None:
     value = what.get("tag")
     if value is None:
@@ -193,19 +209,17 @@ class Location:
         return cls(
             site=_text(what, "site", 32),
             unit=_text(what, "unit", 32),
-            rack=_text(what, "rack", 32, required=False),
-            box=_text(what, "box", 32, required=False),
-            position=_text(what, "position", 32, required=False),
+            # A stored vial is found again by its exact place: all three are required.
+            rack=_place_code(what, "rack"),
+            box=_place_code(what, "box"),
+            position=_place_code(what, "position"),
         )
 
     def describe(self) -> str:
-        parts = [f"{self.site} {self.unit}"]
-        parts += [
-            f"{k} {v}"
-            for k, v in (("rack", self.rack), ("box", self.box), ("position", self.position))
-            if v
-        ]
-        return ", ".join(parts)
+        return (
+            f"{self.site} {self.unit}, rack {self.rack}, box {self.box}, "
+            f"position {self.position}"
+        )
 
 
 @dataclass(frozen=True)

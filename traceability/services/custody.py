@@ -482,19 +482,14 @@ def store(
         user=user,
         now=now,
         site=site,
-        location=(
-            unit_row.id,
-            location.rack or None,
-            location.box or None,
-            location.position or None,
-        ),
+        location=(unit_row.id, location.rack, location.box, location.position),
     )
 
 
 _IN_SLOT = Hot.select(
     [_EVENTS.c.vial_id],
-    "FROM custody_events WHERE unit_id = :unit AND position = :position "
-    "AND COALESCE(rack, '') = :rack AND COALESCE(box, '') = :box "
+    "FROM custody_events WHERE unit_id = :unit AND UPPER(position) = :position "
+    "AND UPPER(rack) = :rack AND UPPER(box) = :box "
     "AND state = :stored AND vial_id != :vial AND custody_events.id = "
     "(SELECT MAX(later.id) FROM custody_events AS later "
     "WHERE later.vial_id = custody_events.vial_id)",
@@ -512,17 +507,14 @@ _IN_SLOT = Hot.select(
 
 def _check_slot_free(session: Session, vial: Vial, unit_id: int, location: Location) -> None:
     """A position holds one vial: storing a second there would make the storage map,
-    and the search for a vial in the tank, wrong. A location without a position (a
-    whole box or shelf) may hold many."""
-    if not location.position:
-        return
+    and the search for a vial in the tank, wrong. "a1" and "A1" are one place."""
     row = _IN_SLOT.first(
         _reads(session),
         {
             "unit": unit_id,
-            "position": location.position,
-            "rack": location.rack,
-            "box": location.box,
+            "position": location.position.upper(),
+            "rack": location.rack.upper(),
+            "box": location.box.upper(),
             "stored": CustodyState.in_storage.value,
             "vial": vial.id,
         },
