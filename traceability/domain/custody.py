@@ -217,8 +217,7 @@ class Location:
 
     def describe(self) -> str:
         return (
-            f"{self.site} {self.unit}, rack {self.rack}, box {self.box}, "
-            f"position {self.position}"
+            f"{self.site} {self.unit}, rack {self.rack}, box {self.box}, position {self.position}"
         )
 
 
