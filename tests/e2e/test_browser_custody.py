@@ -111,3 +111,29 @@ def test_a_courier_accepts_and_hands_over_by_scanning_on_a_phone(api: Api, serve
     }
     result = CliRunner().invoke(cli, ["audit", "verify-log", "--database-url", url], env=env)
     assert result.exit_code == 0, result.output
+
+
+def test_custody_and_record_pages_fit_a_phone_screen(api: Api, server: Any) -> None:
+    """Long Digital Link URIs and SSCCs break instead of making a 390 px page scroll
+    sideways (the courier's and the clinic's pages are used on phones)."""
+    w = make_world(api)
+    base = str(api.client.base_url).rstrip("/")
+    for serial in ("0001", "0002"):
+        assert w.store(w.lena, w.vial(serial)).status_code == 201
+    assert w.offer(w.lena, w.vial("0002"), "user:cora").status_code == 201
+    vial_path = urlsplit(w.vial("0001")).path
+    with chromium() as browser:
+        for username, paths in (
+            ("lena", ["/ui/batches/UC26-001", vial_path, "/ui/sites/LAB1"]),
+            ("cora", ["/ui/custody"]),
+        ):
+            page = new_page(browser, api.clock(), **PHONE)
+            page.goto(f"{base}/sign-in")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/")
+            for path in paths:
+                page.goto(f"{base}{path}")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (path, width)

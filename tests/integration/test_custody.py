@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.custody_flow import World, make_world
+from tests.custody_flow import LOT, World, make_world
 from tests.signing import Signer
 from tests.support import Api
 from traceability.custody_log.statements import Statement, when_text
@@ -54,6 +54,38 @@ def test_a_vial_travels_from_the_lab_to_the_clinic_with_both_parties_signing(wor
     assert restored.status_code == 201 and restored.json()["custodian"] == "site:CLINIC1"
     report = verify_log(w.api.db, w.api.app.state.context.log.keys.log.verifier())
     assert report.ok, report.findings
+
+
+def test_a_vial_not_released_says_so_wherever_it_travels(world: World) -> None:
+    """Once a vial leaves storage its status says where it is ("in transit",
+    "received"); the batch's disposition must stay in sight at the clinic."""
+    w, vial = world, world.vial()
+    path = "/" + vial.split("://", 1)[1].split("/", 1)[1]
+    w.store(w.lena, vial)
+    w.hand(w.lena, w.cora, vial, "user:cora")
+    carried = w.api.client.get("/ui/custody", headers=w.cora.headers | HTML).text
+    assert "quarantine: not released" in carried
+    w.hand(w.cora, w.nora, vial, "site:CLINIC1")
+    received = w.step(
+        w.nora,
+        "/custody/receive",
+        "custody.received",
+        vial,
+        seal_intact=True,
+        damaged=False,
+        logger_attached=True,
+    )
+    assert received.status_code == 201
+    public = w.api.client.get(path, headers={"accept": "application/json"}).json()
+    assert (public["status"], public["disposition"], public["released"]) == (
+        "received",
+        "quarantine",
+        False,
+    )
+    page = w.api.client.get(path, headers=HTML).text
+    assert f"Not released: batch {LOT} is <strong>quarantine</strong>" in page
+    mine = w.api.client.get("/custody/mine", headers=w.nora.headers).json()
+    assert [(h["serial"], h["disposition"]) for h in mine["holding"]] == [("0001", "quarantine")]
 
 
 def test_steps_out_of_sequence_are_refused_naming_the_current_state(world: World) -> None:
@@ -462,6 +494,8 @@ def test_the_custody_pages_show_holdings_arrivals_and_the_storage_map(world: Wor
     assert '<td data-label="Position">A3</td>' in lab and ">0002</a>" not in lab
     clinic = w.api.client.get("/ui/sites/CLINIC1", headers=w.nora.headers | HTML).text
     assert "offered by cora" in clinic
+    # Named as people call it, not by its URI.
+    assert f'#custody">{LOT} / vial 0002</a> offered by cora' in clinic
     assert w.api.client.get("/ui/sites/NOPE", headers=w.nora.headers | HTML).status_code == 404
     assert w.api.client.get("/ui/custody", headers=w.api.headers("admin") | HTML).status_code == 403
 

@@ -133,6 +133,11 @@ def test_a_complete_batch_passes_every_check_and_qa_releases_it(world: World) ->
     assert body["manifestation"] == (
         "Signed by Quinn Tester on 2026-11-02 at 09:00:00 UTC: Approved for release"
     )
+    vial_page = "/" + w.vial().split("://", 1)[1].split("/", 1)[1]
+    shown = w.api.client.get(vial_page, headers={"accept": "application/json"}).json()
+    assert (shown["disposition"], shown["released"]) == ("released", True)
+    page = w.api.client.get(vial_page, headers={"accept": "text/html"}).text
+    assert "Status:" in page and "data-not-released" not in page
     entry = w.api.client.get(f"/log/entries/{body['log_index']}", headers=w.quinn.headers).json()
     assert entry["body"]["actor"] == "quinn" and entry["body"]["type"] == "batch.disposition"
     assert w.state(w.vial()) == "released"

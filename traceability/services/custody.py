@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, func
 from sqlalchemy import select as sa_select
@@ -915,11 +915,22 @@ def units_held_by(session: Session, party: Party) -> list[tuple[Vial, Position]]
     return [(v, where[v.id]) for v in vials if v.id is not None and where[v.id].custodian == party]
 
 
+class Held(NamedTuple):
+    """A vial held by one of a person's parties."""
+
+    vial: Vial
+    lot: str
+    disposition: str
+    """Its batch's state: a courier or clinic must see that a vial is not released."""
+    position: Position
+    sscc: str | None
+    """The shipper it is packed in, if any."""
+
+
 @dataclass(frozen=True)
 class CustodyView:
     parties: list[Party]
-    holding: list[tuple[Vial, str, Position, str | None]]
-    """(vial, lot, position, shipper SSCC) for every vial held by one of the parties."""
+    holding: list[Held]
     offered: list[Handoff]
 
 
@@ -933,8 +944,9 @@ def custody_of(session: Session, user: User, now: datetime) -> CustodyView:
         for vial, position in units_held_by(session, party):
             batch = session.get(Batch, vial.batch_id)
             shipper = session.get(Shipper, position.shipper_id) if position.shipper_id else None
+            assert batch is not None  # noqa: S101 - foreign key
             holding.append(
-                (vial, batch.lot if batch else "", position, shipper.sscc if shipper else None)
+                Held(vial, batch.lot, batch.state, position, shipper.sscc if shipper else None)
             )
     names = [str(p) for p in parties]
     return CustodyView(parties, holding, list(open_handoffs_to(session, names, now)))

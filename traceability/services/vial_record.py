@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 from audit.entry import parse_entry
 from labels.digital_link import VialId
 from traceability.custody_log.appender import subject_entries
-from traceability.domain.custody import CustodyState
+from traceability.domain.custody import ADMINISTRABLE, CustodyState
 from traceability.domain.label_tags import TagVerdict
-from traceability.domain.qc_record import QcStatus, record_status
+from traceability.domain.qc_record import BatchState, QcStatus, record_status
 from traceability.errors import NotFoundError
 from traceability.services import custody, qc_results, vial_labels
 from traceability.services.batch_records import specification_of, vials_of
@@ -77,6 +77,10 @@ class VialRecord:
     processing_class: str
     status: str
     custody_state: str
+    disposition: str
+    """The batch's state, shown beside where the vial is: once a vial leaves storage its
+    status says where it is, and a clinic must still see that it is not released."""
+    released: bool
     qc_passed: int
     qc_required: int
     qc: list[QcLine]
@@ -210,6 +214,8 @@ def vial_record(
         processing_class=batch.processing_class,
         status=vial_status(batch, position.state),
         custody_state=position.state.value,
+        disposition=batch.state,
+        released=BatchState(batch.state) in ADMINISTRABLE,
         qc_passed=sum(1 for line in qc if line.status == QcStatus.passed.value),
         qc_required=len(qc),
         qc=qc,

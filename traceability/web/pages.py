@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,6 +23,21 @@ from traceability.web.deps import presented_token
 def _context(request: Request) -> ServiceContext:
     context: ServiceContext = request.app.state.context
     return context
+
+
+def path_of(uri: str) -> str:
+    """A Digital Link URI's path: the link to its page on this site."""
+    return urlsplit(uri).path
+
+
+def unit_name(uri: str) -> str:
+    """What a person calls a vial or shipper URI: "UC26-101 / vial 0002", "shipper 0095..."."""
+    parts = [unquote(p) for p in urlsplit(uri).path.strip("/").split("/")]
+    if len(parts) == 6 and parts[0] == "01" and parts[2] == "10" and parts[4] == "21":
+        return f"{parts[3]} / vial {parts[5]}"
+    if len(parts) == 2 and parts[0] == "00":
+        return f"shipper {parts[1]}"
+    return uri
 
 
 def render(
@@ -44,6 +60,8 @@ def render(
         "roles": sorted(auth.actor.roles) if auth else [],
         "csrf_token": csrf,
         "role_descriptions": ROLE_DESCRIPTIONS,
+        "path_of": path_of,
+        "unit_name": unit_name,
     }
     data.update(values or {})
     response = context.templates.TemplateResponse(

@@ -609,6 +609,8 @@ class HeldVial(BaseModel):
     lot: str
     serial: str
     state: str
+    disposition: str
+    """The batch's state (quarantine, released, ...): only a released vial is given."""
     shipper: str | None
 
 
@@ -641,8 +643,15 @@ def my_custody(auth: Carrier, context: ContextDep, session: SessionDep) -> MyCus
     return MyCustody(
         parties=[str(p) for p in view.parties],
         holding=[
-            HeldVial(uri=v.uri, lot=lot, serial=v.serial, state=pos.state.value, shipper=sscc)
-            for v, lot, pos, sscc in view.holding
+            HeldVial(
+                uri=held.vial.uri,
+                lot=held.lot,
+                serial=held.vial.serial,
+                state=held.position.state.value,
+                disposition=held.disposition,
+                shipper=held.sscc,
+            )
+            for held in view.holding
         ],
         offered_to_me=[
             OpenHandoff(

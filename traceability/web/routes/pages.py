@@ -384,7 +384,6 @@ def custody_page(
         {
             "view": view,
             "sites": site_service.sites_of(session, user),
-            "path_of": lambda uri: urlsplit(uri).path,
         },
     )
 
@@ -405,7 +404,7 @@ def site_page(
     """A site's storage map: each unit's vials by rack, box and position; and arrivals."""
     site = site_service.find_site(session, code)
     view = custody_service.site_view(session, site, context.clock())
-    return render(request, "site.html", {"view": view, "path_of": lambda uri: urlsplit(uri).path})
+    return render(request, "site.html", {"view": view})
 
 
 @router.get("/ui/reviews")

@@ -9,7 +9,6 @@ are a 404, and scans are limited per client (429 with Retry-After).
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -199,7 +198,6 @@ def resolve_shipper(
             "tag": "",
             "origin": context.log.origin,
             "party_label": custody_actions.party_label,
-            "path_of": lambda uri: urlsplit(uri).path,
         },
         headers={"Vary": "Accept, Cookie"},
     )
