@@ -111,6 +111,17 @@ def test_assigning_to_nobody_or_an_unknown_deviation_is_refused(
         api, quinn, "deviation.assigned", {"deviation": deviation["id"], "assignee": "ghost"}
     )
     assert ghost.status_code == 422 and ghost.json()["field"] == "statement.what.assignee"
+    api.add_user("admin", "admin")
+    api.add_user("leo", "lab")
+    disabled = api.client.post(
+        "/users/leo/disable", headers=api.headers("admin"), json={"reason": "left the lab"}
+    )
+    assert disabled.status_code == 200, disabled.text
+    gone = event(
+        api, quinn, "deviation.assigned", {"deviation": deviation["id"], "assignee": "leo"}
+    )
+    assert gone.status_code == 422 and gone.json()["field"] == "statement.what.assignee"
+    assert "disabled" in gone.json()["detail"]
     unknown = event(api, quinn, "deviation.closed", {"deviation": 999, "conclusion": "x"})
     assert unknown.status_code == 422 and unknown.json()["field"] == "statement.what.deviation"
     wrong_type = event(api, quinn, "deviation.recorded", {"deviation": deviation["id"]})

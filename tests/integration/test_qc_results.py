@@ -275,6 +275,8 @@ def test_a_correction_supersedes_with_a_reason_and_both_versions_stay(
         ({"tested_at": "2099-01-01T00:00:00Z"}, "statement.what.tested_at"),
         ({"values": {}}, "statement.what.values"),
         ({"method": ""}, "statement.what.method"),
+        ({"analyst": "Zo\u00eb \u202e 1.3"}, "statement.what.analyst"),
+        ({"reagent_lots": ["7AAD\x00"]}, "statement.what.reagent_lots[0]"),
     ],
 )
 def test_bad_results_are_refused_naming_the_field_and_nothing_is_stored(

@@ -49,6 +49,18 @@ def test_a_second_result_must_supersede_the_standing_one_with_a_reason() -> None
     check_new_result(standing, "viability", supersedes=1, reason="transcription error")
 
 
+def test_a_correction_names_a_result_of_the_same_test_on_this_batch() -> None:
+    """Naming another batch's result, or another test's, is bad input (422), not the
+    409 'must supersede the standing one', which would send the analyst looking for it."""
+    standing = [result(1), result(2, test="endotoxin")]
+    with pytest.raises(InvalidInputError, match="result 7 is not this batch's result") as e:
+        check_new_result(standing, "viability", supersedes=7, reason="typo")
+    assert e.value.field == "supersedes"
+    with pytest.raises(InvalidInputError, match="result 2 is not a viability result") as e:
+        check_new_result(standing, "viability", supersedes=2, reason="typo")
+    assert e.value.field == "supersedes"
+
+
 def test_every_version_stays_and_the_newest_stands() -> None:
     history = [result(1), result(2, supersedes=1), result(3, supersedes=2)]
     assert current_results(history)["viability"].id == 3

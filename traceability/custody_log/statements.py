@@ -20,6 +20,7 @@ import rfc8785
 
 from audit.entry import ENTRY_DOMAIN, FORMAT_VERSION, LOG_ASSIGNED, MEMBERS
 from traceability.clock import rfc3339
+from traceability.domain.text import refused_character
 from traceability.errors import InvalidInputError
 
 MAX_INT = 2**53 - 1
@@ -36,8 +37,14 @@ STATEMENT_MEMBERS = frozenset(MEMBERS) - frozenset(LOG_ASSIGNED)
 
 
 def check_log_value(value: object, path: str) -> None:
-    """Refuse what the log's JSON may not hold (floats, huge ints, non-string keys)."""
-    if value is None or isinstance(value, (bool, str)):
+    """Refuse what the log's JSON may not hold (floats, huge ints, non-string keys,
+    control characters in text)."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        reason = refused_character(value)
+        if reason is not None:
+            raise InvalidInputError(f"{path}: {reason}", field=path)
         return
     if isinstance(value, int):
         if not -MAX_INT <= value <= MAX_INT:

@@ -88,6 +88,11 @@ def check_new_result(
     results: Sequence[ResultView], test: str, *, supersedes: int | None, reason: str | None
 ) -> None:
     """May a new result for `test` be entered (first, correction or retest)?"""
+    if supersedes is not None:
+        named = next((r for r in results if r.id == supersedes), None)
+        if named is None or named.test != test:
+            what = "this batch's" if named is None else f"a {test}"
+            raise InvalidInputError(f"result {supersedes} is not {what} result", field="supersedes")
     standing = current_results(results).get(test)
     if standing is None:
         if supersedes is not None:

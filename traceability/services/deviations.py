@@ -136,6 +136,10 @@ def change(
             raise InvalidInputError(
                 f"no user {assignment.assignee!r}", field="statement.what.assignee"
             )
+        if not holder.is_active:
+            raise InvalidInputError(
+                f"{holder.username}'s account is disabled", field="statement.what.assignee"
+            )
         if not batch_records.keeps_record(session, batch, holder):
             raise InvalidInputError(
                 f"{holder.username} does not act for the lab that makes batch {batch.lot}",

@@ -1,8 +1,8 @@
 """Input field types shared by request models, forms and query parameters.
 
-`Text` refuses control characters: a NUL cannot be stored by PostgreSQL at all (it
-would be a 500), and other controls have no business in names, reasons or subjects
-that are printed on records and signatures. Both engines then accept the same input.
+`Text` refuses control characters and text-direction controls (`domain.text`): a NUL
+cannot be stored by PostgreSQL at all (it would be a 500), and the others have no
+business in names, reasons or subjects printed on records and signatures.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict
 
-ALLOWED_CONTROLS = frozenset("\t\n\r")
+from traceability.domain.text import refused_character
 
 
 def refuse_control_characters(value: str) -> str:
-    for ch in value:
-        if (ord(ch) < 32 and ch not in ALLOWED_CONTROLS) or 0x7F <= ord(ch) < 0xA0:
-            raise ValueError(f"control character U+{ord(ch):04X} is not allowed")
+    reason = refused_character(value)
+    if reason is not None:
+        raise ValueError(reason)
     return value
 
 
