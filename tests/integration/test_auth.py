@@ -86,6 +86,39 @@ def test_an_unknown_username_locks_alike_so_the_lock_does_not_tell_which_names_e
     assert answers["lena"] == answers["ghost"] == [401] * api.settings.lockout_attempts + [429]
 
 
+def test_an_admin_unlocks_a_locked_account_over_the_api_with_a_reason(api: Api) -> None:
+    api.add_user("admin", "admin")
+    api.add_user("lena", "lab")
+    admin = api.headers("admin")
+    not_locked = api.client.post("/users/lena/unlock", headers=admin, json={"reason": "asked"})
+    assert not_locked.status_code == 409 and "not locked out" in not_locked.json()["detail"]
+    for _ in range(api.settings.lockout_attempts):
+        api.client.post("/auth/token", data={"username": "lena", "password": "wrong-pass-1"})
+    assert (
+        api.client.post("/auth/token", data={"username": "lena", "password": PASSWORD}).status_code
+        == 429
+    )
+    no_reason = api.client.post("/users/lena/unlock", headers=admin, json={"reason": ""})
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "reason"
+    api.add_user("leo", "lab")
+    not_admin = api.client.post(
+        "/users/lena/unlock", headers=api.headers("leo"), json={"reason": "x"}
+    )
+    assert not_admin.status_code == 403
+    assert (
+        api.client.post("/users/ghost/unlock", headers=admin, json={"reason": "x"}).status_code
+        == 404
+    )
+    done = api.client.post(
+        "/users/lena/unlock", headers=admin, json={"reason": "verified by phone"}
+    )
+    assert done.status_code == 200 and done.json()["username"] == "lena"
+    assert (
+        api.client.post("/auth/token", data={"username": "lena", "password": PASSWORD}).status_code
+        == 200
+    )
+
+
 def test_failures_spread_over_more_than_fifteen_minutes_do_not_lock(api: Api) -> None:
     api.add_user("lena", "lab")
     for _ in range(6):

@@ -47,6 +47,7 @@ from traceability.web.fields import Text
 from traceability.web.pages import render
 from traceability.web.problems import status_for
 from traceability.web.routes import batches as batch_routes
+from traceability.web.routes import users as user_routes
 from traceability.web.routes.batches import RecordReader
 from traceability.web.routes.batches import Reviewer as ReviewerPage
 from traceability.web.routes.custody import Carrier as CustodyCarrier
@@ -573,9 +574,7 @@ def users_unlock(
     reason: Annotated[Text, Form(max_length=2000)] = "",
 ) -> Response:
     try:
-        with context.db.write() as write:
-            user = user_service.get_by_username(write, username)
-            user_service.unlock(write, user, actor=auth.actor, now=context.clock(), reason=reason)
+        user_routes.unlock(context, auth, username, reason)
     except TraceabilityError as e:
         return _users_page(request, context, session, error=str(e), status=status_for(e))
     return RedirectResponse(f"/ui/users?done=unlocked+{username}", status_code=303)

@@ -7,9 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from traceability.errors import ConflictError
 from traceability.services import auth as auth_service
 from traceability.services import users as user_service
-from traceability.storage.models import SignInEventPublic, UserPublic
+from traceability.services.auth import Authenticated
+from traceability.storage.models import SignInEventPublic, User, UserPublic
+from traceability.web.context import ServiceContext
 from traceability.web.deps import Admin, ContextDep, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 
@@ -86,6 +89,26 @@ def enable_user(username: str, body: Reason, auth: Admin, context: ContextDep) -
             session, user, active=True, actor=auth.actor, now=context.clock(), reason=body.reason
         )
         return user_service.to_public(user)
+
+
+def unlock(context: ServiceContext, auth: Authenticated, username: str, reason: str) -> User:
+    """Lift a lock-out now (the API and the users page). An account that is not locked
+    is refused, so the record holds no unlock that changed nothing."""
+    with context.db.write() as session:
+        user = user_service.get_by_username(session, username)
+        now = context.clock()
+        if auth_service.lock_state(session, user.username, now, context.lockout) is None:
+            raise ConflictError(f"{user.username} is not locked out")
+        return user_service.unlock(session, user, actor=auth.actor, now=now, reason=reason)
+
+
+@router.post(
+    "/users/{username}/unlock",
+    response_model=UserPublic,
+    summary="Lift a lock-out after failed sign-ins, with a reason",
+)
+def unlock_user(username: str, body: Reason, auth: Admin, context: ContextDep) -> UserPublic:
+    return user_service.to_public(unlock(context, auth, username, body.reason))
 
 
 @router.put("/users/{username}/roles", response_model=UserPublic, summary="Change roles")
