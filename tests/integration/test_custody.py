@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from datetime import timedelta
@@ -84,6 +85,10 @@ def test_a_vial_not_released_says_so_wherever_it_travels(world: World) -> None:
     )
     page = w.api.client.get(path, headers=HTML).text
     assert f"Not released: batch {LOT} is <strong>quarantine</strong>" in page
+    # Times read as on every other page, the signed text kept in the markup.
+    assert re.search(
+        r'<time datetime="[0-9T:.-]+Z">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>', page
+    )
     mine = w.api.client.get("/custody/mine", headers=w.nora.headers).json()
     assert [(h["serial"], h["disposition"]) for h in mine["holding"]] == [("0001", "quarantine")]
 

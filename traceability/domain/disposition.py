@@ -74,7 +74,7 @@ class DispositionRequest:
         meaning = what.get("meaning")
         if meaning not in MEANINGS[decision]:
             raise InvalidInputError(
-                f"the meaning of a {decision} signature is one of: "
+                f"the meaning of a signature for '{decision}' is one of: "
                 + "; ".join(MEANINGS[decision]),
                 field=f"{WHAT}.meaning",
             )

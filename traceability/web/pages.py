@@ -6,6 +6,7 @@ the current session is handed to every template so that each form can carry it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -40,6 +41,15 @@ def unit_name(uri: str) -> str:
     return uri
 
 
+def utc_shown(when: str) -> str:
+    """A signed RFC 3339 time as the pages show times: "2026-12-03 13:49:36 UTC"."""
+    try:
+        moment = datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return when
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def render(
     request: Request,
     template: str,
@@ -62,6 +72,7 @@ def render(
         "role_descriptions": ROLE_DESCRIPTIONS,
         "path_of": path_of,
         "unit_name": unit_name,
+        "utc_shown": utc_shown,
     }
     data.update(values or {})
     response = context.templates.TemplateResponse(
