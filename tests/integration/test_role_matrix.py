@@ -32,7 +32,6 @@ PUBLIC = {
     ("GET", "/01/{gtin}/10/{lot}/21/{serial}"),
     ("GET", "/01/{gtin}/10/{lot}"),
     ("GET", "/00/{sscc}"),
-    ("GET", "/redoc"),
     # The log's checkpoint, key and proofs are public on purpose: hashes and signatures
     # only, so that anyone holding a vial can check its record.
     ("GET", "/log/checkpoint"),

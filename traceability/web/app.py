@@ -18,7 +18,7 @@ from traceability.keys import load_service_keys
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.storage.group_commit import GroupCommit
-from traceability.web import problems
+from traceability.web import api_docs, problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
 from traceability.web.headers import SecurityHeaders
 from traceability.web.rate_limit import SlidingWindowLimiter
@@ -117,9 +117,12 @@ def create_app(
         summary="QC batch records, a signed custody log, QR labels and a release gate.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by api_docs, without a CDN
+        redoc_url=None,
     )
     app.state.context = context
     problems.install(app)
+    api_docs.install(app)  # before /static, which would otherwise take its assets' paths
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in ROUTERS:
         app.include_router(router)
