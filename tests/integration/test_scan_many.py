@@ -81,7 +81,7 @@ def test_a_photo_without_codes_reads_none_and_auditors_may_not_scan(world: World
         headers=world.cora.headers | {"content-type": "image/png"},
         content=buffer.getvalue(),
     )
-    assert empty.status_code == 200 and empty.json() == {"codes": []}
+    assert empty.status_code == 200 and empty.json() == {"codes": [], "shippers": []}
     world.api.add_user("aude", "auditor")
     denied = world.api.client.post(
         "/scan",
@@ -104,3 +104,59 @@ def test_a_code_that_is_not_a_well_formed_url_names_nothing(world: World) -> Non
     )
     assert response.status_code == 200, response.text
     assert [c["kind"] for c in response.json()["codes"]] == ["unknown"]
+
+
+def photo_of_codes(*texts: str) -> bytes:
+    """A photo of several QR labels side by side (made with the qrcode package)."""
+    import qrcode
+    from PIL import Image
+
+    images = [qrcode.make(text, border=4).get_image().convert("L") for text in texts]
+    gap = 40
+    width = sum(i.width for i in images) + gap * (len(images) - 1)
+    sheet = Image.new("L", (width, max(i.height for i in images)), 255)
+    x = 0
+    for image in images:
+        sheet.paste(image, (x, 0))
+        x += image.width + gap
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_photo_with_a_shippers_label_says_which_packed_vials_it_missed(world: World) -> None:
+    w = world
+    batch = w.vial().rsplit("/21/", 1)[0]
+    labels = w.lena.post("/batches/UC26-001/labels", "labels.issued", batch, {}).json()["labels"]
+    for serial in ("0001", "0002", "0003"):
+        assert w.store(w.lena, w.vial(serial)).status_code == 201
+    made = w.api.client.post("/shippers", headers=w.lena.headers, json={"site": "LAB1"})
+    shipper = made.json()
+    packed = w.step(
+        w.lena,
+        "/custody/pack",
+        "custody.packed",
+        shipper["uri"],
+        vials=[w.vial("0001"), w.vial("0002")],
+    )
+    assert packed.status_code == 201, packed.text
+    label_of = {label["uri"].split("?")[0]: label["uri"] for label in labels}
+
+    def scan(*texts: str) -> dict[str, object]:
+        response = w.api.client.post(
+            "/scan",
+            headers=w.cora.headers | {"content-type": "image/png"},
+            content=photo_of_codes(*texts),
+        )
+        assert response.status_code == 200, response.text
+        found: dict[str, object] = response.json()
+        return found
+
+    partial = scan(shipper["uri"], label_of[w.vial("0001")], label_of[w.vial("0003")])
+    assert len(partial["codes"]) == 3  # type: ignore[arg-type]
+    assert partial["shippers"] == [
+        {"sscc": shipper["sscc"], "packed": 2, "seen": 1, "not_seen": ["UC26-001 / vial 0002"]}
+    ]
+    whole = scan(shipper["uri"], label_of[w.vial("0001")], label_of[w.vial("0002")])
+    assert whole["shippers"] == [{"sscc": shipper["sscc"], "packed": 2, "seen": 2, "not_seen": []}]
+    assert scan(label_of[w.vial("0003")])["shippers"] == []

@@ -24,7 +24,7 @@ from traceability.errors import InvalidInputError, NotFoundError
 from traceability.services import custody, vial_labels, vial_record
 from traceability.services.auth import Authenticated
 from traceability.services.image_scan import MAX_BYTES, decode_qr_codes
-from traceability.storage.models import Shipper
+from traceability.storage.models import Batch, Shipper
 from traceability.web.deps import ContextDep, RequireRoles
 from traceability.web.pages import render
 
@@ -47,8 +47,20 @@ class ScannedCode(BaseModel):
     page: str | None = None
 
 
+class ShipperContents(BaseModel):
+    """A shipper whose label is in the photo, against the vials packed in it: a photo
+    can miss a label (blur, glare, a curved vial), and the person must be told."""
+
+    sscc: str
+    packed: int
+    seen: int
+    not_seen: list[str]
+    """'LOT / vial SERIAL' of each packed vial whose label was not read."""
+
+
 class ScanResult(BaseModel):
     codes: list[ScannedCode]
+    shippers: list[ShipperContents] = []
 
 
 def _identity(text: str) -> str:
@@ -137,7 +149,26 @@ def _scan(data: bytes, context: ContextDep, username: str) -> ScanResult:
     texts = decode_qr_codes(data)
     with context.db.write() as session:
         codes = [_describe(session, text, context, username) for text in texts]
-    return ScanResult(codes=codes)
+        shippers = [
+            _contents(session, code.serial, codes)
+            for code in codes
+            if code.kind == "shipper" and code.serial
+        ]
+    return ScanResult(codes=codes, shippers=shippers)
+
+
+def _contents(session: Session, sscc: str, codes: list[ScannedCode]) -> ShipperContents:
+    shipper = session.exec(select(Shipper).where(Shipper.sscc == sscc)).one()
+    seen = {(c.lot, c.serial) for c in codes if c.kind == "vial"}
+    packed = [
+        (batch.lot, vial.serial)
+        for vial in custody.vials_in(session, shipper)
+        if (batch := session.get(Batch, vial.batch_id)) is not None
+    ]
+    missing = [f"{lot} / vial {serial}" for lot, serial in packed if (lot, serial) not in seen]
+    return ShipperContents(
+        sscc=sscc, packed=len(packed), seen=len(packed) - len(missing), not_seen=missing
+    )
 
 
 @router.get("/ui/scan", include_in_schema=False)

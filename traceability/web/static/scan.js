@@ -53,6 +53,31 @@ async function sendPhoto(form) {
   out.className = "ok";
   out.textContent = `${body.codes.length} code${body.codes.length === 1 ? "" : "s"} read.`;
   out.dataset.count = String(body.codes.length);
+  // A photo can miss labels; say so, and against a shipper's contents say which.
+  const notes = document.querySelector("[data-shippers]");
+  notes.replaceChildren();
+  for (const shipper of body.shippers) {
+    const item = document.createElement("li");
+    item.dataset.sscc = shipper.sscc;
+    if (shipper.not_seen.length === 0) {
+      item.className = "ok";
+      item.textContent = `Shipper ${shipper.sscc}: all ${shipper.packed} packed vials seen.`;
+    } else {
+      item.className = "error";
+      item.dataset.missing = String(shipper.not_seen.length);
+      item.textContent = `Shipper ${shipper.sscc}: ${shipper.seen} of ${shipper.packed} packed ` +
+        `vials seen; not seen: ${shipper.not_seen.join(", ")}. Take another photo, closer ` +
+        "or with less glare, or scan those vials one by one.";
+    }
+    notes.append(item);
+  }
+  if (body.shippers.length === 0) {
+    const item = document.createElement("li");
+    item.className = "muted";
+    item.textContent = "Only the labels readable in this photo are listed. Include the " +
+      "shipper's own label to check the photo against what is packed in it.";
+    notes.append(item);
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
