@@ -91,6 +91,14 @@ def test_cell_count_is_25_million_plus_or_minus_20_percent(value: str, expected:
     assert verdict("cell_count", {"value": value}, "cells/vial") is expected
 
 
+def test_a_value_in_exponent_form_is_written_out_in_the_reason() -> None:
+    result = evaluate(
+        SPEC.test("cell_count"), Result("cell_count", {"value": "2.54e7"}, "cells/vial")
+    )
+    assert result.verdict is Verdict.passed
+    assert "25400000 cells/vial meets" in result.reasons[0]
+
+
 def test_exclusive_and_two_sided_limits() -> None:
     limits = NumericLimits(
         "%", lower=Bound(Decimal(10), inclusive=False), upper=Bound(Decimal(20), inclusive=False)

@@ -229,9 +229,11 @@ def _numeric(
         raise InvalidInputError(f"{label} is specified in {limits.unit}, not {unit}", field="unit")
     value = decimal_from(raw, field_name=field_name)
     unit_named(limits.unit).check(value, field_name)
+    # Written out ("25400000", not "2.54E+7"): the reason is read on the record.
+    shown = f"{value:f}"
     if limits.accepts(value):
-        return True, f"{label} {value} {limits.unit} meets {limits.describe()}"
-    return False, f"{label} {value} {limits.unit} is outside {limits.describe()}"
+        return True, f"{label} {shown} {limits.unit} meets {limits.describe()}"
+    return False, f"{label} {shown} {limits.unit} is outside {limits.describe()}"
 
 
 def evaluate(test: RequiredTest, result: Result) -> Evaluation:
