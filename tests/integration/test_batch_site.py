@@ -92,6 +92,14 @@ def test_only_the_making_labs_staff_enter_review_and_act_on_its_record(
     deviation = {"title": "Door alarm", "description": "4 minutes", "severity": "minor"}
     assert on_batch(api, nora, "/deviations", "deviation.recorded", deviation).status_code == 403
     assert on_batch(api, nora, "/labels", "labels.issued", {}).status_code == 403
+    assert on_batch(api, lena, "/labels", "labels.issued", {}).status_code == 201
+    reissue = {"serials": ["0001"], "reason": "smudged"}
+    assert on_batch(api, nora, "/labels/reissue", "labels.reissued", reissue).status_code == 403
+    # Printed labels carry each vial's live tag: printing is the making lab's too.
+    for printed in ("labels.pdf", "labels.zpl"):
+        url = f"/batches/{LOT}/{printed}"
+        assert api.client.get(url, headers=nora.headers).status_code == 403, printed
+        assert api.client.get(url, headers=lena.headers).status_code == 200, printed
     # Nothing the outsiders tried is in the record; the lab's own staff go on as before.
     record = api.client.get(f"/batches/{LOT}", headers=leo.headers).json()
     assert [r["review"] for r in record["results"]] == [None]
@@ -107,6 +115,27 @@ def test_only_the_making_labs_staff_enter_review_and_act_on_its_record(
     )
     assert to_outsider.status_code == 422
     assert to_outsider.json()["field"] == "statement.what.assignee"
+    closing = {"deviation": recorded.json()["id"], "conclusion": "no impact"}
+    assert (
+        on_batch(api, quade, "/deviations/events", "deviation.closed", closing).status_code == 403
+    )
+    failed = on_batch(
+        api,
+        lena,
+        "/results",
+        "qc.result.entered",
+        result_what(test="potency", values={"value": "10"}, unit="% inhibition"),
+    )
+    assert failed.status_code == 201, failed.text
+    conclusion = {
+        "result": failed.json()["id"],
+        "conclusion": "invalidated",
+        "reason": "positive control failed",
+    }
+    assert on_batch(api, quade, "/oos", "oos.concluded", conclusion).status_code == 403
+    # The same statement from the lab's own QA is taken: the refusal was for who, not what.
+    done = on_batch(api, people["quinn"], "/oos", "oos.concluded", conclusion)
+    assert done.status_code == 201, done.text
 
 
 def test_another_sites_staff_see_no_review_work_or_buttons_for_the_batch(

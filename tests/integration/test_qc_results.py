@@ -235,7 +235,12 @@ def test_a_correction_supersedes_with_a_reason_and_both_versions_stay(
     assert second_without.status_code == 409
     no_reason = enter(api, lena, values={"value": "82"}, supersedes=first["id"])
     assert no_reason.status_code == 422
-    assert no_reason.json()["field"] == "reason"
+    assert no_reason.json()["field"] == "statement.what.reason"
+    other_test = enter(
+        api, lena, test="endotoxin", values={"value": "0.2"}, unit="EU/mL", supersedes=first["id"]
+    )
+    assert other_test.status_code == 422
+    assert other_test.json()["field"] == "statement.what.supersedes"
     corrected = enter(
         api,
         lena,
@@ -277,6 +282,7 @@ def test_a_correction_supersedes_with_a_reason_and_both_versions_stay(
         ({"method": ""}, "statement.what.method"),
         ({"analyst": "Zo\u00eb \u202e 1.3"}, "statement.what.analyst"),
         ({"reagent_lots": ["7AAD\x00"]}, "statement.what.reagent_lots[0]"),
+        ({"values": {"value": "85.2", "note\u202e": "x"}}, "statement.what.values"),
     ],
 )
 def test_bad_results_are_refused_naming_the_field_and_nothing_is_stored(

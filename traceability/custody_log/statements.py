@@ -64,6 +64,9 @@ def check_log_value(value: object, path: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInputError(f"{path}: object keys must be strings", field=path)
+            reason = refused_character(key)
+            if reason is not None:
+                raise InvalidInputError(f"{path}: a key's {reason}", field=path)
             check_log_value(item, f"{path}.{key}")
         return
     raise InvalidInputError(f"{path}: {type(value).__name__} cannot go into the log", field=path)

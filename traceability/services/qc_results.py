@@ -135,11 +135,11 @@ def enter_result(
     try:
         test = specification.test(entry.result.test)
         evaluation = evaluate(test, entry.result)
+        check_new_result(
+            views(session, batch), test.code, supersedes=entry.supersedes, reason=entry.reason
+        )
     except InvalidInputError as e:  # the domain names the member inside `what`
         raise InvalidInputError(str(e), field=f"statement.what.{e.field}") from None
-    check_new_result(
-        views(session, batch), test.code, supersedes=entry.supersedes, reason=entry.reason
-    )
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     assert batch.id is not None  # noqa: S101 - stored
     row = QcResult(

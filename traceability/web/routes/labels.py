@@ -164,7 +164,7 @@ def labels_pdf(
     dpi: Dpi = 300,
 ) -> Response:
     job = PrintJob(layout, "pdf", paper, (width_mm, height_mm), dpi)
-    return _printed(_print(session, lot, job, context), "inline")
+    return _printed(_print(session, lot, job, context, auth), "inline")
 
 
 @router.get(
@@ -184,13 +184,19 @@ def labels_zpl(
     dpi: Dpi = 300,
 ) -> Response:
     job = PrintJob(layout, "zpl", "A4", (width_mm, height_mm), dpi)
-    return _printed(_print(session, lot, job, context), "attachment")
+    return _printed(_print(session, lot, job, context, auth), "attachment")
 
 
-def _print(session: SessionDep, lot: str, job: PrintJob, context: ContextDep) -> Printed:
+def _print(
+    session: SessionDep, lot: str, job: PrintJob, context: ContextDep, auth: Authenticated
+) -> Printed:
+    """Printed labels carry each vial's live tag: only the making lab's staff print them,
+    as only they issue them."""
+    batch = batch_records.get_batch(session, lot)
+    batch_records.check_keeps_record(session, batch, auth.user)
     return print_labels(
         session,
-        batch_records.get_batch(session, lot),
+        batch,
         job,
         resolver=context.settings.resolver_base,
         establishment=context.settings.establishment,
