@@ -198,6 +198,7 @@ async def set_up(base: str, clients: int) -> list[Pair]:
                 "expires_on": "2027-10-01",
                 "specification_version": 1,
                 "vials": serials,
+                "site": "LAB1",
             },
         )
         pairs = []

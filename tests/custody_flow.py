@@ -44,6 +44,13 @@ class World:
             path, headers=who.headers | (headers or {}), json=who.body(type, subject, what)
         )
 
+    def join(self, username: str, site: str = "LAB1") -> None:
+        """Make `username` act for `site` (the lab keeps the batch's record)."""
+        added = self.api.client.post(
+            f"/sites/{site}/members", headers=self.admin, json={"username": username}
+        )
+        assert added.status_code == 201, added.text
+
     def store(
         self, who: Signer, subject: str, site: str = "LAB1", unit: str = "LN2-A", **kw: Any
     ) -> Any:
@@ -83,8 +90,9 @@ class World:
         return str(record.json()["status"])
 
 
-def make_world(api: Api, *, batch_site: str | None = None) -> World:
-    """Two sites and five people; the batch is made at `batch_site` if given."""
+def make_world(api: Api, *, lab_qa: bool = True) -> World:
+    """Two sites and five people; the batch is made at LAB1, whose members are lena and
+    (unless `lab_qa` is False) quinn, its QA."""
     api.add_user("admin", "admin")
     admin = api.headers("admin")
     quinn = Signer.register(api, "quinn", "qa")
@@ -93,17 +101,17 @@ def make_world(api: Api, *, batch_site: str | None = None) -> World:
     cora = Signer.register(api, "cora", "courier")
     cody = Signer.register(api, "cody", "courier")
     register_product(api, quinn)
-    for code, kind, member in (("LAB1", "lab", "lena"), ("CLINIC1", "clinic", "nora")):
+    lab_members = ("lena", "quinn") if lab_qa else ("lena",)
+    for code, kind, members in (("LAB1", "lab", lab_members), ("CLINIC1", "clinic", ("nora",))):
         made = api.client.post(
             "/sites", headers=admin, json={"code": code, "name": code, "kind": kind}
         )
         assert made.status_code == 201, made.text
-        assert (
-            api.client.post(
+        for member in members:
+            added = api.client.post(
                 f"/sites/{code}/members", headers=admin, json={"username": member}
-            ).status_code
-            == 201
-        )
+            )
+            assert added.status_code == 201, added.text
         unit = {
             "code": "LN2-A",
             "name": "LN2 vapour tank A",
@@ -111,7 +119,7 @@ def make_world(api: Api, *, batch_site: str | None = None) -> World:
             "allowed_excursion_minutes": 10,
         }
         assert api.client.post(f"/sites/{code}/units", headers=admin, json=unit).status_code == 201
-    what = batch_what(site=batch_site) if batch_site else batch_what()
+    what = batch_what(site="LAB1")
     registered = lena.post("/batches", "batch.registered", f"{product_uri(api)}/10/{LOT}", what)
     assert registered.status_code == 201, registered.text
     return World(api, admin, lena, nora, cora, cody, quinn)

@@ -27,6 +27,7 @@ runner = CliRunner()
 def world(api: Api) -> World:
     w = make_world(api)
     w.leo = Signer.register(api, "leo", "lab")  # type: ignore[attr-defined]
+    w.join("leo")
     api.add_user("aude", "auditor")
     return w
 

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import func, select
 
 from tests.custody_flow import LOT, World, make_world
+from tests.signing import Signer
 from tests.support import Api
 from traceability.clock import rfc3339
 from traceability.custody_log.verify_log import verify_log
@@ -341,7 +342,8 @@ def test_who_may_upload(world: World) -> None:
     content = logger_csv(w.api.clock(), every_minute(0, 5, "-190"))
     anonymous = w.api.client.post(UNIT_URL, headers=CSV, content=b"x" * (6 * 1024 * 1024))
     assert anonymous.status_code == 401  # who is asking is settled before the body is read
-    assert upload(w, content, who=w.quinn).status_code == 403  # qa, but not of LAB1
+    quade = Signer.register(w.api, "quade", "qa")
+    assert upload(w, content, who=quade).status_code == 403  # qa, but not of LAB1
     assert upload(w, content, who=w.nora).status_code == 403  # lab of CLINIC1
     assert upload(w, content, who=w.cora).status_code == 403  # couriers: shippers only
     assert upload(w, content, url="/sites/LAB1/units/NOPE/temperatures").status_code == 404

@@ -467,6 +467,7 @@ def test_a_lone_vial_handed_over_and_administered_then_the_batch_recalled(
 ) -> None:
     w, base = world, world.api.settings.resolver_base
     w.leo = Signer.register(w.api, "leo", "lab")  # type: ignore[attr-defined]
+    w.join("leo")
     complete(w, skip={"sterility"})
     released = decide(
         w,
@@ -539,6 +540,7 @@ def test_a_lone_vial_handed_over_and_administered_then_the_batch_recalled(
 def test_a_batch_put_on_hold_then_rejected_says_so_in_cbv_terms(world: World) -> None:
     w = world
     w.leo = Signer.register(w.api, "leo", "lab")  # type: ignore[attr-defined]
+    w.join("leo")
     complete(w, skip={"sterility"})
     held = decide(
         w, w.quinn, "on hold", "Placed on hold pending investigation", justification="Awaiting"

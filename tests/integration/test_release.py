@@ -59,6 +59,7 @@ def approve(w: World, who: Signer, result: int) -> None:
 def world(api: Api) -> World:
     w = make_world(api)
     w.leo = Signer.register(api, "leo", "lab")  # type: ignore[attr-defined]
+    w.join("leo")
     return w
 
 
@@ -278,6 +279,7 @@ def test_separation_of_duties_and_roles(world: World) -> None:
     complete(w, skip={"viability"})
     # A QA person who reviewed one of its results cannot release it.
     quentin = Signer.register(w.api, "quentin", "qa", "lab")
+    w.join("quentin")
     approve(w, quentin, enter(w, w.lena, "viability")["id"])
     not_qa = decide(w, w.lena, "released", "Approved for release")
     assert not_qa.status_code == 403
@@ -287,16 +289,14 @@ def test_separation_of_duties_and_roles(world: World) -> None:
 
 
 def test_qa_releases_only_a_batch_made_at_a_lab_they_act_for(api: Api) -> None:
-    w = make_world(api, batch_site="LAB1")
+    w = make_world(api, lab_qa=False)
     w.leo = Signer.register(api, "leo", "lab")  # type: ignore[attr-defined]
-    joined = api.client.post("/sites/LAB1/members", headers=w.admin, json={"username": "leo"})
-    assert joined.status_code == 201
+    w.join("leo")
     complete(w)
     refused = decide(w, w.quinn, "released", "Approved for release")
     assert refused.status_code == 403 and "made at LAB1" in refused.json()["detail"]
     assert readiness(w)["passed"] is True  # refused for who decides, not for the batch
-    joined = api.client.post("/sites/LAB1/members", headers=w.admin, json={"username": "quinn"})
-    assert joined.status_code == 201
+    w.join("quinn")
     assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
 
 

@@ -188,6 +188,11 @@ def register_batch(
     if session.exec(select(Batch).where(Batch.lot == request.lot)).first() is not None:
         raise ConflictError(f"lot {request.lot} is already registered")
     site = _making_site(session, request.site, user) if request.site is not None else None
+    if site is None and site_service.has_labs(session):
+        # Once labs are set up, a batch without one would be open to every lab's staff.
+        raise InvalidInputError(
+            "name the lab that makes the batch (site)", field="statement.what.site"
+        )
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     assert product.id is not None and version.id is not None  # noqa: S101 - stored
     batch = Batch(

@@ -93,6 +93,11 @@ def add_member(session: Session, site: Site, user: User, *, actor: Actor, now: d
     )
 
 
+def has_labs(session: Session) -> bool:
+    """Whether any lab site is set up (then every batch names the lab that makes it)."""
+    return session.exec(select(Site.id).where(Site.kind == "lab").limit(1)).first() is not None
+
+
 def is_member(session: Session, site: Site, user: User) -> bool:
     return (
         session.exec(
