@@ -11,6 +11,8 @@ from tests.signing import Signer
 from tests.support import Api
 
 LOT = "UC26-001"
+STORE_AT = {"site": "LAB1", "unit": "LN2-A", "rack": "R1", "box": "B1", "position": "A1"}
+"""A full storage place, for tests that build a custody.stored statement by hand."""
 
 
 def nonce() -> str:
@@ -81,6 +83,25 @@ class World:
         assert accepted.status_code == 201, accepted.text
         return accepted
 
+    def receive(self, who: Signer, subject: str, **condition: Any) -> Any:
+        """Record receipt; the container arrived intact with its logger unless told."""
+        intact = {"seal_intact": True, "damaged": False, "logger_attached": True}
+        return self.step(
+            who, "/custody/receive", "custody.received", subject, **(intact | condition)
+        )
+
+    def pack_new_shipper(self, *serials: str) -> dict[str, Any]:
+        """A new shipper at LAB1 with these (stored) vials packed in it, as lena."""
+        made = self.api.client.post("/shippers", headers=self.lena.headers, json={"site": "LAB1"})
+        assert made.status_code == 201, made.text
+        shipper: dict[str, Any] = made.json()
+        vials = [self.vial(s) for s in serials]
+        packed = self.step(
+            self.lena, "/custody/pack", "custody.packed", shipper["uri"], vials=vials
+        )
+        assert packed.status_code == 201, packed.text
+        return shipper
+
     def state(self, subject: str) -> str:
         record = self.api.client.get(
             subject.split("://", 1)[1].split("/", 1)[1].join(["/", ""]),
@@ -88,6 +109,16 @@ class World:
         )
         assert record.status_code == 200, record.text
         return str(record.json()["status"])
+
+
+def make_site(api: Api, code: str, kind: str, members: tuple[str, ...]) -> None:
+    """A site (as admin) and the people who act for it."""
+    admin = api.headers("admin")
+    made = api.client.post("/sites", headers=admin, json={"code": code, "name": code, "kind": kind})
+    assert made.status_code == 201, made.text
+    for member in members:
+        added = api.client.post(f"/sites/{code}/members", headers=admin, json={"username": member})
+        assert added.status_code == 201, added.text
 
 
 def make_world(api: Api, *, lab_qa: bool = True) -> World:
@@ -103,15 +134,7 @@ def make_world(api: Api, *, lab_qa: bool = True) -> World:
     register_product(api, quinn)
     lab_members = ("lena", "quinn") if lab_qa else ("lena",)
     for code, kind, members in (("LAB1", "lab", lab_members), ("CLINIC1", "clinic", ("nora",))):
-        made = api.client.post(
-            "/sites", headers=admin, json={"code": code, "name": code, "kind": kind}
-        )
-        assert made.status_code == 201, made.text
-        for member in members:
-            added = api.client.post(
-                f"/sites/{code}/members", headers=admin, json={"username": member}
-            )
-            assert added.status_code == 201, added.text
+        make_site(api, code, kind, members)
         unit = {
             "code": "LN2-A",
             "name": "LN2 vapour tank A",

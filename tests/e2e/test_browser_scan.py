@@ -17,10 +17,7 @@ def test_the_scan_page_lists_the_codes_and_the_vials_a_photo_missed(api: Api, se
     labels = w.lena.post("/batches/UC26-001/labels", "labels.issued", batch, {}).json()["labels"]
     for serial in ("0001", "0002"):
         assert w.store(w.lena, w.vial(serial)).status_code == 201
-    shipper = api.client.post("/shippers", headers=w.lena.headers, json={"site": "LAB1"}).json()
-    vials = [w.vial("0001"), w.vial("0002")]
-    packed = w.step(w.lena, "/custody/pack", "custody.packed", shipper["uri"], vials=vials)
-    assert packed.status_code == 201, packed.text
+    shipper = w.pack_new_shipper("0001", "0002")
     photo = photo_of_codes(shipper["uri"], labels[0]["uri"])  # vial 0001's label only
     base = str(api.client.base_url).rstrip("/")
     with chromium() as browser:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.custody_flow import make_site
 from tests.integration.test_batch_records import batch_what, product_uri, register_product
 from tests.integration.test_qc_results import result_what
 from tests.signing import Signer
@@ -19,7 +20,6 @@ HTML = {"accept": "text/html"}
 @pytest.fixture
 def people(api: Api) -> dict[str, Signer]:
     api.add_user("admin", "admin")
-    admin = api.headers("admin")
     signers = {
         "quinn": Signer.register(api, "quinn", "qa"),
         "lena": Signer.register(api, "lena", "lab"),
@@ -27,19 +27,8 @@ def people(api: Api) -> dict[str, Signer]:
         "nora": Signer.register(api, "nora", "lab"),  # the clinic's lab
         "quade": Signer.register(api, "quade", "qa"),  # QA, at the clinic only
     }
-    for code, kind, members in (
-        ("LAB1", "lab", ("quinn", "lena", "leo")),
-        ("CLINIC1", "clinic", ("nora", "quade")),
-    ):
-        made = api.client.post(
-            "/sites", headers=admin, json={"code": code, "name": code, "kind": kind}
-        )
-        assert made.status_code == 201, made.text
-        for member in members:
-            added = api.client.post(
-                f"/sites/{code}/members", headers=admin, json={"username": member}
-            )
-            assert added.status_code == 201, added.text
+    make_site(api, "LAB1", "lab", ("quinn", "lena", "leo"))
+    make_site(api, "CLINIC1", "clinic", ("nora", "quade"))
     register_product(api, signers["quinn"])
     return signers
 

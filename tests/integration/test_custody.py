@@ -7,11 +7,12 @@ import re
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.custody_flow import LOT, World, make_world
+from tests.custody_flow import LOT, STORE_AT, World, make_world
 from tests.signing import Signer
 from tests.support import Api
 from traceability.custody_log.statements import Statement, when_text
@@ -41,15 +42,7 @@ def test_a_vial_travels_from_the_lab_to_the_clinic_with_both_parties_signing(wor
     dispatched = w.step(w.cora, "/custody/dispatch", "custody.dispatched", vial)
     assert dispatched.status_code == 201 and dispatched.json()["state"] == "in transit"
     w.hand(w.cora, w.nora, vial, "site:CLINIC1")
-    received = w.step(
-        w.nora,
-        "/custody/receive",
-        "custody.received",
-        vial,
-        seal_intact=True,
-        damaged=False,
-        logger_attached=True,
-    )
+    received = w.receive(w.nora, vial)
     assert received.status_code == 201 and received.json()["state"] == "received"
     restored = w.store(w.nora, vial, site="CLINIC1")
     assert restored.status_code == 201 and restored.json()["custodian"] == "site:CLINIC1"
@@ -61,21 +54,13 @@ def test_a_vial_not_released_says_so_wherever_it_travels(world: World) -> None:
     """Once a vial leaves storage its status says where it is ("in transit",
     "received"); the batch's disposition must stay in sight at the clinic."""
     w, vial = world, world.vial()
-    path = "/" + vial.split("://", 1)[1].split("/", 1)[1]
+    path = urlsplit(vial).path
     w.store(w.lena, vial)
     w.hand(w.lena, w.cora, vial, "user:cora")
     carried = w.api.client.get("/ui/custody", headers=w.cora.headers | HTML).text
     assert "quarantine: not released" in carried
     w.hand(w.cora, w.nora, vial, "site:CLINIC1")
-    received = w.step(
-        w.nora,
-        "/custody/receive",
-        "custody.received",
-        vial,
-        seal_intact=True,
-        damaged=False,
-        logger_attached=True,
-    )
+    received = w.receive(w.nora, vial)
     assert received.status_code == 201
     public = w.api.client.get(path, headers={"accept": "application/json"}).json()
     assert (public["status"], public["disposition"], public["released"]) == (
@@ -97,15 +82,7 @@ def test_steps_out_of_sequence_are_refused_naming_the_current_state(world: World
     w, vial = world, world.vial()
     early = w.step(w.cora, "/custody/dispatch", "custody.dispatched", vial)
     assert early.status_code == 409 and "commissioned" in early.json()["detail"]
-    received = w.step(
-        w.lena,
-        "/custody/receive",
-        "custody.received",
-        vial,
-        seal_intact=True,
-        damaged=False,
-        logger_attached=True,
-    )
+    received = w.receive(w.lena, vial)
     assert received.status_code == 409 and "commissioned" in received.json()["detail"]
     w.store(w.lena, vial)
     to_site = w.offer(w.lena, vial, "site:CLINIC1")
@@ -148,14 +125,7 @@ def test_a_replayed_signed_request_is_refused(world: World) -> None:
     body = w.lena.body(
         "custody.stored",
         vial,
-        {
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": "n" * 20,
-        },
+        STORE_AT | {"nonce": "n" * 20},
     )
     first = w.api.client.post("/custody/store", headers=w.lena.headers, json=body)
     assert first.status_code == 201
@@ -165,14 +135,7 @@ def test_a_replayed_signed_request_is_refused(world: World) -> None:
     again = w.lena.body(
         "custody.stored",
         vial,
-        {
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": "n" * 20,
-        },
+        STORE_AT | {"nonce": "n" * 20},
     )
     resent = w.api.client.post("/custody/store", headers=w.lena.headers, json=again)
     assert resent.status_code == 409 and "replay" in resent.json()["detail"]
@@ -205,14 +168,7 @@ def test_a_signed_time_far_from_the_servers_clock_is_refused(
         when=when_text(w.api.clock() + offset),
         key=w.lena.pair.key_id,
         actor="lena",
-        what={
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": "t" * 20,
-        },
+        what=STORE_AT | {"nonce": "t" * 20},
     )
     body = {
         "statement": statement.to_json(),
@@ -239,14 +195,7 @@ def test_an_idempotency_key_makes_a_retry_safe(world: World) -> None:
     body = w.lena.body(
         "custody.stored",
         vial,
-        {
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": "k" * 20,
-        },
+        STORE_AT | {"nonce": "k" * 20},
     )
     first = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=body)
     retry = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=body)
@@ -255,14 +204,7 @@ def test_an_idempotency_key_makes_a_retry_safe(world: World) -> None:
     other = w.lena.body(
         "custody.stored",
         vial,
-        {
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": "m" * 20,
-        },
+        STORE_AT | {"nonce": "m" * 20},
     )
     clash = w.api.client.post("/custody/store", headers=w.lena.headers | key, json=other)
     assert clash.status_code == 422 and clash.json()["field"] == "Idempotency-Key"
@@ -275,14 +217,7 @@ def test_a_retry_sent_while_the_first_attempt_runs_gets_its_answer(world: World)
     body = w.lena.body(
         "custody.stored",
         vial,
-        {
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": "r" * 20,
-        },
+        STORE_AT | {"nonce": "r" * 20},
     )
     answers: list[httpx.Response] = []
 
@@ -424,7 +359,7 @@ def test_bad_custody_requests_name_the_field(world: World) -> None:
         json=w.lena.body(
             "custody.stored",
             vial,
-            {"site": "LAB1", "unit": "LN2-A", "rack": "R1", "box": "B1", "position": "A1"},
+            dict(STORE_AT),
         ),
     )
     assert no_nonce.status_code == 422 and no_nonce.json()["field"] == "statement.what.nonce"
@@ -615,7 +550,7 @@ def test_a_statement_changed_after_signing_is_refused_and_nothing_is_appended(
     first_use = w.lena.body(
         "custody.stored",
         vial,
-        {"site": "LAB1", "unit": "LN2-A", "rack": "R1", "box": "B1", "position": "A1"},
+        dict(STORE_AT),
     )
     first_use["statement"]["what"]["rack"] = "R9"  # changed after signing
     refused = w.api.client.post("/custody/store", headers=w.lena.headers, json=first_use)

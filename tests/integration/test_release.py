@@ -9,6 +9,7 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -134,7 +135,7 @@ def test_a_complete_batch_passes_every_check_and_qa_releases_it(world: World) ->
     assert body["manifestation"] == (
         "Signed by Quinn Tester on 2026-11-02 at 09:00:00 UTC: Approved for release"
     )
-    vial_page = "/" + w.vial().split("://", 1)[1].split("/", 1)[1]
+    vial_page = urlsplit(w.vial()).path
     shown = w.api.client.get(vial_page, headers={"accept": "application/json"}).json()
     assert (shown["disposition"], shown["released"]) == ("released", True)
     page = w.api.client.get(vial_page, headers={"accept": "text/html"}).text

@@ -130,16 +130,7 @@ def test_a_photo_with_a_shippers_label_says_which_packed_vials_it_missed(world: 
     labels = w.lena.post("/batches/UC26-001/labels", "labels.issued", batch, {}).json()["labels"]
     for serial in ("0001", "0002", "0003"):
         assert w.store(w.lena, w.vial(serial)).status_code == 201
-    made = w.api.client.post("/shippers", headers=w.lena.headers, json={"site": "LAB1"})
-    shipper = made.json()
-    packed = w.step(
-        w.lena,
-        "/custody/pack",
-        "custody.packed",
-        shipper["uri"],
-        vials=[w.vial("0001"), w.vial("0002")],
-    )
-    assert packed.status_code == 201, packed.text
+    shipper = w.pack_new_shipper("0001", "0002")
     label_of = {label["uri"].split("?")[0]: label["uri"] for label in labels}
 
     def scan(*texts: str) -> dict[str, object]:

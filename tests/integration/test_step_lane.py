@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from tests.custody_flow import World, make_world, nonce
+from tests.custody_flow import STORE_AT, World, make_world, nonce
 from tests.support import Api
 from traceability.security.tokens import csrf_token, token_digest
 from traceability.web.headers import SESSION_COOKIE
@@ -103,14 +103,7 @@ def test_the_phone_page_s_cookie_and_csrf_header_take_the_lane(world: World) -> 
     body = w.lena.body(
         "custody.stored",
         vial,
-        {
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": nonce(),
-        },
+        STORE_AT | {"nonce": nonce()},
     )
     lane = lane_of(w.api)
     before = lane.served
@@ -137,14 +130,7 @@ def test_refusals_through_the_lane_are_the_route_s(world: World) -> None:
     body = w.cora.body(
         "custody.stored",
         vial,
-        {
-            "site": "LAB1",
-            "unit": "LN2-A",
-            "rack": "R1",
-            "box": "B1",
-            "position": "A1",
-            "nonce": nonce(),
-        },
+        STORE_AT | {"nonce": nonce()},
     )
     assert same_answer(w.api, "/custody/store", body, w.cora.headers).status_code == 403
     # No such unit.

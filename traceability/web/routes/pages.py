@@ -235,9 +235,7 @@ def batch_page(
     public = batch_routes.batch_public(session, batch, context.settings.resolver_base)
     superseded = {r.supersedes for r in public.results if r.supersedes}
     current = {r.test: r for r in public.results if r.id not in superseded}
-    keeps = batch_records.keeps_record(
-        session, batch, user_service.get_by_username(session, auth.user.username)
-    )
+    keeps = batch_records.keeps_record(session, batch, auth.user)
     is_open = keeps and batch.state not in CLOSED_STATES
     spec = specification_to_json(batch_records.specification_of(session, batch))
     actor = auth.actor
@@ -410,8 +408,7 @@ def site_page(
 
 @router.get("/ui/reviews")
 def reviews_page(request: Request, auth: ReviewerPage, session: SessionDep) -> Response:
-    reviewer = user_service.get_by_username(session, auth.user.username)
-    items = qc_results.awaiting_review(session, reviewer=reviewer)
+    items = qc_results.awaiting_review(session, reviewer=auth.user)
     return render(request, "reviews.html", {"items": items})
 
 
