@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from traceability.domain.actor import Actor
@@ -47,13 +49,26 @@ def postgres_url() -> str:
     return os.environ.get("TRACE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
 
 
+_RUN_DATABASE: str | None = None
+"""This test run's own PostgreSQL database, made on first use and dropped at exit."""
+
+
 def require_postgres() -> str:
-    """The PostgreSQL URL, or skip (fail under TRACE_REQUIRE_POSTGRES=1) if unreachable."""
+    """This run's own PostgreSQL database URL, or skip (fail under TRACE_REQUIRE_POSTGRES=1)
+    if the server is unreachable.
+
+    The configured database (`test`) is only connected to, to create a database for this
+    run, so that two runs on one machine (a developer's and a helper's) never share tables.
+    """
+    global _RUN_DATABASE
+    if _RUN_DATABASE is not None:
+        return _RUN_DATABASE
     url = postgres_url()
-    engine = create_engine(url)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"trace_run_{os.getpid()}_{secrets.token_hex(4)}"
     try:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as e:
         reason = f"PostgreSQL at {url} is unreachable ({type(e.orig).__name__})"
         if os.environ.get("TRACE_REQUIRE_POSTGRES") == "1":
@@ -61,7 +76,20 @@ def require_postgres() -> str:
         pytest.skip(f"{reason}; set TRACE_TEST_POSTGRES_URL or start the server")
     finally:
         engine.dispose()
-    return url
+    _RUN_DATABASE = make_url(url).set(database=name).render_as_string(hide_password=False)
+    atexit.register(_drop_run_database, url, name)
+    return _RUN_DATABASE
+
+
+def _drop_run_database(url: str, name: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except OperationalError:
+        pass  # the server went away; nothing left to clean
+    finally:
+        engine.dispose()
 
 
 def fresh_database_url(engine_name: str, tmp_dir: str) -> str:
