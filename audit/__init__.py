@@ -7,8 +7,9 @@ It checks, with no trust in the log operator, that entries are in the log
 
 Modules: ``errors`` (the exception tree), ``merkle`` (hashes, proofs,
 frontier), ``note`` (keys and signed notes), ``checkpoint`` (signed tree
-heads), ``encoding`` (strict base64), ``bundle`` (audit bundles: write one,
-verify one offline; docs/audit-bundle.md).
+heads), ``cosignature`` (witness cosignatures, Ed25519 and ML-DSA-44, and the
+quorum a verifier requires), ``encoding`` (strict base64), ``bundle`` (audit
+bundles: write one, verify one offline; docs/audit-bundle.md).
 
 This package must never import anything beyond the standard library and
 ``cryptography``, so that it stays small enough to audit; in particular
@@ -19,6 +20,7 @@ __all__ = [
     "bundle",
     "canonical_json",
     "checkpoint",
+    "cosignature",
     "encoding",
     "entry",
     "errors",

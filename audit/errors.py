@@ -32,10 +32,12 @@ __all__ = [
     "BundleFormatError",
     "CanonicalJsonError",
     "CheckpointError",
+    "CosignatureError",
     "EntryFormatError",
     "FormatError",
     "NoteError",
     "ProofError",
+    "QuorumError",
     "SignatureError",
     "VerificationError",
 ]
@@ -84,6 +86,14 @@ class NoteError(VerificationError):
 
 class CheckpointError(VerificationError):
     """A checkpoint body is malformed or is not the one expected (e.g. wrong origin)."""
+
+
+class CosignatureError(VerificationError):
+    """A cosignature by a known cosigner (witness) is malformed or out of range."""
+
+
+class QuorumError(VerificationError):
+    """Fewer distinct known witnesses cosigned a checkpoint than the quorum requires."""
 
 
 class EntryFormatError(VerificationError):

@@ -61,6 +61,7 @@ __all__ = [
     "generate_key",
     "is_valid_name",
     "key_id",
+    "parse_note",
     "parse_private_key",
     "parse_verifier_key",
     "sign",
@@ -382,16 +383,13 @@ def _parse_signature_line(line: str) -> Signature:
     return Signature(name, int.from_bytes(blob[:4], "big"), blob[4:])
 
 
-def verify_note(note: bytes | str, verifiers: Iterable[Verifier]) -> Note:
-    """Open a signed note, checking it against the known ``verifiers``.
+def parse_note(note: bytes | str) -> tuple[str, tuple[Signature, ...]]:
+    """Split a signed note into its text and its signature lines, checking only the form.
 
-    Returns the verified ``Note``. Raises ``NoteError`` if the note is
-    malformed or has no verified signature by a known key, and
-    ``SignatureError`` if any signature by a known key fails (both are
-    ``VerificationError``). Raises ``FormatError`` if two different
-    verifiers share a name and key ID.
+    Nothing is verified: use ``verify_note`` for that. Raises ``NoteError`` for a
+    malformed note (the rules in the module docstring). Other signature types
+    (cosignatures, ``audit.cosignature``) read their lines from here.
     """
-    known = _known_keys(verifiers)
     if isinstance(note, str):
         msg = note
         try:
@@ -415,7 +413,20 @@ def verify_note(note: bytes | str, verifiers: Iterable[Verifier]) -> Note:
     lines = sigs[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"malformed note: more than {MAX_SIGNATURES} signatures")
-    parsed = [_parse_signature_line(line) for line in lines]
+    return text, tuple(_parse_signature_line(line) for line in lines)
+
+
+def verify_note(note: bytes | str, verifiers: Iterable[Verifier]) -> Note:
+    """Open a signed note, checking it against the known ``verifiers``.
+
+    Returns the verified ``Note``. Raises ``NoteError`` if the note is
+    malformed or has no verified signature by a known key, and
+    ``SignatureError`` if any signature by a known key fails (both are
+    ``VerificationError``). Raises ``FormatError`` if two different
+    verifiers share a name and key ID.
+    """
+    known = _known_keys(verifiers)
+    text, parsed = parse_note(note)
 
     body = text.encode("utf-8")
     verified: dict[tuple[str, int], Signature] = {}
