@@ -35,6 +35,7 @@ input cannot be used at all. This module must never import the service.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -50,8 +51,6 @@ from audit.entry import (
     KEY_REGISTERED,
     KEY_REVOKED,
     Entry,
-    KeyRegistration,
-    KeyRing,
     parse_entry,
     parse_key_registration,
     parse_key_revocation,
@@ -66,6 +65,7 @@ from audit.errors import (
 )
 from audit.merkle import verify_consistency, verify_inclusion
 from audit.note import Verifier, parse_verifier_key
+from audit.signers import KeyBindingError, KeyHistory, KeyRecord
 
 __all__ = [
     "CHECKPOINT",
@@ -83,6 +83,7 @@ __all__ = [
     "TimelineEvent",
     "VialTimeline",
     "entry_name",
+    "zip_members",
     "verify",
     "write",
 ]
@@ -99,13 +100,16 @@ PROOFS = "proofs.json"
 KEYS = "keys.json"
 ENTRY_DIR = "entries/"
 
-MAX_MEMBER_BYTES = 256 * 1024 * 1024
-"""Largest member the reader inflates: refuses a zip bomb before reading it."""
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+"""Largest bundle the reader takes: it holds the whole file, and each member, in memory."""
 
 _ENTRY_NAME = re.compile(r"entries/([0-9]{12})\.json")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
-# A fixed time stamp keeps the zip of the same evidence byte for byte the same.
+# A fixed time stamp, system and attributes, and no compression (zlib builds differ in
+# their output), keep the zip of the same evidence byte for byte the same everywhere.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_ZIP_SYSTEM = 3
+_ZIP_ATTRIBUTES = 0o100644 << 16
 
 Source = str | os.PathLike[str] | IO[bytes]
 
@@ -161,44 +165,55 @@ def _json_bytes(value: object) -> bytes:
     return (json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def write(
-    out: Source,
-    *,
-    lot: str,
-    batch: str,
-    vials: Sequence[str],
-    checkpoint: bytes,
-    log_key: str,
-    entries: Mapping[int, bytes],
-    inclusion: Mapping[int, Sequence[bytes]],
-    consistency: Consistency | None = None,
-    created: str | None = None,
-) -> None:
-    """Write a bundle zip to ``out`` (a path or a binary file).
+def _parsed(entries: Mapping[int, bytes]) -> list[Entry]:
+    """The entries that parse, in index order (a damaged one is the verifier's finding)."""
+    out = []
+    for index in sorted(entries):
+        try:
+            out.append(parse_entry(entries[index]))
+        except AuditError:
+            continue
+    return out
 
-    ``checkpoint`` is the signed note the ``inclusion`` proofs lead to; ``entries``
-    the exact stored bytes by index. Raises ``FormatError`` if the checkpoint text
-    does not parse or an entry has no proof (a writer's mistake).
-    """
-    try:
-        size = Checkpoint.parse(_note_text(checkpoint)).size
-    except CheckpointError as e:
-        raise FormatError(f"checkpoint: {e}") from e
-    if set(entries) != set(inclusion):
-        raise FormatError("every entry needs exactly one inclusion proof")
-    manifest = {
+
+def batch_registration(entries: Iterable[Entry], batch: str) -> Entry | None:
+    """The signed entry that registered ``batch``, if among ``entries``."""
+    return next((e for e in entries if e.subject == batch and e.type == BATCH_REGISTERED), None)
+
+
+def vials_of_batch(entries: Iterable[Entry], batch: str) -> list[str]:
+    """The vials that signed ``vial.commissioned`` entries put in ``batch``, in index order."""
+    seen: dict[str, None] = {}
+    for entry in sorted(entries, key=lambda e: e.index):
+        if entry.type == "vial.commissioned" and entry.what.get("batch") == batch:
+            seen.setdefault(entry.subject)
+    return list(seen)
+
+
+def _manifest(batch: str, size: int | None, entries: Mapping[int, bytes]) -> dict[str, Any]:
+    """manifest.json: everything in it follows from the batch's subject and the evidence."""
+    parsed = _parsed(entries)
+    registered = batch_registration(parsed, batch)
+    return {
         "format": FORMAT,
-        "lot": lot,
+        "lot": None if registered is None else registered.what.get("lot"),
         "batch": batch,
-        "vials": list(vials),
+        "vials": vials_of_batch(parsed, batch),
         "checkpoint_size": size,
         "entries": len(entries),
-        "created": created,
     }
-    proofs: dict[str, Any] = {
+
+
+def _proofs_json(
+    size: int | None,
+    inclusion: Mapping[int, Sequence[bytes] | None],
+    consistency: Consistency | None,
+) -> dict[str, Any]:
+    return {
         "size": size,
         "inclusion": {
-            str(index): [h.hex() for h in inclusion[index]] for index in sorted(inclusion)
+            str(index): None if inclusion[index] is None else [h.hex() for h in inclusion[index]]  # type: ignore[union-attr]
+            for index in sorted(inclusion)
         },
         "consistency": None
         if consistency is None
@@ -208,20 +223,83 @@ def write(
             "proof": [h.hex() for h in consistency.proof],
         },
     }
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
 
-        def put(name: str, data: bytes) -> None:
+
+def zip_members(out: Source, members: Mapping[str, bytes]) -> None:
+    """Write ``members`` in the one layout a bundle has, in the order given.
+
+    ``write`` uses it, and so does ``verify`` to make a bundle again for comparison;
+    a tool (or a test) that assembles a bundle by hand uses it to get the same layout.
+    """
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            bundle.writestr(info, data)
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = _ZIP_SYSTEM
+            info.external_attr = _ZIP_ATTRIBUTES
+            archive.writestr(info, data)
 
-        put(MANIFEST, _json_bytes(manifest))
-        put(CHECKPOINT, bytes(checkpoint))
-        put(LOG_KEY, (log_key.strip() + "\n").encode())
-        put(PROOFS, _json_bytes(proofs))
-        put(KEYS, _json_bytes(_key_table(entries)))
-        for index in sorted(entries):
-            put(entry_name(index), bytes(entries[index]))
+
+def _members(
+    *,
+    batch: str,
+    checkpoint: bytes,
+    log_key: str,
+    entries: Mapping[int, bytes],
+    inclusion: Mapping[int, Sequence[bytes] | None],
+    consistency: Consistency | None,
+) -> dict[str, bytes]:
+    try:
+        size: int | None = Checkpoint.parse(_note_text(checkpoint)).size
+    except CheckpointError:
+        size = None
+    members = {
+        MANIFEST: _json_bytes(_manifest(batch, size, entries)),
+        CHECKPOINT: bytes(checkpoint),
+        LOG_KEY: (log_key.strip() + "\n").encode(),
+        PROOFS: _json_bytes(_proofs_json(size, inclusion, consistency)),
+        KEYS: _json_bytes(_key_table(entries)),
+    }
+    for index in sorted(entries):
+        members[entry_name(index)] = bytes(entries[index])
+    return members
+
+
+def write(
+    out: Source,
+    *,
+    batch: str,
+    checkpoint: bytes,
+    log_key: str,
+    entries: Mapping[int, bytes],
+    inclusion: Mapping[int, Sequence[bytes]],
+    consistency: Consistency | None = None,
+) -> None:
+    """Write a bundle zip to ``out`` (a path or a binary file).
+
+    ``checkpoint`` is the signed note the ``inclusion`` proofs lead to; ``entries``
+    the exact stored bytes by index. Everything else in the bundle (the manifest's lot
+    and vials, the key table) follows from these, so that a verifier can make the same
+    bytes again and refuse any other. Raises ``FormatError`` if the checkpoint text
+    does not parse or an entry has no proof (a writer's mistake).
+    """
+    try:
+        Checkpoint.parse(_note_text(checkpoint))
+    except CheckpointError as e:
+        raise FormatError(f"checkpoint: {e}") from e
+    if set(entries) != set(inclusion):
+        raise FormatError("every entry needs exactly one inclusion proof")
+    zip_members(
+        out,
+        _members(
+            batch=batch,
+            checkpoint=checkpoint,
+            log_key=log_key,
+            entries=entries,
+            inclusion=inclusion,
+            consistency=consistency,
+        ),
+    )
 
 
 def _note_text(note: bytes | str) -> str:
@@ -236,31 +314,29 @@ def _note_text(note: bytes | str) -> str:
 
 @dataclass(frozen=True)
 class _Bundle:
+    raw: bytes
+    """The whole zip, as given."""
+    members: dict[str, bytes]
+    """Every member's bytes by name."""
     manifest: dict[str, Any]
     checkpoint: bytes
-    entries: dict[int, bytes | None]
-    """Exact bytes by the index in the file name; None if the member could not be read."""
+    entries: dict[int, bytes]
+    """Exact bytes by the index in the file name."""
     inclusion: dict[int, list[bytes] | None]
     """Proof hashes by index; None if the proof is not a list of 32-byte hex hashes."""
     consistency: tuple[int, bytes, list[bytes]] | None
 
 
-def _member(bundle: zipfile.ZipFile, name: str) -> bytes:
+def _member(members: Mapping[str, bytes], name: str) -> bytes:
     try:
-        info = bundle.getinfo(name)
+        return members[name]
     except KeyError:
         raise BundleFormatError(f"the bundle has no {name}") from None
-    if info.file_size > MAX_MEMBER_BYTES:
-        raise BundleFormatError(f"{name} is larger than {MAX_MEMBER_BYTES} bytes")
-    try:
-        return bundle.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise BundleFormatError(f"{name} cannot be read: {e}") from e
 
 
-def _json_member(bundle: zipfile.ZipFile, name: str) -> dict[str, Any]:
+def _json_member(members: Mapping[str, bytes], name: str) -> dict[str, Any]:
     try:
-        value = json.loads(_member(bundle, name))
+        value = json.loads(_member(members, name))
     except (ValueError, UnicodeDecodeError) as e:
         raise BundleFormatError(f"{name} is not JSON: {e}") from e
     if not isinstance(value, dict):
@@ -279,39 +355,85 @@ def _hashes(value: object) -> list[bytes] | None:
     return out
 
 
-def _read(source: Source) -> _Bundle:
+def _read_all(source: Source) -> bytes:
+    """The whole bundle, refused beyond ``MAX_BUNDLE_BYTES``."""
     try:
-        bundle = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as f:  # noqa: PTH123 - a path or a file object
+                data = f.read(MAX_BUNDLE_BYTES + 1)
+        else:
+            data = source.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as e:
+        raise BundleFormatError(f"cannot read the bundle: {e}") from e
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise BundleFormatError(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
+    return bytes(data)
+
+
+_FIXED = (MANIFEST, CHECKPOINT, LOG_KEY, PROOFS, KEYS)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,  # includes a name that is not UTF-8 or CP437 text
+    NotImplementedError,  # a compression method the reader lacks (a flipped header byte)
+    RuntimeError,  # an encrypted member, or a compression module Python was built without
+)
+"""What Python's zip reader raises for damaged input: each means the bundle is unusable."""
+
+
+def _unzip(raw: bytes) -> dict[str, bytes]:
+    """Every member by name: only the bundle's own names, each once, within the size cap."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except _ZIP_ERRORS as e:
         raise BundleFormatError(f"not a readable zip file: {e}") from e
-    with bundle:
-        manifest = _json_member(bundle, MANIFEST)
-        if manifest.get("format") != FORMAT:
-            raise BundleFormatError(f"{MANIFEST} does not say format {FORMAT!r}")
-        checkpoint = _member(bundle, CHECKPOINT)
-        proofs = _json_member(bundle, PROOFS)
-        _member(bundle, KEYS)
-        inclusion_json = proofs.get("inclusion")
-        if not isinstance(inclusion_json, dict):
-            raise BundleFormatError(f"{PROOFS} has no inclusion object")
-        inclusion: dict[int, list[bytes] | None] = {}
-        for key, value in inclusion_json.items():
-            if not re.fullmatch(r"0|[1-9][0-9]{0,15}", key):
-                raise BundleFormatError(f"{PROOFS}: {key!r} is not an entry index")
-            inclusion[int(key)] = _hashes(value)
-        consistency = _consistency(proofs.get("consistency"))
-        entries: dict[int, bytes | None] = {}
-        for info in bundle.infolist():
-            if not info.filename.startswith(ENTRY_DIR) or info.is_dir():
-                continue
-            match = _ENTRY_NAME.fullmatch(info.filename)
-            if match is None:
-                raise BundleFormatError(f"{info.filename} is not named entries/<12 digits>.json")
+    members: dict[str, bytes] = {}
+    total = 0
+    with archive:
+        for info in archive.infolist():
+            name = info.filename
+            if name not in _FIXED and not _ENTRY_NAME.fullmatch(name):
+                raise BundleFormatError(
+                    f"{name!r} is not a member of a bundle (entries are entries/<12 digits>.json)"
+                )
+            if name in members:
+                raise BundleFormatError(f"the bundle holds {name} twice")
+            total += info.file_size
+            if total > MAX_BUNDLE_BYTES:
+                raise BundleFormatError(f"the members inflate beyond {MAX_BUNDLE_BYTES} bytes")
             try:
-                entries[int(match.group(1))] = _member(bundle, info.filename)
-            except BundleFormatError:
-                entries[int(match.group(1))] = None  # a damaged entry is a finding
-    return _Bundle(manifest, checkpoint, entries, inclusion, consistency)
+                members[name] = archive.read(info)
+            except _ZIP_ERRORS as e:
+                raise BundleFormatError(f"{name} cannot be read: {e}") from e
+    return members
+
+
+def _read(source: Source) -> _Bundle:
+    raw = _read_all(source)
+    members = _unzip(raw)
+    manifest = _json_member(members, MANIFEST)
+    if manifest.get("format") != FORMAT:
+        raise BundleFormatError(f"{MANIFEST} does not say format {FORMAT!r}")
+    checkpoint = _member(members, CHECKPOINT)
+    proofs = _json_member(members, PROOFS)
+    _member(members, KEYS)
+    _member(members, LOG_KEY)
+    inclusion_json = proofs.get("inclusion")
+    if not isinstance(inclusion_json, dict):
+        raise BundleFormatError(f"{PROOFS} has no inclusion object")
+    inclusion: dict[int, list[bytes] | None] = {}
+    for key, value in inclusion_json.items():
+        if not re.fullmatch(r"0|[1-9][0-9]{0,15}", key):
+            raise BundleFormatError(f"{PROOFS}: {key!r} is not an entry index")
+        inclusion[int(key)] = _hashes(value)
+    consistency = _consistency(proofs.get("consistency"))
+    entries: dict[int, bytes] = {}
+    for name, data in members.items():
+        match = _ENTRY_NAME.fullmatch(name)
+        if match is not None:
+            entries[int(match.group(1))] = data
+    return _Bundle(raw, members, manifest, checkpoint, entries, inclusion, consistency)
 
 
 def _consistency(value: object) -> tuple[int, bytes, list[bytes]] | None:
@@ -391,6 +513,8 @@ class DispositionLine:
     signer: str
     key: str
     verified: bool
+    bound: bool = False
+    """Whether ``key`` was, at the entry's index, registered to ``signer`` (``audit.signers``)."""
 
 
 @dataclass(frozen=True)
@@ -465,9 +589,14 @@ def _report_lines(report: Report) -> list[str]:
     for d in report.dispositions:
         state = "verified" if d.verified else "DOES NOT VERIFY"
         why = f" ({d.justification})" if d.justification else ""
+        signed = (
+            f"signed by {d.signer} with key {d.key}"
+            if d.bound
+            else f"NOT proven signed: {d.signer}"
+        )
         lines.append(
             f"{_mark(d.verified)} #{d.index} {d.when} {d.decision}: {d.meaning!r}{why}, "
-            f"signed by {d.signer} with key {d.key}: signature {state}"
+            f"{signed}: signature {state}"
         )
     if not report.dispositions:
         lines.append("  none")
@@ -521,9 +650,9 @@ class _Check:
         self.verifier = verifier
         self.findings: list[Finding] = []
         self.entries: dict[int, Entry] = {}
-        self.registered: dict[str, KeyRegistration] = {}
-        self.revoked: dict[str, int] = {}
-        self.ring = KeyRing({})
+        self.keys = KeyHistory()
+        self.signers: dict[int, KeyRecord] = {}
+        """The key record behind each entry whose signature and binding verified."""
         self.checkpoint: Checkpoint | None = None
         self.checkpoint_verified = False
 
@@ -557,10 +686,7 @@ class _Check:
         for index in sorted(self.bundle.entries):
             self.check_entry(index, self.bundle.entries[index])
 
-    def check_entry(self, index: int, raw: bytes | None) -> None:
-        if raw is None:
-            self.find("malformed", index, f"{entry_name(index)} cannot be read")
-            return
+    def check_entry(self, index: int, raw: bytes) -> None:
         try:
             entry = parse_entry(raw)
         except AuditError as e:
@@ -578,7 +704,7 @@ class _Check:
             try:
                 kid, at = parse_key_revocation(entry)
                 # Counted even if its evidence fails: a doubtful revocation must not help.
-                self.revoked.setdefault(kid, at)
+                self.keys.revoke(kid, at)
             except AuditError as e:
                 self.find("key-entry", index, str(e))
 
@@ -588,7 +714,7 @@ class _Check:
             except AuditError as e:
                 self.find("key-entry", index, str(e))
             else:
-                self.registered.setdefault(registration.key, registration)
+                self.keys.register(registration)
 
     def check_inclusion(self, index: int, entry: Entry) -> None:
         if index not in self.bundle.inclusion:
@@ -616,23 +742,13 @@ class _Check:
             self.find("inclusion", index, f"not in the checkpoint's tree: {e}")
 
     def check_signature(self, index: int, entry: Entry) -> bool:
-        registration = self.registered.get(entry.key)
-        if registration is None and entry.index == 0 and entry.type == KEY_REGISTERED:
-            try:  # the genesis entry registers the service key and is signed by it
-                own = parse_key_registration(entry)
-            except AuditError:
-                own = None
-            if own is not None and own.key == entry.key:
-                registration = own
-        if registration is None or registration.index > entry.index:
-            self.find("unknown-key", index, f"key {entry.key} is not registered before it")
-            return False
-        revoked = self.revoked.get(entry.key)
-        if revoked is not None and revoked < entry.index:
-            self.find("revoked-key", index, f"key {entry.key} was revoked at index {revoked}")
-        self.ring.add(registration.public_key)  # its id is the key id of the registration
+        """Whether the entry's key was bound to its actor at its index (``audit.signers``)
+        and its signature verifies."""
         try:
-            self.ring.verify(entry)
+            self.signers[index] = self.keys.verify(entry)
+        except KeyBindingError as e:
+            self.find(e.kind, index, str(e))
+            return False
         except VerificationError as e:
             self.find("bad-signature", index, str(e))
             return False
@@ -714,19 +830,15 @@ class _Check:
 
 def _batch_entry(check: _Check, batch: str) -> Entry | None:
     """The signed entry that registered the batch the manifest names, if the bundle has it."""
-    return next(
-        (e for e in check.entries.values() if e.subject == batch and e.type == BATCH_REGISTERED),
-        None,
-    )
+    return batch_registration(check.entries.values(), batch)
 
 
 def _check_batch(check: _Check) -> None:
-    """The batch is what its signed registration says, not what the manifest says.
+    """Every vial of the batch is in the bundle, as the batch's signed registration says.
 
-    The manifest is not signed: a bundle whose manifest names another lot, or that
-    leaves out a vial, must not pass as the whole record of the batch. The batch's
-    registration entry names its lot and every vial's serial number; each vial must
-    be in the bundle (its commissioning entry at least).
+    The batch's registration entry names every vial's serial number; each vial must be
+    in the bundle (its commissioning entry at least). The manifest's own lot and vials
+    are checked with the rest of its bytes (``_check_bytes``).
     """
     batch = _text(check.bundle.manifest.get("batch", ""))
     registered = _batch_entry(check, batch)
@@ -738,14 +850,6 @@ def _check_batch(check: _Check) -> None:
             "the bundle does not show which batch it is",
         )
         return
-    lot = check.bundle.manifest.get("lot")
-    if lot != registered.what.get("lot"):
-        check.find(
-            "manifest",
-            registered.index,
-            f"the manifest says lot {_text(lot)} but the signed batch entry says "
-            f"{_text(registered.what.get('lot'))}",
-        )
     serials = registered.what.get("vials")
     seen = {e.subject for e in check.entries.values()}
     for serial in serials if isinstance(serials, list) else []:
@@ -759,11 +863,48 @@ def _check_batch(check: _Check) -> None:
             )
 
 
-def _check_manifest_vials(check: _Check, vials: Iterable[str]) -> None:
-    seen = {e.subject for e in check.entries.values()}
-    for vial in vials:
-        if vial not in seen:
-            check.find("missing", None, f"the manifest lists vial {vial} but no entry about it")
+_MEMBER_KINDS = {MANIFEST: "manifest", LOG_KEY: "log-key", KEYS: "keys", PROOFS: "proofs"}
+
+
+def _check_bytes(check: _Check, log_key: str) -> None:
+    """Every byte of the bundle is the one its evidence and the auditor's key make.
+
+    The entries, the checkpoint and the proofs are checked on their own; everything
+    else in a bundle (the manifest, the key table, ``log.key``, the JSON layout, the zip's
+    own headers) follows from them and from the log key the auditor gave, so the bundle
+    is made again from those and compared byte for byte. A member that differs is a
+    finding naming it: nothing in a bundle is read without being checked.
+    """
+    bundle = check.bundle
+    batch = bundle.manifest.get("batch")
+    expected = _members(
+        batch=batch if isinstance(batch, str) else "",
+        checkpoint=bundle.checkpoint,
+        log_key=log_key,
+        entries=bundle.entries,
+        inclusion=bundle.inclusion,
+        consistency=None
+        if bundle.consistency is None
+        else Consistency(
+            bundle.consistency[0], bundle.consistency[1], tuple(bundle.consistency[2])
+        ),
+    )
+    differ = False
+    for name, data in expected.items():
+        if bundle.members.get(name) != data:
+            differ = True
+            kind = _MEMBER_KINDS.get(name, "layout")
+            detail = (
+                "is not the log key you gave"
+                if name == LOG_KEY
+                else "is not what the signed evidence makes (changed, or written differently)"
+            )
+            check.find(kind, None, f"{name} {detail}")
+    if not differ:
+        out = io.BytesIO()
+        zip_members(out, expected)
+        if out.getvalue() != bundle.raw:
+            check.find("layout", None, "the zip's own bytes are not the layout a bundle has")
 
 
 def verify(
@@ -790,9 +931,7 @@ def verify(
     if since is not None:
         check.check_consistency(since)
     _check_batch(check)
-    manifest_vials = bundle.manifest.get("vials")
-    if isinstance(manifest_vials, list):
-        _check_manifest_vials(check, (v for v in manifest_vials if isinstance(v, str)))
+    _check_bytes(check, verifier.text())
     check.findings.sort(key=lambda f: (-1 if f.index is None else f.index, f.kind))
     return _report(check, since)
 
@@ -804,15 +943,25 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _who(entry: Entry, entries: Mapping[int, Entry]) -> str:
-    if entry.actor is not None:
-        return entry.actor
+def _signer(check: _Check, entry: Entry) -> str:
+    """Who signed ``entry``, as its verified key binding says; a claim otherwise."""
+    record = check.signers.get(entry.index)
+    if record is None:
+        claimed = entry.actor or "the service"
+        return f"{claimed} (claimed; key {entry.key} NOT VERIFIED)"
+    return record.user or "the service"
+
+
+def _who(check: _Check, entry: Entry) -> str:
+    signer = _signer(check, entry)
+    if entry.index not in check.signers or entry.actor is not None:
+        return signer
     request = entry.what.get("request_entry")
-    if isinstance(request, int) and request in entries:
-        asked = entries[request].actor
+    if isinstance(request, int) and request in check.entries and request in check.signers:
+        asked = check.signers[request].user
         if asked is not None:
             return f"{asked} (#{request}, recorded by the service)"
-    return "the service"
+    return signer
 
 
 EVENT_NAMES: dict[str, str] = {
@@ -955,7 +1104,7 @@ def _report(check: _Check, since: Checkpoint | None) -> Report:
                 index=e.index,
                 when=e.when,
                 type=e.type,
-                who=_who(e, entries),
+                who=_who(check, e),
                 where=_where(e),
                 temperatures=_temperatures(e),
                 verified=e.index not in flagged,
@@ -970,7 +1119,7 @@ def _report(check: _Check, since: Checkpoint | None) -> Report:
                     e.index,
                     e.when,
                     e.type,
-                    _who(e, entries),
+                    _who(check, e),
                     _qc_summary(e),
                     e.index not in flagged,
                 )
@@ -984,19 +1133,22 @@ def _report(check: _Check, since: Checkpoint | None) -> Report:
                     decision=_text(e.what.get("decision", "")),
                     meaning=_text(e.what.get("meaning", "")),
                     justification=justification if isinstance(justification, str) else None,
-                    signer=e.actor or "the service",
+                    signer=_signer(check, e),
                     key=e.key,
                     verified=e.index not in flagged,
+                    bound=e.index in check.signers,
                 )
             )
-    for registration in sorted(check.registered.values(), key=lambda r: r.index):
+    for record in check.keys.records():
+        registration = entries.get(record.registered)
+        label = registration.what.get("label") if registration is not None else None
         report.keys.append(
             KeyLine(
-                key=registration.key,
-                user=registration.user,
-                label=registration.label,
-                registered=registration.index,
-                revoked=check.revoked.get(registration.key),
+                key=record.key,
+                user=record.user,
+                label=_text(label or ""),
+                registered=record.registered,
+                revoked=record.revoked,
             )
         )
     return report

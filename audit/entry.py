@@ -458,6 +458,8 @@ class EntryFields:
     signature: bytes
     signed_message: bytes
     """ENTRY_DOMAIN || canonical JSON of the body without index, prev and sig."""
+    actor: str | None
+    """Who the entry says signed it: bound to ``key`` only by ``audit.signers``."""
 
 
 def parse_entry_fields(raw: bytes) -> EntryFields:
@@ -469,7 +471,9 @@ def parse_entry_fields(raw: bytes) -> EntryFields:
     ``where``, ``why``, ``when``, ``actor`` or ``log`` (key entries, for one).
     """
     raw = _entry_bytes(raw)
-    _, _, index, prev, subject, subject_seq, subject_prev, type_, _, key, _, sig = _check_entry(raw)
+    _, _, index, prev, subject, subject_seq, subject_prev, type_, _, key, actor, sig = (
+        _check_entry(raw)
+    )
     return EntryFields(
         leaf_hash(raw),
         index,
@@ -481,6 +485,7 @@ def parse_entry_fields(raw: bytes) -> EntryFields:
         key,
         sig,
         ENTRY_DOMAIN + _without_log_assigned(raw),
+        actor,
     )
 
 

@@ -130,15 +130,12 @@ class Log:
             )
         bundle.write(
             path,
-            lot="LOT1",
             batch=BATCH,
-            vials=list(vials),
             checkpoint=checkpoint or self.checkpoint(size),
             log_key=self.log_key.verifier().text(),
             entries={i: self.entries[i] for i in indices},
             inclusion={i: inclusion_proof(leaves, i) for i in indices if i < size},
             consistency=consistency,
-            created="2026-11-02T10:00:00Z",
         )
         return path
 
@@ -211,15 +208,20 @@ def world(tmp_path: Path) -> World:
 def rewrite(path: Path, changes: dict[str, bytes | None], out: Path | None = None) -> Path:
     """A copy of the bundle with members replaced, added, or (None) removed."""
     out = out or path.with_name("tampered.zip")
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            if info.filename in changes:
-                continue
-            target.writestr(info.filename, source.read(info))
-        for name, data in changes.items():
-            if data is not None:
-                target.writestr(name, data)
+    with zipfile.ZipFile(path) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    for name, data in changes.items():
+        if data is None:
+            members.pop(name, None)
+        else:
+            members[name] = data
+    bundle.zip_members(out, members)
     return out
+
+
+def laid_out(value: object) -> bytes:
+    """JSON in the layout a bundle writes it: a changed value, not a changed layout."""
+    return (json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def member(path: Path, name: str) -> bytes:
@@ -304,10 +306,11 @@ def test_a_removed_entry_and_its_proof_still_leave_a_gap_in_the_chain(world: Wor
     data = proofs(world.path)
     del data["inclusion"][str(world.stored)]
     report = bundle.verify(
-        rewrite(world.path, {name: None, bundle.PROOFS: json.dumps(data).encode()}),
+        rewrite(world.path, {name: None, bundle.PROOFS: laid_out(data)}),
         log_key=world.key,
     )
-    assert kinds(report) == {("missing", world.stored + 1)}
+    # the manifest still counts the entry that was taken out
+    assert kinds(report) == {("missing", world.stored + 1), ("manifest", None)}
 
 
 def test_reordered_entries_are_caught_by_their_own_index(world: World) -> None:
@@ -356,7 +359,7 @@ def test_swapped_proofs_fail_both_entries(world: World) -> None:
     a, b = str(world.qc), str(world.stored)
     inclusion[a], inclusion[b] = inclusion[b], inclusion[a]
     report = bundle.verify(
-        rewrite(world.path, {bundle.PROOFS: json.dumps(data).encode()}), log_key=world.key
+        rewrite(world.path, {bundle.PROOFS: laid_out(data)}), log_key=world.key
     )
     assert kinds(report) == {("inclusion", world.qc), ("inclusion", world.stored)}
 
@@ -401,7 +404,8 @@ def test_a_bundle_older_than_the_auditors_checkpoint_is_stale(world: World) -> N
 def test_the_wrong_log_key_verifies_no_checkpoint(world: World) -> None:
     other = Signer.generate("someone.else/log").verifier().text()
     report = bundle.verify(world.path, log_key=other)
-    assert kinds(report) == {("checkpoint", None)}
+    # and the bundle's log.key is not the key the auditor gave
+    assert kinds(report) == {("checkpoint", None), ("log-key", None)}
 
 
 def test_a_truncated_entry_file_is_malformed(world: World) -> None:
@@ -430,7 +434,7 @@ def test_a_signer_whose_registration_is_left_out_is_unknown(world: World) -> Non
     data = proofs(world.path)
     del data["inclusion"][str(lena_registration)]
     report = bundle.verify(
-        rewrite(world.path, {name: None, bundle.PROOFS: json.dumps(data).encode()}),
+        rewrite(world.path, {name: None, bundle.PROOFS: laid_out(data)}),
         log_key=world.key,
     )
     assert ("unknown-key", world.stored) in kinds(report)
@@ -460,7 +464,7 @@ def test_a_consistency_proof_that_does_not_lead_to_the_checkpoint(
     data = proofs(path)
     data["consistency"]["proof"][0] = "00" * 32
     report = bundle.verify(
-        rewrite(path, {bundle.PROOFS: json.dumps(data).encode()}),
+        rewrite(path, {bundle.PROOFS: laid_out(data)}),
         log_key=world.key,
         since_checkpoint=world.log.checkpoint(5),
     )
@@ -513,9 +517,7 @@ def test_a_writer_refuses_an_entry_without_a_proof(world: World, tmp_path: Path)
     with pytest.raises(FormatError):
         bundle.write(
             tmp_path / "w.zip",
-            lot="LOT1",
             batch=BATCH,
-            vials=[],
             checkpoint=world.log.checkpoint(),
             log_key=world.key,
             entries={0: world.log.entries[0]},
@@ -535,3 +537,88 @@ def test_a_checkpoint_that_does_not_verify_puts_a_warning_first(world: World) ->
     other = Signer.generate(ORIGIN)  # a key of the same name that did not sign
     report = bundle.verify(world.path, log_key=other.verifier().text())
     assert report.text().splitlines()[1].startswith("WARNING: the checkpoint does not verify")
+
+
+# --- the one key rule, and every byte checked ---------------------------------------------------
+
+
+def test_an_entry_claiming_one_person_but_signed_with_anothers_key(tmp_path: Path) -> None:
+    log = Log()
+    lena = log.person("lena")
+    log.person("quinn")
+    log.append(lena, BATCH, "batch.registered", "lena", {"lot": "LOT1"})
+    forged = log.append(
+        lena, BATCH, "batch.disposition", "quinn", {"decision": "released", "meaning": "OK"}
+    )
+    path = log.write(tmp_path / "b.zip", list(range(len(log.entries))), vials=())
+    report = bundle.verify(path, log_key=log.log_key.verifier().text())
+    assert kinds(report) == {("wrong-actor", forged)}
+    text = report.text()
+    assert "signed by quinn" not in text
+    assert "NOT proven signed" in text
+
+
+def test_a_key_entry_not_signed_by_the_service_key(tmp_path: Path) -> None:
+    log = Log()
+    lena = log.person("lena")
+    mallory = Ed25519PrivateKey.generate()
+    kid = key_id(public(mallory))
+    what = {
+        "algorithm": "ed25519",
+        "public_key": base64.b64encode(public(mallory)).decode(),
+        "user": "quinn",
+        "label": "self-made",
+        "pop": base64.b64encode(mallory.sign(pop_message(kid, ORIGIN, "quinn"))).decode(),
+    }
+    # lena's own key registers a key for quinn: only the service may register keys
+    made = log.append(lena, f"urn:trace:key:{kid}", "key.registered", None, what)
+    log.append(lena, BATCH, "batch.registered", "lena", {"lot": "LOT1"})
+    used = log.append(
+        mallory, BATCH, "batch.disposition", "quinn", {"decision": "released", "meaning": "OK"}
+    )
+    path = log.write(tmp_path / "b.zip", list(range(len(log.entries))), vials=())
+    report = bundle.verify(path, log_key=log.log_key.verifier().text())
+    assert ("key-entry", made) in kinds(report)
+    assert ("unknown-key", used) in kinds(report)
+    assert "signed by quinn" not in report.text()
+
+
+def test_a_clean_report_names_the_signer_and_key_it_proved(world: World) -> None:
+    report = bundle.verify(world.path, log_key=world.key)
+    (decision,) = report.dispositions
+    assert decision.bound
+    assert f"signed by quinn with key {decision.key}" in report.text()
+
+
+@pytest.mark.parametrize("member_name", [bundle.LOG_KEY, bundle.KEYS, bundle.MANIFEST])
+def test_a_flipped_byte_in_a_member_nothing_else_checks_is_found(
+    world: World, member_name: str
+) -> None:
+    data = bytearray(member(world.path, member_name))
+    for position in (0, len(data) // 2, len(data) - 2):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x01
+        out = world.path.with_name(f"flip-{position}.zip")
+        try:
+            report = bundle.verify(
+                rewrite(world.path, {member_name: bytes(flipped)}, out), log_key=world.key
+            )
+        except BundleFormatError:
+            continue  # refused outright: also a failure
+        assert not report.ok, f"{member_name} byte {position} flipped went unnoticed"
+
+
+def test_a_flip_anywhere_in_the_bundle_fails(world: World) -> None:
+    data = world.path.read_bytes()
+    step = max(1, len(data) // 300)
+    unnoticed = []
+    for position in range(0, len(data), step):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x20
+        try:
+            report = bundle.verify(io.BytesIO(bytes(flipped)), log_key=world.key)
+        except BundleFormatError:
+            continue
+        if report.ok:
+            unnoticed.append(position)
+    assert unnoticed == []

@@ -595,6 +595,7 @@ def fields_of(entry: Entry) -> EntryFields:
         entry.key,
         entry.signature,
         entry.signed_message,
+        entry.actor,
     )
 
 

@@ -89,6 +89,26 @@ def test_an_unregistered_key_is_refused(world: LogWorld) -> None:
         )
 
 
+def test_the_writer_refuses_what_the_key_rule_refuses(world: LogWorld) -> None:
+    """The writer applies audit.signers' rule: a key signs only for its own user, and a
+    person's key never writes key entries (the service key does)."""
+    from dataclasses import replace
+
+    world.person("lena")
+    world.person("leo")
+    lena = world.people["lena"]
+    before = len(rows(world.db))
+    as_leo = replace(world.statement("lena", VIAL.format(1)), actor="leo")
+    with pytest.raises(PermissionDeniedError, match="belongs to lena"), world.db.write() as s:
+        world.log.append_signed(s, as_leo, lena.sign(as_leo.signed_message()), now=world.now)
+    key_entry = world.statement("lena", f"urn:trace:key:{lena.key_id}", type="key.revoked")
+    with pytest.raises(PermissionDeniedError, match="service key"), world.db.write() as s:
+        world.log.append_signed(
+            s, key_entry, lena.sign(key_entry.signed_message()), now=world.now
+        )
+    assert len(rows(world.db)) == before
+
+
 def test_a_revoked_key_is_refused_from_its_revocation_on(world: LogWorld) -> None:
     lena = world.person("lena")
     world.append("lena", VIAL.format(1))

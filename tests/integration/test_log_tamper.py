@@ -365,6 +365,42 @@ def test_an_entry_replaced_by_one_its_signer_signed_is_found_at_the_next(
     assert "prev" in report.findings[0].detail
 
 
+def test_an_entry_claiming_one_person_signed_with_anothers_key_is_found(
+    world: TamperWorld,
+) -> None:
+    """Entry 11 (cora's) re-signed by lena's registered key, still claiming cora: the
+    signature verifies with a key the log registered, but not to the actor it names
+    (the one key rule, audit.signers)."""
+    from audit.entry import parse_entry
+    from traceability.custody_log.statements import Statement
+
+    original = parse_entry(entry_at(world, 11))
+    lena = world.people["lena"]
+    statement = Statement(
+        log=ORIGIN,
+        subject=original.subject,
+        subject_seq=original.subject_seq,
+        subject_prev=original.subject_prev,
+        type=original.type,
+        when=original.when,
+        key=lena.key_id,
+        actor="cora",
+    )
+    raw = entry_bytes(
+        statement, index=11, prev=original.prev, signature=lena.sign(statement.signed_message())
+    )
+    tamper(
+        world,
+        "UPDATE log_entries SET entry = :e, leaf_hash = :h, key_id = :k WHERE idx = 11",
+        e=raw,
+        h=leaf_hash(raw),
+        k=lena.key_id,
+    )
+    report = verify(world)
+    assert first(report) == (11, "wrong-actor")
+    assert "belongs to lena" in report.findings[0].detail
+
+
 def test_an_entry_signed_by_a_key_registered_only_later_is_found(world: TamperWorld) -> None:
     """Entry 15 re-signed, in place, by a key registered at 21. With runs of 4 the run
     12 to 15 checks clean on its own (15 is its last row): only the order shows it."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from audit.checkpoint import Checkpoint, sign_checkpoint
 from audit.entry import KEY_SUBJECT_PREFIX, pop_message
 from audit.errors import ProofError
 from audit.merkle import leaf_hash, verify_consistency
+from audit.signers import KeyBindingError, KeyRecord, check_binding, is_key_entry
 from traceability.custody_log import statements, tables
 from traceability.custody_log.statements import EncodedStatement, Statement
 from traceability.custody_log.tree import StoredTree, TreeIntegrityError, extend, frontier_root
@@ -100,6 +101,9 @@ class KnownKey:
     public_key: Ed25519PublicKey
     user_id: int | None
     username: str | None
+    record: KeyRecord
+    """What the key rule needs: the key's user and registration (its revocation is read
+    under the lock, at each append)."""
 
 
 def subject_entries(session: Session, subject: str) -> Sequence[LogEntryRow]:
@@ -151,7 +155,13 @@ class CustodyLog:
             row = session.connection().execute(tables.KEY_WITH_OWNER, {"key": key_id}).first()
             if row is None:
                 return None
-            known = KnownKey(Ed25519PublicKey.from_public_bytes(bytes(row[0])), row[1], row[2])
+            public = bytes(row[0])
+            known = KnownKey(
+                Ed25519PublicKey.from_public_bytes(public),
+                row[1],
+                row[2],
+                KeyRecord(key=key_id, public_key=public, user=row[2], registered=int(row[3])),
+            )
             self._known_keys[key_id] = known
         return known
 
@@ -234,8 +244,6 @@ class CustodyLog:
         key = self._key(session, statement.key)
         if key is None:
             raise PermissionDeniedError(f"key {statement.key} is not registered in this log")
-        if key.username != statement.actor:
-            raise PermissionDeniedError("the statement's actor is not the key's owner")
         if signed_in_user is not None and key.user_id != signed_in_user.id:
             raise PermissionDeniedError("you may only append statements signed by your own key")
         encoded = verified or _verified(key, statement, signature)
@@ -249,8 +257,6 @@ class CustodyLog:
         found = query.first(connection, params)
         assert found is not None  # noqa: S101 - a SELECT of scalar subqueries has one row
         revoked, last, last_leaf, seq, seq_leaf = found
-        if revoked is not None:
-            raise PermissionDeniedError(f"key {statement.key} was revoked at index {revoked}")
         if last is None:
             head = self._ensure_genesis(session, now)
             subject = _subject_head(connection, statement.subject)
@@ -259,6 +265,17 @@ class CustodyLog:
             subject = (
                 SubjectHead(0, None) if seq is None else SubjectHead(int(seq) + 1, bytes(seq_leaf))
             )
+        try:  # the one key rule, as every verifier applies it to the stored entry
+            check_binding(
+                replace(key.record, revoked=None if revoked is None else int(revoked)),
+                key=statement.key,
+                index=head.size,
+                actor=statement.actor,
+                key_entry=is_key_entry(statement.type, statement.subject),
+                service_key=self.keys.service.key_id,
+            )
+        except KeyBindingError as e:
+            raise PermissionDeniedError(str(e)) from None
         if (statement.subject_seq, statement.subject_prev) != (subject.next_seq, subject.prev):
             raise ConflictError(
                 f"{statement.subject} has moved on: the next entry is number "

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from audit.entry import (
     KEY_REGISTERED,
     KEY_REVOKED,
+    EntryFields,
+    KeyRegistration,
     KeyRing,
     parse_entry,
     parse_entry_fields,
@@ -28,11 +30,16 @@ from audit.entry import (
 )
 from audit.errors import AuditError, SignatureError
 from audit.merkle import frontiers_of_prefixes, leaf_hash
+from audit.signers import is_key_entry
 
 Row = tuple[int, bytes, bytes, str, int, bytes | None, str, str]
 """(idx, entry, leaf_hash, subject, subject_seq, subject_prev, entry_type, key_id)."""
 
 ROW_COLUMNS = "idx, entry, leaf_hash, subject, subject_seq, subject_prev, entry_type, key_id"
+
+
+Signer = tuple[str, str | None, bool]
+"""(key id, actor, whether the entry is a key entry): what the key rule binds."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,14 @@ class Checked:
     leaf: bytes
     index: int | None
     prev: bytes | None
-    key: str | None
+    signer: Signer | None
     problems: tuple[tuple[str, str], ...]
-    registers: tuple[str, bytes] | None = None
+    registers: KeyRegistration | None = None
     revokes: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        return None if self.signer is None else self.signer[0]
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,9 @@ class CleanRun:
     """
 
     first_prev: bytes | None
-    signers: frozenset[str]
-    key_events: tuple[tuple[int, tuple[str, bytes] | None, str | None], ...]
+    row_signers: tuple[Signer, ...]
+    """Each row's signer, in order."""
+    key_events: tuple[tuple[int, KeyRegistration | None, str | None], ...]
     """(index, registers, revokes) of each key entry in the run."""
     frontiers: dict[int, list[bytes]]
     """Frontier of the run's first n leaves taken as a tree of their own, by n: for the
@@ -101,17 +113,15 @@ def check_row(row: Row, keys: KeyRing) -> Checked:
     revokes = None
     try:
         if entry.type == KEY_REGISTERED:
-            registration = parse_key_registration(parse_entry(raw))
-            registers = (registration.key, registration.public_key)
+            registers = parse_key_registration(parse_entry(raw))
         elif entry.type == KEY_REVOKED:
             revokes = parse_key_revocation(parse_entry(raw))[0]
     except AuditError as e:
         problems.append(("modified", f"malformed key entry: {e}"))
     ring = keys
-    if entry.key not in keys and registers is not None and registers[0] == entry.key:
-        ring = KeyRing(
-            {entry.key: registers[1]}
-        )  # the genesis entry is signed by the key it registers
+    if entry.key not in keys and registers is not None and registers.key == entry.key:
+        # the genesis entry is signed by the key it registers
+        ring = KeyRing({entry.key: registers.public_key})
     if entry.key not in ring:
         problems.append(("unknown-key", f"signed by key {entry.key}, never registered"))
     else:
@@ -120,8 +130,12 @@ def check_row(row: Row, keys: KeyRing) -> Checked:
         except SignatureError as e:
             problems.append(("bad-signature", str(e)))
     return Checked(
-        idx, leaf, entry.index, entry.prev, entry.key, tuple(problems), registers, revokes
+        idx, leaf, entry.index, entry.prev, signer_of(entry), tuple(problems), registers, revokes
     )
+
+
+def signer_of(entry: EntryFields) -> Signer:
+    return (entry.key, entry.actor, is_key_entry(entry.type, entry.subject))
 
 
 _ring: tuple[dict[str, bytes], KeyRing] | None = None
@@ -148,8 +162,8 @@ def check_run(
     """
     ring = _ring_for(keys)
     leaves: list[bytes] = []
-    signers: set[str] = set()
-    key_events: list[tuple[int, tuple[str, bytes] | None, str | None]] = []
+    signers: list[Signer] = []
+    key_events: list[tuple[int, KeyRegistration | None, str | None]] = []
     first_prev: bytes | None = None
     prev: bytes | None = None
     for offset, row in enumerate(rows):
@@ -186,11 +200,11 @@ def check_run(
             except SignatureError:
                 return [check_row(row, ring) for row in rows]
         leaves.append(leaf)
-        signers.add(entry.key)
+        signers.append(signer_of(entry))
         prev = leaf
     return CleanRun(
         first_prev=first_prev,
-        signers=frozenset(signers),
+        row_signers=tuple(signers),
         key_events=tuple(key_events),
         frontiers=frontiers_of_prefixes(leaves, {len(leaves), *prefixes}),
     )

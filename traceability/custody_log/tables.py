@@ -31,7 +31,7 @@ SUBJECT_HEAD = (
 )
 
 KEY_WITH_OWNER = (
-    select(KEYS.c.public_key, KEYS.c.user_id, USERS.c.username)
+    select(KEYS.c.public_key, KEYS.c.user_id, USERS.c.username, KEYS.c.registered_index)
     .select_from(KEYS.outerjoin(USERS, KEYS.c.user_id == USERS.c.id))
     .where(KEYS.c.key_id == bindparam("key"))
 )

@@ -47,11 +47,13 @@ from audit.entry import KeyRing, parse_entry, parse_key_registration
 from audit.errors import AuditError
 from audit.merkle import frontier_append, frontier_join, frontier_root
 from audit.note import Verifier
+from audit.signers import KeyBindingError, KeyHistory, KeyRecord, check_binding
 from traceability.custody_log.entry_check import (
     ROW_COLUMNS,
     Checked,
     CleanRun,
     Row,
+    Signer,
     check_row,
     check_run,
 )
@@ -181,8 +183,9 @@ class _Sequence:
         self.previous_clean = True
         self.frontier: list[bytes] = []
         self.size = 0
-        self.registered: dict[str, int] = {}
-        self.revoked: dict[str, int] = {}
+        self.history = KeyHistory()
+        """The keys met so far in index order: the one key rule (`audit.signers`) binds
+        each entry's key to its actor with it."""
         self.checkpoints = checkpoints
         self.log_key = log_key
         self.next_checkpoint = next(self.checkpoints, None)
@@ -215,8 +218,26 @@ class _Sequence:
             and start % (1 << (count.bit_length() - 1)) == 0
             and run.first_prev == self.previous_leaf
             and not run.key_events
-            and all(k in self.registered and k not in self.revoked for k in run.signers)
+            and all(self._bound(signer, start) for signer in set(run.row_signers))
         )
+
+    def _bound(self, signer: Signer, index: int) -> bool:
+        """Whether the signer may sign at `index`; a run without key entries binds at every
+        index as at its first (a revocation inside it would be a key entry)."""
+        key, actor, key_entry = signer
+        try:
+            check_binding(
+                self.history.record(key),
+                key=key,
+                index=index,
+                actor=actor,
+                key_entry=key_entry,
+                service_key=self.history.service_key,
+            )
+        except KeyBindingError:
+            return False
+        record = self.history.record(key)
+        return record is not None and record.revoked is None
 
     def _take_clean(self, rows: Sequence[Row], run: CleanRun) -> None:
         start, count = self.size, len(rows)
@@ -249,8 +270,8 @@ class _Sequence:
             if any(kind == "unknown-key" for kind, _ in checked.problems):
                 checked = check_row(row, KeyRing({**self.keys, **self.own_keys}))
         registers = checked.registers
-        if registers is not None and registers[0] == key and key not in self.keys:
-            self.own_keys.setdefault(key, registers[1])
+        if registers is not None and registers.key == key and key not in self.keys:
+            self.own_keys.setdefault(key, registers.public_key)
         return checked
 
     def take(self, checked: Checked) -> None:
@@ -294,20 +315,33 @@ class _Sequence:
         self._check_checkpoints()
 
     def _check_key(self, position: int, checked: Checked) -> None:
-        key = checked.key
-        if key is not None and not any(k == "unknown-key" for k, _ in checked.problems):
-            registered = self.registered.get(key)
-            self_registration = checked.registers is not None and checked.registers[0] == key
-            if registered is None and not (self_registration and position == 0):
-                self.find(position, "unknown-key", f"key {key} is not registered before this entry")
-            elif key in self.revoked and self.revoked[key] < position:
-                self.find(
-                    position, "revoked-key", f"key {key} was revoked at index {self.revoked[key]}"
+        """The one key rule (`audit.signers.check_binding`) for the entry at `position`,
+        then what a key entry there registers or revokes."""
+        signer = checked.signer
+        registers = checked.registers
+        if signer is not None and not any(k == "unknown-key" for k, _ in checked.problems):
+            key, actor, key_entry = signer
+            genesis = position == 0 and registers is not None and registers.key == key
+            record = (
+                KeyRecord.of(registers)
+                if genesis and registers is not None
+                else self.history.record(key)
+            )
+            try:
+                check_binding(
+                    record,
+                    key=key,
+                    index=position,
+                    actor=actor,
+                    key_entry=key_entry,
+                    service_key=key if genesis else self.history.service_key,
                 )
-        if checked.registers is not None:
-            self.registered.setdefault(checked.registers[0], position)
+            except KeyBindingError as e:
+                self.find(position, e.kind, str(e))
+        if registers is not None:
+            self.history.register(registers)
         if checked.revokes is not None:
-            self.revoked.setdefault(checked.revokes, position)
+            self.history.revoke(checked.revokes, position)
 
     def _check_checkpoints(self) -> None:
         while self.next_checkpoint is not None and self.next_checkpoint[0] <= self.size:
@@ -356,10 +390,10 @@ def _rebuild(rows: Sequence[Row], run: CleanRun) -> list[Checked]:
     events = {index: (registers, revokes) for index, registers, revokes in run.key_events}
     out: list[Checked] = []
     prev = run.first_prev
-    for row in rows:
+    for row, signer in zip(rows, run.row_signers, strict=True):
         idx, leaf = row[0], bytes(row[2])
         registers, revokes = events.get(idx, (None, None))
-        out.append(Checked(idx, leaf, idx, prev, row[7], (), registers, revokes))
+        out.append(Checked(idx, leaf, idx, prev, signer, (), registers, revokes))
         prev = leaf
     return out
 

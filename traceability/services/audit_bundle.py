@@ -27,7 +27,6 @@ from audit.entry import KEY_SUBJECT_PREFIX, parse_entry
 from audit.errors import AuditError
 from audit.merkle import node_hash
 from traceability.custody_log.appender import CustodyLog, latest_checkpoint
-from traceability.custody_log.statements import when_text
 from traceability.custody_log.tree import StoredTree
 from traceability.errors import InvalidInputError
 from traceability.services.batch_records import get_batch, vials_of
@@ -218,14 +217,11 @@ def export(
     out = io.BytesIO()
     bundle.write(
         out,
-        lot=subjects.lot,
         batch=subjects.batch,
-        vials=subjects.vials,
         checkpoint=checkpoint.note.encode("utf-8"),
         log_key=log.keys.log.verifier().text(),
         entries=entries,
         inclusion=inclusion,
         consistency=consistency,
-        created=when_text(now),
     )
     return out.getvalue()
