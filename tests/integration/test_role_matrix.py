@@ -38,6 +38,10 @@ PUBLIC = {
     ("GET", "/log/key"),
     ("GET", "/log/proof/inclusion"),
     ("GET", "/log/proof/consistency"),
+    # The log as C2SP tlog-tiles, for any mirror, witness or monitor.
+    ("GET", "/checkpoint"),
+    ("GET", "/tile/entries/{index:path}"),
+    ("GET", "/tile/{level}/{index:path}"),
 }
 PATH_VALUES = {
     "username": "target",

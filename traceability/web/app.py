@@ -38,6 +38,7 @@ from traceability.web.routes import (
     release,
     resolver,
     scan,
+    tiles,
     users,
 )
 from traceability.web.step_lane import StepLane
@@ -52,6 +53,7 @@ ROUTERS = (
     audit_trail.router,
     audit_bundles.router,
     log.router,
+    tiles.router,
     keys.router,
     batches.router,
     labels.router,

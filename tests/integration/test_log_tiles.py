@@ -1,0 +1,219 @@
+"""The log published as C2SP tlog-tiles, over real HTTP, on SQLite and PostgreSQL.
+
+Every file served is compared with what the entries determine, recomputed here from the
+entries' bytes by RFC 9162's definition (not by the service's tree nor `audit.tiles`'s
+reader); a mirror made by downloading the files verifies with `verify-log --tiles`, and
+a changed byte anywhere in it is found.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from audit.checkpoint import verify_checkpoint
+from audit.tiles import HttpTiles, Tile, tiles_for, verify_tiled_log
+from tests.log_support import ORIGIN, VIAL, LogWorld, make_log
+from tests.support import Api
+from traceability.settings import Settings, load_settings
+
+FULL = "public, max-age=31536000, immutable"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The app signs nothing here, but shares the log's key directory and origin."""
+    return load_settings(
+        environment="development",
+        database_url=database_url,
+        key_dir=str(tmp_path / "keys"),
+        origin=ORIGIN,
+    )
+
+
+@pytest.fixture
+def world(api: Api) -> LogWorld:
+    key_dir = Path(api.settings.key_dir)
+    return LogWorld(
+        db=api.db, log=make_log(api.db, key_dir, checkpoint_every=10**6), key_dir=key_dir
+    )
+
+
+def grow(world: LogWorld, count: int, *, checkpoint: bool = True) -> int:
+    """Append `count` service events (and a person's signed statements), in one unit of
+    work for speed; sign a checkpoint of the result. Returns the log's size."""
+    if "lena" not in world.people:
+        world.person("lena")
+    with world.db.write() as session:
+        for n in range(count):
+            world.log.append_as_service(
+                session, subject=VIAL.format(n % 37), type="vial.commissioned", now=world.tick()
+            )
+    world.append("lena", VIAL.format(0), type="qc.result.entered")
+    with world.db.write() as session:
+        if checkpoint:
+            return world.log.issue_checkpoint(session, now=world.tick()).size
+        return int(session.exec(text("SELECT count(*) FROM log_entries")).one()[0])
+
+
+def mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162 2.1.1, as written there."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
+
+
+def split_bundle(data: bytes) -> list[bytes]:
+    out = []
+    while data:
+        n = int.from_bytes(data[:2], "big")
+        out.append(data[2 : 2 + n])
+        data = data[2 + n :]
+    return out
+
+
+def stored_entries(world: LogWorld) -> list[bytes]:
+    with world.db.read() as session:
+        rows = session.exec(text("SELECT entry FROM log_entries ORDER BY idx")).all()
+    return [bytes(r[0]) for r in rows]
+
+
+def test_the_tiles_are_the_stored_tree(api: Api, world: LogWorld) -> None:
+    size = grow(world, 600)
+    assert 512 < size < 768
+    checkpoint = api.client.get("/checkpoint")
+    assert checkpoint.status_code == 200
+    assert checkpoint.headers["content-type"] == "text/plain; charset=utf-8"
+    assert checkpoint.headers["cache-control"] == "no-cache"
+    signed = verify_checkpoint(checkpoint.text, world.log.keys.log.verifier())
+    assert signed.size == size
+
+    entries: list[bytes] = []
+    for bundle in (t for t in tiles_for(size) if t.level is None):
+        response = api.client.get(f"/{bundle.path()}", headers={"accept-encoding": "identity"})
+        assert response.status_code == 200, response.text
+        entries += split_bundle(response.content)
+    assert entries == stored_entries(world)
+    leaves = [hashlib.sha256(b"\x00" + e).digest() for e in entries]
+    assert mth(leaves) == signed.root_hash
+
+    served = [t for t in tiles_for(size) if t.level is not None]
+    assert [t.path() for t in served] == [
+        "tile/0/000",
+        "tile/0/001",
+        f"tile/0/002.p/{size - 512}",
+        "tile/1/000.p/2",
+    ]
+    for tile in served:
+        response = api.client.get(f"/{tile.path()}")
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/octet-stream"
+        span = 256**tile.level  # type: ignore[operator]
+        first = tile.index * 256
+        assert response.content == b"".join(
+            mth(leaves[(first + i) * span : (first + i + 1) * span]) for i in range(tile.width)
+        )
+        if tile.full:
+            assert response.headers["cache-control"] == FULL
+        else:
+            assert response.headers["cache-control"] == "public, max-age=60"
+
+    # The reader of `audit` agrees, over HTTP.
+    assert (
+        verify_tiled_log(HttpTiles(str(api.client.base_url)), world.log.keys.log.verifier()) == []
+    )
+
+
+def test_entry_bundles_are_gzipped_for_clients_that_accept_it(api: Api, world: LogWorld) -> None:
+    grow(world, 300)
+    plain = api.client.get("/tile/entries/000", headers={"accept-encoding": "identity"})
+    zipped = api.client.get("/tile/entries/000", headers={"accept-encoding": "gzip"})
+    refused = api.client.get("/tile/entries/000", headers={"accept-encoding": "gzip;q=0"})
+    assert "content-encoding" not in plain.headers and "content-encoding" not in refused.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.content == plain.content == refused.content  # httpx inflates it
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+    assert gzip.decompress(gzip.compress(plain.content)) == plain.content
+    assert plain.headers["cache-control"] == FULL
+
+
+def test_only_what_the_checkpoint_covers_is_served(api: Api, world: LogWorld) -> None:
+    assert api.client.get("/checkpoint").status_code == 404
+    assert api.client.get("/tile/entries/000.p/1").status_code == 404
+    size = grow(world, 300)
+    grow(world, 300, checkpoint=False)  # appended, not yet covered by a checkpoint
+    partial = size - 256
+    assert api.client.get(f"/tile/0/001.p/{partial}").status_code == 200
+    assert api.client.get("/tile/0/001.p/1").status_code == 200  # an older size's tile
+    for path in (
+        f"/tile/0/001.p/{partial + 1}",
+        "/tile/0/001",
+        "/tile/entries/001",
+        "/tile/entries/002.p/1",
+        "/tile/1/000",
+        "/tile/1/000.p/2",
+        "/tile/5/000.p/1",
+        "/tile/0/x001/000",
+    ):
+        response = api.client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "beyond the published checkpoint" in response.json()["detail"]
+    assert api.client.get("/tile/1/000.p/1").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/tile/0/1234", "N"),
+        ("/tile/0/01", "N"),
+        ("/tile/0/x000/001", "N"),
+        ("/tile/0/x1/000", "N"),
+        ("/tile/0/000/", "N"),
+        ("/tile/0/", "N"),
+        ("/tile/entries/abc", "N"),
+        ("/tile/0/000.p/0", "W"),
+        ("/tile/0/000.p/256", "W"),
+        ("/tile/entries/000.p/007", "W"),
+        ("/tile/entries/000.p/", "W"),
+        ("/tile/64/000", "L"),
+        ("/tile/01/000", "L"),
+        ("/tile/-1/000", "L"),
+        ("/tile/x/000", "L"),
+    ],
+)
+def test_bad_tile_paths_are_problems_naming_the_part(
+    api: Api, world: LogWorld, path: str, field: str
+) -> None:
+    grow(world, 1)
+    response = api.client.get(path)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == field
+
+
+def test_tiles_need_no_sign_in_and_are_read_with_one_query_each(api: Api, world: LogWorld) -> None:
+    size = grow(world, 300)
+    assert Tile(None, 1, size - 256).end == size
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    from sqlalchemy import event
+
+    event.listen(api.db.engine, "before_cursor_execute", count)
+    try:
+        for path in ("/tile/entries/000", "/tile/0/000", f"/tile/0/001.p/{size - 256}"):
+            statements.clear()
+            assert api.client.get(path).status_code == 200
+            reads = [s for s in statements if "log_entries" in s or "log_nodes" in s]
+            assert len(reads) == 1, (path, reads)
+    finally:
+        event.remove(api.db.engine, "before_cursor_execute", count)

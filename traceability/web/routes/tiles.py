@@ -1,0 +1,182 @@
+"""The log published as C2SP tlog-tiles: `/checkpoint`, `/tile/<L>/<N>`, `/tile/entries/<N>`.
+
+Any mirror, witness or monitor reads the whole log through these static-looking files
+without the product's own API (c2sp.org/tlog-tiles; names and encodings in
+`audit.tiles`). A level-L tile N holds the tree's hashes at height 8L, indices 256N to
+256N + 255: leaf hashes (`log_entries.leaf_hash`) at level 0, stored complete subtrees
+(`log_nodes` at level 8L) above; an entry bundle holds the entries' exact bytes. Each
+file is one range query.
+
+Only what the published checkpoint covers is served, so a file never changes once
+served: full tiles are cached for a year as immutable, partial ones briefly (a client
+asks for the full tile once it exists). The files are hashes and entries, public like
+`/log/checkpoint` and the proofs: an entry names staff, but the tiles exist for anyone
+to check the log, and what the log holds is designed for that (DESIGN.md, personal
+data). The files are served as stored; the reader checks them (`audit.tiles`).
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy import select
+
+from audit.checkpoint import Checkpoint
+from audit.errors import CheckpointError
+from audit.tiles import (
+    TILE_HEIGHT,
+    Tile,
+    TilePathError,
+    encode_bundle,
+    parse_level,
+    parse_tile_index,
+)
+from traceability.custody_log.published import published_checkpoint
+from traceability.custody_log.tables import ENTRIES, NODES
+from traceability.custody_log.tree import TreeIntegrityError
+from traceability.errors import InvalidInputError, NotFoundError
+from traceability.storage.database import connection_of
+from traceability.web.deps import SessionDep
+
+router = APIRouter(tags=["custody log (tlog-tiles)"])
+
+NOTE_TYPE = "text/plain; charset=utf-8"
+TILE_TYPE = "application/octet-stream"
+CHECKPOINT_CACHE = "no-cache"
+"""The checkpoint changes: the spec asks that it not be cached beyond a few seconds."""
+FULL_TILE_CACHE = "public, max-age=31536000, immutable"
+PARTIAL_TILE_CACHE = "public, max-age=60"
+_OCTETS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {TILE_TYPE: {}}, "description": "The file's bytes"}
+}
+
+
+def _published(session: SessionDep) -> tuple[str, int]:
+    """The published checkpoint note and its size; 404 while the log has none."""
+    note = published_checkpoint(session)
+    if note is None:
+        raise NotFoundError("no checkpoint has been signed yet")
+    body = note.split("\n\n", 1)[0] + "\n"
+    try:
+        return note, Checkpoint.parse(body).size
+    except CheckpointError as e:
+        raise TreeIntegrityError(f"the published checkpoint does not parse: {e}") from e
+
+
+def _tile(level: int | None, path: str, session: SessionDep) -> Tile:
+    """The tile a path names, if the published checkpoint covers all of it."""
+    try:
+        index, width = parse_tile_index(path)
+    except TilePathError as e:
+        raise InvalidInputError(str(e), field=e.field) from None
+    tile = Tile(level, index, width)
+    _, size = _published(session)
+    if tile.end > size:
+        raise NotFoundError(f"{tile.path()} is beyond the published checkpoint (of {size} entries)")
+    return tile
+
+
+def _hashes_at(session: SessionDep, level: int, tile: Tile) -> list[bytes]:
+    """The tile's hashes in one range query: leaf hashes, or stored subtrees at 8L."""
+    lo, hi = tile.index << TILE_HEIGHT, (tile.index << TILE_HEIGHT) + tile.width
+    if level == 0:
+        query = select(ENTRIES.c.leaf_hash).where(ENTRIES.c.idx >= lo, ENTRIES.c.idx < hi)
+        query = query.order_by(ENTRIES.c.idx)
+    else:
+        query = (
+            select(NODES.c.hash)
+            .where(NODES.c.level == TILE_HEIGHT * level, NODES.c.idx >= lo, NODES.c.idx < hi)
+            .order_by(NODES.c.idx)
+        )
+    return _exactly(tile, [bytes(h) for (h,) in connection_of(session).execute(query)])
+
+
+def _entries_in(session: SessionDep, tile: Tile) -> list[bytes]:
+    query = (
+        select(ENTRIES.c.entry)
+        .where(ENTRIES.c.idx >= tile.start, ENTRIES.c.idx < tile.end)
+        .order_by(ENTRIES.c.idx)
+    )
+    return _exactly(tile, [bytes(e) for (e,) in connection_of(session).execute(query)])
+
+
+def _exactly(tile: Tile, rows: list[bytes]) -> list[bytes]:
+    if len(rows) != tile.width:
+        # The checkpoint covers these rows, so the tables were damaged: fail, logged.
+        raise TreeIntegrityError(f"{tile.path()}: {len(rows)} of its {tile.width} rows are stored")
+    return rows
+
+
+def _file(tile: Tile, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    cache = FULL_TILE_CACHE if tile.full else PARTIAL_TILE_CACHE
+    return Response(body, media_type=TILE_TYPE, headers={"Cache-Control": cache, **(headers or {})})
+
+
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether Accept-Encoding names gzip with a quality above 0."""
+    for item in (accept_encoding or "").split(","):
+        name, *params = item.split(";")
+        if name.strip().lower() != "gzip":
+            continue
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    summary="The log's signed checkpoint (C2SP tlog-tiles), for mirrors, witnesses and monitors",
+)
+def get_checkpoint(session: SessionDep) -> PlainTextResponse:
+    note, _ = _published(session)
+    return PlainTextResponse(
+        note, media_type=NOTE_TYPE, headers={"Cache-Control": CHECKPOINT_CACHE}
+    )
+
+
+@router.get(
+    "/tile/entries/{index:path}",
+    response_class=Response,
+    responses=_OCTETS,
+    summary="Entry bundle N[.p/W]: entries 256N.. as uint16 length + exact bytes (C2SP tlog-tiles)",
+)
+def get_entry_bundle(
+    index: str,
+    session: SessionDep,
+    accept_encoding: Annotated[str | None, Header()] = None,
+) -> Response:
+    tile = _tile(None, index, session)
+    body = encode_bundle(_entries_in(session, tile))
+    if not _accepts_gzip(accept_encoding):
+        return _file(tile, body, {"Vary": "Accept-Encoding"})
+    return _file(
+        tile,
+        gzip.compress(body, compresslevel=6, mtime=0),
+        {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+    )
+
+
+@router.get(
+    "/tile/{level}/{index:path}",
+    response_class=Response,
+    responses=_OCTETS,
+    summary="Level-L tile N[.p/W]: the tree's hashes at height 8L, 256N.. (C2SP tlog-tiles)",
+)
+def get_tile(level: str, index: str, session: SessionDep) -> Response:
+    try:
+        number = parse_level(level)
+    except TilePathError as e:
+        raise InvalidInputError(str(e), field=e.field) from None
+    tile = _tile(number, index, session)
+    return _file(tile, b"".join(_hashes_at(session, number, tile)))
