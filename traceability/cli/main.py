@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traceability.cli import db, demo, epcis, keys, labels, log, users
+from traceability.cli import db, demo, epcis, keys, labels, log, users, witness
 from traceability.cli.common import OneLineErrors, errors_as_exit, settings_from
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.add_typer(labels.app, name="labels")
 app.add_typer(log.log_app, name="log")
 log.audit_app.command("epcis")(epcis.epcis)
 app.add_typer(log.audit_app, name="audit")
+app.add_typer(witness.app, name="witness")
 
 
 @app.command()
