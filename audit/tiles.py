@@ -437,11 +437,14 @@ class TiledLog:
         if not wrong:
             return False
         first = tile.start + wrong[0] * tile.span
+        if tile.span == 1:
+            which = f"the entries' leaf hashes (the first is entry {first}'s)"
+        else:
+            which = f"those of the entries (the first covers {first} to {first + tile.span - 1})"
         self._find(
             first,
             "tile-mismatch",
-            f"{tile.path()}: {len(wrong)} of its {tile.width} hashes are not those of "
-            f"the entries (the first covers entries {first} to {first + tile.span - 1})",
+            f"{tile.path()}: {len(wrong)} of its {tile.width} hashes are not {which}",
         )
         return True
 

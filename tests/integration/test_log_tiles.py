@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from audit.checkpoint import verify_checkpoint
 from audit.tiles import HttpTiles, Tile, tiles_for, verify_tiled_log
 from tests.log_support import ORIGIN, VIAL, LogWorld, make_log
 from tests.support import Api
+from traceability.cli.main import app
 from traceability.settings import Settings, load_settings
 
 FULL = "public, max-age=31536000, immutable"
@@ -217,3 +222,187 @@ def test_tiles_need_no_sign_in_and_are_read_with_one_query_each(api: Api, world:
             assert len(reads) == 1, (path, reads)
     finally:
         event.remove(api.db.engine, "before_cursor_execute", count)
+
+
+# --- verify-log --tiles ------------------------------------------------------------
+
+HEAVY = ("sqlalchemy", "sqlmodel", "fastapi", "alembic", "traceability.services")
+LAUNCH = "import sys\nfrom traceability.cli.entry_point import main\nsys.argv[0] = 'traceability'\n"
+
+
+def verify_tiles(
+    world: LogWorld, where: str, *args: str, code: str = "main()"
+) -> tuple[int, str, str]:
+    """`traceability audit verify-log --tiles WHERE --log-key KEY` as the console script
+    runs it, on a machine with none of the service's settings."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TRACE_")}
+    key = world.log.keys.log.verifier().text()
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-c",
+            LAUNCH + code,
+            "audit",
+            "verify-log",
+            "--tiles",
+            where,
+            "--log-key",
+            key,
+            *args,
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def mirror(api: Api, size: int, into: Path) -> Path:
+    """Download the published log into a directory, as a mirror would."""
+    for path in ["checkpoint", *(t.path() for t in tiles_for(size))]:
+        response = api.client.get(f"/{path}")
+        assert response.status_code == 200, (path, response.text)
+        (into / path).parent.mkdir(parents=True, exist_ok=True)
+        (into / path).write_bytes(response.content)
+    return into
+
+
+def test_a_mirror_verifies_as_the_database_does(api: Api, world: LogWorld, tmp_path: Path) -> None:
+    size = grow(world, 600)
+    copy = mirror(api, size, tmp_path / "mirror")
+    intact = f"{size} entries, 1 checkpoints: intact\n"
+    assert verify_tiles(world, str(copy)) == (0, intact, "")
+    assert verify_tiles(world, str(api.client.base_url)) == (0, intact, "")
+    environment = {
+        **os.environ,
+        "TRACE_ENVIRONMENT": "development",
+        "TRACE_KEY_DIR": str(world.key_dir),
+        "TRACE_ORIGIN": ORIGIN,
+    }
+    database = CliRunner().invoke(
+        app,
+        [
+            "audit",
+            "verify-log",
+            "--database-url",
+            world.db.engine.url.render_as_string(hide_password=False),
+        ],
+        env=environment,
+    )
+    assert (database.exit_code, database.output) == (0, intact)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_mirror_is_verified_without_the_heavy_imports(
+    api: Api, world: LogWorld, tmp_path: Path
+) -> None:
+    copy = mirror(api, grow(world, 10), tmp_path / "mirror")
+    report = (
+        "try:\n    main()\nexcept SystemExit as e:\n"
+        f"    print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})), e.code)"
+    )
+    code, out, err = verify_tiles(world, str(copy), code=report)
+    assert out.splitlines()[-1] == "[] 0", out + err
+
+
+def flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_changed_entry_in_a_mirror_is_found(api: Api, world: LogWorld, tmp_path: Path) -> None:
+    size = grow(world, 600)
+    copy = mirror(api, size, tmp_path / "mirror")
+    bundle = copy / "tile/entries/001"
+    entries = split_bundle(bundle.read_bytes())
+    k = next(i for i, e in enumerate(entries) if b"LOT1" in e)
+    offset = sum(2 + len(e) for e in entries[:k]) + 2 + entries[k].index(b"LOT1") + 3
+    flip(bundle, offset)  # LOT1 -> LOT0 in entry 256 + k
+    code, out, err = verify_tiles(world, str(copy))
+    lines = out.splitlines()
+    assert code == 1, out + err
+    changed = 256 + k
+    assert all(line.startswith(f"index {changed}: ") for line in lines[:2]), out
+    assert f"index {changed}: tile-mismatch: tile/0/001: 1 of its 256 hashes" in out
+    assert f"index {changed}: bad-signature" in out
+    assert f"index {changed}: subject-chain: " + VIAL.replace("LOT1", "LOT0")[:-2] in out
+    assert f"index {size - 1}: checkpoint-mismatch" in out
+    assert lines[-1].startswith(f"{size} entries, 1 checkpoints: ")
+
+
+@pytest.mark.parametrize(
+    ("file", "at", "finding"),
+    [
+        (
+            "tile/0/000",
+            32 * 5 + 31,
+            "index 5: tile-mismatch: tile/0/000: 1 of its 256 hashes are not the entries' "
+            "leaf hashes (the first is entry 5's)",
+        ),
+        (
+            "tile/1/000.p/2",
+            32 + 7,
+            "index 256: tile-mismatch: tile/1/000.p/2: 1 of its 2 hashes are not those of the "
+            "entries (the first covers 256 to 511)",
+        ),
+    ],
+)
+def test_a_changed_tile_in_a_mirror_is_found(
+    api: Api, world: LogWorld, tmp_path: Path, file: str, at: int, finding: str
+) -> None:
+    size = grow(world, 600)
+    copy = mirror(api, size, tmp_path / "mirror")
+    flip(copy / file, at)
+    code, out, _ = verify_tiles(world, str(copy))
+    assert code == 1
+    assert out.splitlines() == [finding, f"{size} entries, 1 checkpoints: 1 finding(s)"]
+
+
+def test_a_changed_checkpoint_in_a_mirror_is_found(
+    api: Api, world: LogWorld, tmp_path: Path
+) -> None:
+    size = grow(world, 300)
+    copy = mirror(api, size, tmp_path / "mirror")
+    note = (copy / "checkpoint").read_text()
+    flip(copy / "checkpoint", note.index("\n", note.index("\n") + 1) + 3)  # in the root
+    code, out, _ = verify_tiles(world, str(copy))
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(
+        f"index {size - 1}: checkpoint-mismatch: the copy's checkpoint does not verify"
+    )
+    assert lines[1] == "0 entries, 1 checkpoints: 1 finding(s)"
+
+
+def test_a_missing_file_is_found_and_the_rest_checked(
+    api: Api, world: LogWorld, tmp_path: Path
+) -> None:
+    size = grow(world, 600)
+    copy = mirror(api, size, tmp_path / "mirror")
+    (copy / "tile/entries/001").unlink()
+    code, out, _ = verify_tiles(world, str(copy))
+    assert code == 1
+    assert "index 256: unavailable: the copy has no tile/entries/001" in out
+    assert "index 256: missing: entries 256 to 511 are not in the log" in out
+    assert out.splitlines()[-1].startswith(f"{size - 256} entries, 1 checkpoints: ")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_unusable_copies_exit_2_with_one_line(api: Api, world: LogWorld, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for where, message in [
+        (str(tmp_path / "nothing"), "is not a directory"),
+        (str(tmp_path / "empty"), "the copy has no checkpoint"),
+        ("http://127.0.0.1:9/", "http://127.0.0.1:9/checkpoint: "),
+        ("https://mirror.example/log?x=1", "no query or fragment"),
+    ]:
+        code, out, err = verify_tiles(world, where)
+        assert (code, out) == (2, ""), (where, err)
+        assert len(err.splitlines()) == 1 and err.startswith("error: --tiles: "), err
+        assert message in err, err
+    code, _, err = verify_tiles(world, str(tmp_path), "--database-url", "sqlite:///x.db")
+    assert code == 2 and "give one" in err
