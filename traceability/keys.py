@@ -1,4 +1,5 @@
-"""The directory of the service's private keys (the log key, the service key).
+"""The directory of the service's private keys (the log key, its ML-DSA-44 cosigner,
+the service key).
 
 Keys are files under `TRACE_KEY_DIR`, never rows in the database: whoever administers
 the database must not be able to sign as the log. The directory is created 0700 and
@@ -11,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.cosignature import ALG_SUBTREE_V1, Cosigner, parse_cosigner_private_key
 from audit.entry import key_id as entry_key_id
 from audit.errors import AuditError
 from audit.note import Signer, Verifier, parse_private_key
@@ -70,13 +72,17 @@ class ActorKeyPair:
 
 @dataclass(frozen=True)
 class ServiceKeys:
-    """The log's checkpoint key (named by the origin) and the service's actor key."""
+    """The log's checkpoint key (named by the origin), the service's actor key, and the
+    log's own ML-DSA-44 cosigner (also named by the origin), which cosigns every
+    checkpoint so that its tree heads stay provable if Ed25519 is broken."""
 
     log: Signer
     service: ActorKeyPair
+    cosigner: Cosigner
 
 
 LOG_KEY_FILE = "log.key"
+LOG_COSIGNER_FILE = "log-cosigner.key"
 SERVICE_KEY_FILE = "service.key"
 SERVICE_KEY_NAME = "service"
 
@@ -121,4 +127,25 @@ def load_service_keys(key_dir: Path, origin: str) -> ServiceKeys:
             f"{origin!r}; a log keeps its origin for life"
         )
     service = ActorKeyPair(_load_or_create(key_dir / SERVICE_KEY_FILE, SERVICE_KEY_NAME))
-    return ServiceKeys(log=log, service=service)
+    cosigner = _load_or_create_cosigner(key_dir / LOG_COSIGNER_FILE, origin)
+    return ServiceKeys(log=log, service=service, cosigner=cosigner)
+
+
+def _load_or_create_cosigner(path: Path, origin: str) -> Cosigner:
+    if not path.exists():
+        try:
+            write_private_file(path, Cosigner.generate(origin).private_key_text() + "\n")
+        except ConfigurationError:
+            pass  # another process created it first: use theirs
+    try:
+        cosigner = parse_cosigner_private_key(path.read_text(encoding="utf-8").strip())
+    except OSError as e:
+        raise ConfigurationError(f"{path}: cannot read the key ({e.strerror})") from e
+    except AuditError as e:
+        raise ConfigurationError(f"{path}: not a cosigner key ({e})") from e
+    if cosigner.name != origin or cosigner.algorithm != ALG_SUBTREE_V1:
+        raise ConfigurationError(
+            f"{path} is not an ML-DSA-44 cosigner key of log {origin!r}; a log keeps its "
+            "origin for life"
+        )
+    return cosigner

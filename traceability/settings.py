@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from audit.cosignature import CosignerKey, parse_cosigner_key
+from audit.errors import FormatError
 from traceability.errors import ConfigurationError
 
 DEFAULT_SECRET_KEY = "development-only-secret-key-change-me"  # noqa: S105 - refused outside dev
@@ -90,6 +92,21 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
     )
+    witnesses: str = Field(
+        default="",
+        description="Witnesses (c2sp.org/tlog-witness) the log asks to cosign each new "
+        "checkpoint: entries `URL VKEY`, separated by commas or newlines; a witness with "
+        "two keys is two entries with one URL.",
+    )
+    witness_quorum: int = Field(
+        default=1,
+        ge=1,
+        description="How many distinct witnesses should cosign each checkpoint; fewer is "
+        "logged as a warning (verifiers choose their own quorum).",
+    )
+    witness_timeout_seconds: float = Field(
+        default=10, gt=0, le=300, description="How long to wait for a witness's answer."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -102,6 +119,35 @@ class Settings(BaseSettings):
             if len(self.secret_key) < 32:
                 raise ValueError("TRACE_SECRET_KEY must be at least 32 characters")
         return self
+
+    @model_validator(mode="after")
+    def _check_witnesses(self) -> Settings:
+        entries = self.witness_entries
+        names = {key.name for _, key in entries}
+        if entries and self.witness_quorum > len(names):
+            raise ValueError(
+                f"TRACE_WITNESS_QUORUM is {self.witness_quorum}, but TRACE_WITNESSES names "
+                f"{len(names)} witness(es)"
+            )
+        return self
+
+    @property
+    def witness_entries(self) -> list[tuple[str, CosignerKey]]:
+        """TRACE_WITNESSES parsed: (URL, verifier key) pairs; raises ValueError if malformed."""
+        entries: list[tuple[str, CosignerKey]] = []
+        for raw in self.witnesses.replace(",", "\n").splitlines():
+            entry = raw.strip()
+            if not entry:
+                continue
+            url, _, key_text = entry.partition(" ")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"TRACE_WITNESSES: {url!r} is not an http(s) URL")
+            try:
+                key = parse_cosigner_key(key_text.strip())
+            except FormatError as e:
+                raise ValueError(f"TRACE_WITNESSES: bad witness key for {url}: {e}") from None
+            entries.append((url.rstrip("/"), key))
+        return entries
 
     @property
     def is_sqlite(self) -> bool:

@@ -40,6 +40,22 @@ def checkpoint(database_url: DatabaseUrl = None) -> None:
             typer.echo(row.note, nl=False)
 
 
+@log_app.command()
+def key(
+    cosigner: Annotated[
+        bool,
+        typer.Option(
+            "--cosigner", help="The log's ML-DSA-44 cosigner key instead of its Ed25519 key."
+        ),
+    ] = False,
+) -> None:
+    """Print the log's verifier key (creating the keys on first use, as the server does)."""
+    with errors_as_exit():
+        settings = settings_from()
+        keys = load_service_keys(settings.key_dir, settings.origin)
+    typer.echo(keys.cosigner.key().text() if cosigner else keys.log.verifier().text())
+
+
 audit_app.command("verify-log")(verify_log_command)
 
 

@@ -39,6 +39,7 @@ from traceability.errors import (
 from traceability.keys import ServiceKeys
 from traceability.storage.database import connection_of
 from traceability.storage.models import (
+    CheckpointCosignatureRow,
     CheckpointRow,
     LogEntryRow,
     User,
@@ -450,13 +451,37 @@ class CustodyLog:
                     f"refusing to sign size {head.size}: not consistent with the checkpoint "
                     f"of size {latest.size} ({e})"
                 ) from e
-        note = sign_checkpoint(Checkpoint(self.origin, head.size, root), self.keys.log)
+        checkpoint = Checkpoint(self.origin, head.size, root)
+        note = sign_checkpoint(checkpoint, self.keys.log)
         row = CheckpointRow(
             size=head.size, root_hash=root, note=note.decode("utf-8"), issued_at=now
         )
         session.add(row)
         session.flush()
+        self.add_own_cosignature(session, row, now=now)
         return row
+
+    def add_own_cosignature(self, session: Session, row: CheckpointRow, *, now: datetime) -> None:
+        """Cosign a checkpoint with the log's ML-DSA-44 key (c2sp.org/tlog-cosignature,
+        type 0x06), beside its Ed25519 signature: the tree head stays provable if Ed25519
+        falls. It states that this is the largest tree the log has signed, as of `now`."""
+        cosigner = self.keys.cosigner
+        timestamp = int(now.timestamp())
+        line = cosigner.signature_line(
+            Checkpoint(self.origin, row.size, row.root_hash).format(), timestamp
+        )
+        session.add(
+            CheckpointCosignatureRow(
+                size=row.size,
+                cosigner=cosigner.name,
+                key_id=f"{cosigner.key().key_id:08x}",
+                algorithm=cosigner.algorithm,
+                cosigned_at=timestamp,
+                line=line,
+                received_at=now,
+            )
+        )
+        session.flush()
 
 
 def latest_checkpoint(session: Session) -> CheckpointRow | None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -175,6 +176,28 @@ class CheckpointRow(SQLModel, table=True):
     root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     note: str = Field(sa_column=Column(Text, nullable=False))
     issued_at: datetime = _utc()
+
+
+class CheckpointCosignatureRow(SQLModel, table=True):
+    """A cosignature of a checkpoint (the log's own ML-DSA-44 one, or a witness's): the
+    exact note signature line, verified before it was stored. Append-only."""
+
+    __tablename__ = "checkpoint_cosignatures"
+    __table_args__ = (
+        UniqueConstraint("size", "cosigner", "key_id", name="uq_checkpoint_cosignature"),
+        Index("ix_checkpoint_cosignatures_cosigner", "cosigner", "size"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    size: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("log_checkpoints.size"), nullable=False)
+    )
+    cosigner: str = Field(max_length=255)
+    key_id: str = Field(max_length=8)
+    algorithm: int
+    cosigned_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    line: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = _utc()
 
 
 class ActorKey(SQLModel, table=True):

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from traceability.clock import Clock, utcnow
 from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.witnessing import Witnessing, endpoints
 from traceability.keys import load_service_keys
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
@@ -105,7 +106,10 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         worker = threading.Thread(
-            target=_checkpoint_timer, args=(context, stop), name="checkpointer", daemon=True
+            target=_checkpoint_timer,
+            args=(context, stop),
+            name="checkpointer",
+            daemon=True,
         )
         worker.start()
         try:
@@ -133,7 +137,20 @@ def create_app(
 
 
 def _checkpoint_timer(context: ServiceContext, stop: threading.Event) -> None:
-    """Sign a checkpoint every T seconds while entries are waiting for one."""
+    """Sign a checkpoint every T seconds while entries are waiting for one, and have the
+    newest checkpoint cosigned (the log's own ML-DSA-44 key, then its witnesses). The
+    first round of cosigning runs at start, so a checkpoint signed while the server was
+    down (the demo's) is cosigned at once. Outside the write transaction: a slow witness
+    never holds the log's lock."""
+    settings = context.settings
+    witnessing = Witnessing(
+        context.db,
+        context.log,
+        endpoints(settings.witness_entries),
+        quorum=settings.witness_quorum,
+        timeout=settings.witness_timeout_seconds,
+    )
+    _cosign(context, witnessing)
     interval = context.settings.checkpoint_interval_seconds
     while not stop.wait(interval):
         try:
@@ -141,3 +158,11 @@ def _checkpoint_timer(context: ServiceContext, stop: threading.Event) -> None:
                 context.log.issue_checkpoint(session, now=context.clock())
         except Exception:  # noqa: BLE001 - keep the timer alive; the failure is logged
             logger.exception("could not sign a checkpoint")
+        _cosign(context, witnessing)
+
+
+def _cosign(context: ServiceContext, witnessing: Witnessing) -> None:
+    try:
+        witnessing.run(context.clock())
+    except Exception:  # noqa: BLE001 - keep the timer alive; the failure is logged
+        logger.exception("could not have the checkpoint cosigned")
