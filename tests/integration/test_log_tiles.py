@@ -24,6 +24,7 @@ from audit.tiles import HttpTiles, Tile, tiles_for, verify_tiled_log
 from tests.log_support import ORIGIN, VIAL, LogWorld, make_log
 from tests.support import Api
 from traceability.cli.main import app
+from traceability.errors import InvalidInputError
 from traceability.settings import Settings, load_settings
 
 FULL = "public, max-age=31536000, immutable"
@@ -406,3 +407,29 @@ def test_unusable_copies_exit_2_with_one_line(api: Api, world: LogWorld, tmp_pat
         assert message in err, err
     code, _, err = verify_tiles(world, str(tmp_path), "--database-url", "sqlite:///x.db")
     assert code == 2 and "give one" in err
+
+
+def test_an_entry_too_long_for_a_bundle_is_refused(api: Api, world: LogWorld) -> None:
+    """A bundle gives each entry a uint16 length, so the log holds none longer."""
+    size = grow(world, 1)
+    with pytest.raises(InvalidInputError, match="at most 65535 bytes"):
+        with world.db.write() as session:
+            world.log.append_as_service(
+                session,
+                subject=VIAL.format(1),
+                type="vial.commissioned",
+                now=world.tick(),
+                what={"note": "x" * 65_535},
+            )
+    with world.db.write() as session:  # just below the limit is stored, and published
+        world.log.append_as_service(
+            session,
+            subject=VIAL.format(1),
+            type="vial.commissioned",
+            now=world.tick(),
+            what={"note": "x" * 65_000},
+        )
+        world.log.issue_checkpoint(session, now=world.tick())
+    bundle = api.client.get(f"/tile/entries/000.p/{size + 1}")
+    assert bundle.status_code == 200
+    assert split_bundle(bundle.content)[-1] == stored_entries(world)[-1]

@@ -19,6 +19,7 @@ from typing import Any
 import rfc8785
 
 from audit.entry import ENTRY_DOMAIN, FORMAT_VERSION, LOG_ASSIGNED, MEMBERS
+from audit.tiles import MAX_ENTRY_SIZE
 from traceability.clock import rfc3339
 from traceability.domain.text import refused_character
 from traceability.errors import InvalidInputError
@@ -163,7 +164,14 @@ class EncodedStatement:
         members["index"] = str(index).encode()
         members["prev"] = b'"' + prev.hex().encode() + b'"' if prev is not None else b"null"
         members["sig"] = b'"' + base64.b64encode(signature) + b'"'
-        return self._object(members)
+        raw = self._object(members)
+        if len(raw) > MAX_ENTRY_SIZE:
+            # The log is published as tlog-tiles, whose bundles give each entry a uint16 length.
+            raise InvalidInputError(
+                f"the entry would be {len(raw)} bytes; the log holds entries of at most "
+                f"{MAX_ENTRY_SIZE} bytes: record less in one statement"
+            )
+        return raw
 
 
 def entry_bytes(statement: Statement, *, index: int, prev: bytes | None, signature: bytes) -> bytes:

@@ -25,7 +25,8 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import select
 
 from audit.checkpoint import Checkpoint
-from audit.errors import CheckpointError
+from audit.errors import CheckpointError, NoteError
+from audit.note import parse_note
 from audit.tiles import (
     TILE_HEIGHT,
     Tile,
@@ -59,10 +60,10 @@ def _published(session: SessionDep) -> tuple[str, int]:
     note = published_checkpoint(session)
     if note is None:
         raise NotFoundError("no checkpoint has been signed yet")
-    body = note.split("\n\n", 1)[0] + "\n"
     try:
-        return note, Checkpoint.parse(body).size
-    except CheckpointError as e:
+        text, _ = parse_note(note)
+        return note, Checkpoint.parse(text).size
+    except (CheckpointError, NoteError) as e:
         raise TreeIntegrityError(f"the published checkpoint does not parse: {e}") from e
 
 
