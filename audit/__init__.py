@@ -9,7 +9,8 @@ Modules: ``errors`` (the exception tree), ``merkle`` (hashes, proofs,
 frontier), ``note`` (keys and signed notes), ``checkpoint`` (signed tree
 heads), ``cosignature`` (witness cosignatures, Ed25519 and ML-DSA-44, and the
 quorum a verifier requires), ``encoding`` (strict base64), ``bundle`` (audit
-bundles: write one, verify one offline; docs/audit-bundle.md).
+bundles: write one, verify one offline; docs/audit-bundle.md), ``tiles`` (the
+log as C2SP tlog-tiles: names, encodings, a reader that verifies a copy).
 
 This package must never import anything beyond the standard library and
 ``cryptography``, so that it stays small enough to audit; in particular
@@ -26,4 +27,5 @@ __all__ = [
     "errors",
     "merkle",
     "note",
+    "tiles",
 ]
