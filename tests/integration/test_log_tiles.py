@@ -362,13 +362,15 @@ def test_a_changed_tile_in_a_mirror_is_found(
     assert out.splitlines() == [finding, f"{size} entries, 1 checkpoints: 1 finding(s)"]
 
 
+@pytest.mark.parametrize("line", [0, 2, 4])  # the origin, the root, the signature
 def test_a_changed_checkpoint_in_a_mirror_is_found(
-    api: Api, world: LogWorld, tmp_path: Path
+    api: Api, world: LogWorld, tmp_path: Path, line: int
 ) -> None:
     size = grow(world, 300)
     copy = mirror(api, size, tmp_path / "mirror")
-    note = (copy / "checkpoint").read_text()
-    flip(copy / "checkpoint", note.index("\n", note.index("\n") + 1) + 3)  # in the root
+    note = (copy / "checkpoint").read_bytes()
+    starts = [0, *(i + 1 for i, c in enumerate(note) if c == ord("\n"))]
+    flip(copy / "checkpoint", starts[line] + 5)
     code, out, _ = verify_tiles(world, str(copy))
     assert code == 1
     lines = out.splitlines()
