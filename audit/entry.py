@@ -471,8 +471,8 @@ def parse_entry_fields(raw: bytes) -> EntryFields:
     ``where``, ``why``, ``when``, ``actor`` or ``log`` (key entries, for one).
     """
     raw = _entry_bytes(raw)
-    _, _, index, prev, subject, subject_seq, subject_prev, type_, _, key, actor, sig = (
-        _check_entry(raw)
+    _, _, index, prev, subject, subject_seq, subject_prev, type_, _, key, actor, sig = _check_entry(
+        raw
     )
     return EntryFields(
         leaf_hash(raw),

@@ -36,6 +36,17 @@ class ConflictError(TraceabilityError):
     title = "Conflict"
 
 
+class UnprovenError(ConflictError):
+    """The database disagrees with the signed log about a record: whatever rests on it
+    (a certificate, a decision) fails closed. `findings` name each record and entry."""
+
+    title = "Not proven by the log"
+
+    def __init__(self, message: str, *, findings: list[str]) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
 class AuthenticationError(TraceabilityError):
     """No valid credentials: the caller must sign in (again)."""
 

@@ -358,9 +358,7 @@ def test_swapped_proofs_fail_both_entries(world: World) -> None:
     inclusion = data["inclusion"]
     a, b = str(world.qc), str(world.stored)
     inclusion[a], inclusion[b] = inclusion[b], inclusion[a]
-    report = bundle.verify(
-        rewrite(world.path, {bundle.PROOFS: laid_out(data)}), log_key=world.key
-    )
+    report = bundle.verify(rewrite(world.path, {bundle.PROOFS: laid_out(data)}), log_key=world.key)
     assert kinds(report) == {("inclusion", world.qc), ("inclusion", world.stored)}
 
 

@@ -103,9 +103,7 @@ def test_the_writer_refuses_what_the_key_rule_refuses(world: LogWorld) -> None:
         world.log.append_signed(s, as_leo, lena.sign(as_leo.signed_message()), now=world.now)
     key_entry = world.statement("lena", f"urn:trace:key:{lena.key_id}", type="key.revoked")
     with pytest.raises(PermissionDeniedError, match="service key"), world.db.write() as s:
-        world.log.append_signed(
-            s, key_entry, lena.sign(key_entry.signed_message()), now=world.now
-        )
+        world.log.append_signed(s, key_entry, lena.sign(key_entry.signed_message()), now=world.now)
     assert len(rows(world.db)) == before
 
 

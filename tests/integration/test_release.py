@@ -118,6 +118,7 @@ def test_a_complete_batch_passes_every_check_and_qa_releases_it(world: World) ->
     status = readiness(w)
     assert status["passed"] is True
     assert [c["name"] for c in status["checks"]] == [
+        "proven-by-log",
         "qc-complete",
         "no-open-oos",
         "no-open-deviation",

@@ -23,8 +23,14 @@ from sqlalchemy import Connection, text
 from sqlmodel import Session, col, select
 
 from audit.checkpoint import Checkpoint, sign_checkpoint
-from audit.entry import KEY_SUBJECT_PREFIX, pop_message
-from audit.errors import ProofError
+from audit.entry import (
+    KEY_SUBJECT_PREFIX,
+    KeyRing,
+    parse_entry,
+    parse_key_registration,
+    pop_message,
+)
+from audit.errors import AuditError, ProofError
 from audit.merkle import leaf_hash, verify_consistency
 from audit.signers import KeyBindingError, KeyRecord, check_binding, is_key_entry
 from traceability.custody_log import statements, tables
@@ -99,8 +105,10 @@ def read_subject_head(session: Session, subject: str) -> SubjectHead:
 
 @dataclass(frozen=True)
 class KnownKey:
+    """A key as the log registered it: read from its service-signed registration entry,
+    never from the `actor_keys` table, which a database administrator could change."""
+
     public_key: Ed25519PublicKey
-    user_id: int | None
     username: str | None
     record: KeyRecord
     """What the key rule needs: the key's user and registration (its revocation is read
@@ -151,17 +159,32 @@ class CustodyLog:
         self._known_keys: dict[str, KnownKey] = {}
 
     def _key(self, session: Session, key_id: str) -> KnownKey | None:
+        """The key `key_id` as its registration entry says, if the service key signed that
+        entry (or it is the genesis entry registering the service key itself)."""
         known = self._known_keys.get(key_id)
         if known is None:
-            row = session.connection().execute(tables.KEY_WITH_OWNER, {"key": key_id}).first()
+            row = (
+                session.connection()
+                .execute(tables.KEY_REGISTRATION, {"subject": key_subject(key_id)})
+                .first()
+            )
             if row is None:
                 return None
-            public = bytes(row[0])
+            try:
+                entry = parse_entry(bytes(row[0]))
+                registration = parse_key_registration(entry)
+                service = self.keys.service
+                if registration.key != key_id or (
+                    entry.index == 0 and registration.key != service.key_id
+                ):
+                    return None
+                KeyRing({service.key_id: service.public_key}).verify(entry)
+            except AuditError:
+                return None
             known = KnownKey(
-                Ed25519PublicKey.from_public_bytes(public),
-                row[1],
-                row[2],
-                KeyRecord(key=key_id, public_key=public, user=row[2], registered=int(row[3])),
+                Ed25519PublicKey.from_public_bytes(registration.public_key),
+                registration.user,
+                KeyRecord.of(registration),
             )
             self._known_keys[key_id] = known
         return known
@@ -245,7 +268,7 @@ class CustodyLog:
         key = self._key(session, statement.key)
         if key is None:
             raise PermissionDeniedError(f"key {statement.key} is not registered in this log")
-        if signed_in_user is not None and key.user_id != signed_in_user.id:
+        if signed_in_user is not None and key.username != signed_in_user.username:
             raise PermissionDeniedError("you may only append statements signed by your own key")
         encoded = verified or _verified(key, statement, signature)
         connection = connection_of(session)

@@ -30,11 +30,10 @@ SUBJECT_HEAD = (
     .limit(1)
 )
 
-KEY_WITH_OWNER = (
-    select(KEYS.c.public_key, KEYS.c.user_id, USERS.c.username, KEYS.c.registered_index)
-    .select_from(KEYS.outerjoin(USERS, KEYS.c.user_id == USERS.c.id))
-    .where(KEYS.c.key_id == bindparam("key"))
+KEY_REGISTRATION = select(ENTRIES.c.entry).where(
+    ENTRIES.c.subject == bindparam("subject"), ENTRIES.c.subject_seq == 0
 )
+"""A key's registration entry: the writer reads keys from the log, not from `actor_keys`."""
 
 
 _KEY = {"key": KEYS.c.key_id.type, "subject": ENTRIES.c.subject.type}

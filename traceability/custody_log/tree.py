@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from audit.merkle import node_hash
+from traceability.errors import ConflictError
 from traceability.storage.database import connection_of
 from traceability.storage.hot import Hot
 from traceability.storage.models import LogEntryRow, LogNode
@@ -33,7 +34,7 @@ _NODE = Hot.select(
 append path rebuilds its frontier whenever another process appended since."""
 
 
-class TreeIntegrityError(RuntimeError):
+class TreeIntegrityError(ConflictError):
     """A stored node or leaf the tree needs is missing: the database was damaged."""
 
 

@@ -37,6 +37,9 @@ class BatchFacts:
     chain_problems: Sequence[str] = ()
     unaccounted_vials: Sequence[str] = ()
     label_problems: Sequence[str] = ()
+    unproven: Sequence[str] = ()
+    """Rows the facts above were read from that the signed log does not prove (a row
+    with no entry, an entry with no row, a row that disagrees with its entry)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ def _not_expired(facts: BatchFacts) -> list[str]:
 
 RELEASE_GATE = Gate(
     (
+        Check(
+            "proven-by-log",
+            "Every fact below is proven by the signed custody log",
+            _listed("unproven"),
+        ),
         Check(
             "qc-complete",
             "Every required test has a valid, reviewed, passing result",

@@ -33,11 +33,13 @@ from sqlmodel import Session, col, select
 
 from audit.bundle import Report, event_name
 from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.evidence import LogEvidence
 from traceability.custody_log.tree import StoredTree
 from traceability.domain.disposition import RELEASES, Decision
 from traceability.errors import ConflictError, NotFoundError
 from traceability.services import cold_chain, custody, qc_results, release
 from traceability.services.batch_records import vials_of
+from traceability.services.proof.batch import require_proven
 from traceability.storage.models import (
     Batch,
     Disposition,
@@ -184,6 +186,13 @@ def release_certificate(
     if not decisions:
         raise ConflictError(f"batch {batch.lot} has no release decision to certify")
     decision = decisions[-1]
+    note = log.issue_checkpoint(session, now=now).note
+    require_proven(
+        session,
+        LogEvidence(session, log.keys.log.verifier(), note=note),
+        batch,
+        what="release certificate",
+    )
     proof = decision_proof(session, log, decision, now)
     product = session.get(Product, batch.product_id)
     version = session.get(SpecificationVersion, batch.specification_version_id)

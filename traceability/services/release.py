@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from traceability.custody_log import signed_requests
 from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.evidence import LogEvidence
 from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain.actor import Actor
 from traceability.domain.changes import diff
@@ -39,7 +40,6 @@ from traceability.errors import ConflictError
 from traceability.services import (
     audit_trail,
     batch_records,
-    chain_check,
     cold_chain,
     custody,
     qc_results,
@@ -47,6 +47,7 @@ from traceability.services import (
 )
 from traceability.services import deviations as deviation_service
 from traceability.services.batch_records import specification_of, vials_of
+from traceability.services.proof.batch import BatchProof, check_batch
 from traceability.storage.models import (
     Batch,
     Disposition,
@@ -61,14 +62,17 @@ from traceability.storage.models import (
 STERILITY = "sterility"
 
 
-def facts(session: Session, batch: Batch, *, today: date, conditional: bool) -> BatchFacts:
+def facts(
+    session: Session, batch: Batch, *, today: date, conditional: bool, proof: BatchProof
+) -> BatchFacts:
+    """The gate's facts from the batch's rows, with what `proof` found the log does not
+    prove of them: any such finding fails the gate, whatever the rows say."""
     specification = specification_of(session, batch)
     views = qc_results.views(session, batch)
     vials = vials_of(session, batch)
     where = custody.positions(session, [v.id for v in vials if v.id is not None])
-    chain: list[str] = []
-    for vial in vials:
-        chain += [f"vial {vial.serial}: {p}" for p in chain_check.chain_problems(session, vial.uri)]
+    chain = [f.line() for f in proof.findings if f.kind == "subject-chain"]
+    unproven = [f.line() for f in proof.findings if f.kind != "subject-chain"]
     reconciliation = vial_labels.reconciliation(session, batch)
     labels = [f"vial {serial}: no label issued" for serial in reconciliation.unlabelled]
     if reconciliation.unexplained_voids:
@@ -101,13 +105,30 @@ def facts(session: Session, batch: Batch, *, today: date, conditional: bool) -> 
             if v.id is not None and where[v.id].state is CustodyState.commissioned
         ],
         label_problems=labels,
+        unproven=unproven,
     )
 
 
 def readiness(
-    session: Session, batch: Batch, *, today: date, conditional: bool = False
+    session: Session,
+    batch: Batch,
+    *,
+    today: date,
+    evidence: LogEvidence,
+    conditional: bool = False,
 ) -> GateResult:
-    return RELEASE_GATE.evaluate(facts(session, batch, today=today, conditional=conditional))
+    """The release gate over the batch's facts, each proven against the log."""
+    proof = check_batch(session, evidence, batch)
+    return gate(session, batch, today=today, proof=proof, conditional=conditional)
+
+
+def gate(
+    session: Session, batch: Batch, *, today: date, proof: BatchProof, conditional: bool = False
+) -> GateResult:
+    """The release gate, for a caller that already proved the batch (`check_batch`)."""
+    return RELEASE_GATE.evaluate(
+        facts(session, batch, today=today, conditional=conditional, proof=proof)
+    )
 
 
 def involved(session: Session, batch: Batch) -> set[str]:
@@ -151,10 +172,12 @@ def decide(
     check_separation(request.decision, user.username, involved(session, batch))
     gate = None
     if request.decision in RELEASES:
+        note = log.issue_checkpoint(session, now=now).note  # every entry so far provable
         gate = readiness(
             session,
             batch,
             today=now.date(),
+            evidence=LogEvidence(session, log.keys.log.verifier(), note=note),
             conditional=request.decision is Decision.conditionally_released,
         )
         if not gate.passed:

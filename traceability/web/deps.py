@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from traceability.custody_log.evidence import LogEvidence, ensure_covering
 from traceability.domain.roles import Role
 from traceability.errors import AuthenticationError, PermissionDeniedError
 from traceability.security.tokens import csrf_matches, token_digest
@@ -53,6 +54,16 @@ def get_session(context: ContextDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_evidence(context: ContextDep, session: SessionDep) -> LogEvidence:
+    """What the log proves, for this request's read: against a checkpoint that covers
+    every entry so far (signed now if entries wait for one)."""
+    note = ensure_covering(context.db, context.log, now=context.clock())
+    return LogEvidence(session, context.log.keys.log.verifier(), note=note)
+
+
+EvidenceDep = Annotated[LogEvidence, Depends(get_evidence)]
 
 
 async def get_now(context: ContextDep) -> datetime:

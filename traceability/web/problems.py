@@ -28,6 +28,7 @@ from traceability.errors import (
     PermissionDeniedError,
     RateLimitedError,
     TraceabilityError,
+    UnprovenError,
 )
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def problem(
     code: str,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     if wants_html(request):
         from traceability.web.pages import error_page
@@ -82,6 +84,7 @@ def problem(
     if errors:
         body["errors"] = errors
         body["field"] = errors[0]["field"]
+    body.update(extra or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -134,8 +137,15 @@ def install(app: FastAPI) -> None:
             headers = {"Retry-After": str(error.retry_after)}
         if isinstance(error, BusyError):
             headers = {"Retry-After": "1"}
+        extra = {"findings": error.findings} if isinstance(error, UnprovenError) else None
         return problem(
-            request, status, str(error), code=_code(error), errors=errors, headers=headers
+            request,
+            status,
+            str(error),
+            code=_code(error),
+            errors=errors,
+            headers=headers,
+            extra=extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -16,10 +16,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from audit import bundle
+from traceability.custody_log.evidence import LogEvidence
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError
 from traceability.services import audit_bundle, batch_records, documents
 from traceability.services.auth import Authenticated
+from traceability.services.proof.batch import require_proven
 from traceability.web.context import ServiceContext
 from traceability.web.deps import ContextDep, RequireRoles
 
@@ -104,9 +106,9 @@ def inspection_report(lot: BatchLot, auth: Inspector, context: ContextDep) -> Re
     verifier = context.log.keys.log.verifier()
     report = bundle.verify(io.BytesIO(data), log_key=verifier)
     with context.db.read() as session:
-        pdf = documents.inspection_report(
-            session, batch_records.get_batch(session, lot), report, log_key=verifier.text()
-        )
+        batch = batch_records.get_batch(session, lot)
+        require_proven(session, LogEvidence(session, verifier), batch, what="inspector's report")
+        pdf = documents.inspection_report(session, batch, report, log_key=verifier.text())
     return Response(
         pdf,
         media_type="application/pdf",

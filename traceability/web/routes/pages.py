@@ -40,9 +40,17 @@ from traceability.services import release as release_service
 from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
+from traceability.services.proof.batch import BatchProof, check_batch
 from traceability.storage.models import Batch
 from traceability.web.context import ServiceContext
-from traceability.web.deps import Admin, AnyUser, ContextDep, SessionDep, TrailReader
+from traceability.web.deps import (
+    Admin,
+    AnyUser,
+    ContextDep,
+    EvidenceDep,
+    SessionDep,
+    TrailReader,
+)
 from traceability.web.fields import Text
 from traceability.web.pages import render
 from traceability.web.problems import status_for
@@ -230,8 +238,10 @@ def batch_page(
     auth: RecordReader,
     context: ContextDep,
     session: SessionDep,
+    evidence: EvidenceDep,
 ) -> Response:
     batch = batch_records.get_batch(session, lot)
+    proof = check_batch(session, evidence, batch)
     public = batch_routes.batch_public(session, batch, context.settings.resolver_base)
     superseded = {r.supersedes for r in public.results if r.supersedes}
     current = {r.test: r for r in public.results if r.id not in superseded}
@@ -258,7 +268,7 @@ def batch_page(
         and {Role.lab, Role.qa} & parse_roles(u.roles)
         and batch_records.keeps_record(session, batch, u)
     ]
-    release_view = _release_view(session, batch, auth, context, keeps=keeps)
+    release_view = _release_view(session, batch, auth, context, keeps=keeps, proof=proof)
     can["can_decide"] = bool(release_view["decisions"])
     return render(
         request,
@@ -284,14 +294,20 @@ def batch_page(
 
 
 def _release_view(
-    session: SessionDep, batch: Batch, auth: Authenticated, context: ContextDep, *, keeps: bool
+    session: SessionDep,
+    batch: Batch,
+    auth: Authenticated,
+    context: ContextDep,
+    *,
+    keeps: bool,
+    proof: BatchProof,
 ) -> dict[str, object]:
     """The batch page's release section: checklist, decisions, signatures, recall."""
     today = context.clock().date()
-    readiness = release_service.readiness(session, batch, today=today)
+    readiness = release_service.gate(session, batch, today=today, proof=proof)
     conditional = (
         not readiness.passed
-        and release_service.readiness(session, batch, today=today, conditional=True).passed
+        and release_service.gate(session, batch, today=today, proof=proof, conditional=True).passed
     )
     state = BatchState(batch.state)
     decisions = (
@@ -318,6 +334,7 @@ def _release_view(
         "certificate": any(r.decision in RELEASE_DECISIONS for r in rows),
         "recall": release_service.recall_of(session, batch),
         "can_audit": auth.actor.has_any(Role.auditor, Role.qa),
+        "proof": proof,
     }
 
 

@@ -19,8 +19,9 @@ from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
 from traceability.services import batch_records, documents, esignature, release
 from traceability.services.auth import Authenticated
+from traceability.services.proof.batch import require_proven
 from traceability.storage.models import Disposition
-from traceability.web.deps import ContextDep, RequireRoles, SessionDep
+from traceability.web.deps import ContextDep, EvidenceDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
 
@@ -56,11 +57,12 @@ def readiness(
     auth: RecordReader,
     context: ContextDep,
     session: SessionDep,
+    evidence: EvidenceDep,
     conditional: bool = False,
 ) -> ReadinessPublic:
     batch = batch_records.get_batch(session, lot)
     result = release.readiness(
-        session, batch, today=context.clock().date(), conditional=conditional
+        session, batch, today=context.clock().date(), evidence=evidence, conditional=conditional
     )
     return ReadinessPublic(
         lot=batch.lot,
@@ -184,8 +186,11 @@ class RecallPublic(BaseModel):
     response_model=RecallPublic,
     summary="The recall notice: every vial with its custodian or site, administered or not",
 )
-def recall_notice(lot: Lot, auth: RecordReader, session: SessionDep) -> RecallPublic:
+def recall_notice(
+    lot: Lot, auth: RecordReader, session: SessionDep, evidence: EvidenceDep
+) -> RecallPublic:
     batch = batch_records.get_batch(session, lot)
+    require_proven(session, evidence, batch, what="recall notice")
     recall = release.recall_of(session, batch)
     if recall is None:
         raise NotFoundError(f"batch {lot} was not recalled")
@@ -231,6 +236,9 @@ def release_certificate(lot: Lot, auth: RecordReader, context: ContextDep) -> Re
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-def recall_pdf(lot: Lot, auth: RecordReader, session: SessionDep) -> Response:
+def recall_pdf(
+    lot: Lot, auth: RecordReader, session: SessionDep, evidence: EvidenceDep
+) -> Response:
     batch = batch_records.get_batch(session, lot)
+    require_proven(session, evidence, batch, what="recall notice")
     return _pdf(documents.recall_notice(session, batch), f"{lot}-recall-notice.pdf")

@@ -1,0 +1,285 @@
+"""What the log proves: stored entries checked as an outside verifier checks them.
+
+The tables are projections of the log, and the database may have been changed behind
+the service's back (DESIGN.md, Trust model). Before a decision or a page rests on an
+entry, `LogEvidence.prove` checks it from scratch, trusting none of the columns beside
+the bytes:
+
+* the latest stored checkpoint's signature, with the log's own verifier key;
+* the entry's bytes against the custody-log contract, and their leaf hash included
+  under that checkpoint's root (RFC 9162 inclusion proof from the stored nodes: a
+  changed node or leaf fails the proof, it cannot make a false one pass);
+* the signature, by a key that `audit.signers` binds to the entry's actor at its index,
+  where the key's own registration and revocations are proven the same way.
+
+An entry appended after the latest checkpoint is not proven until a checkpoint covers
+it: callers that decide sign one first (`ensure_covering`). Anything that fails gives
+an `Unproven` naming the index and the reason; nothing here raises for bad evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from audit.checkpoint import Checkpoint, verify_checkpoint
+from audit.entry import (
+    KEY_REGISTERED,
+    KEY_REVOKED,
+    KEY_SUBJECT_PREFIX,
+    Entry,
+    parse_entry,
+    parse_key_registration,
+    parse_key_revocation,
+)
+from audit.errors import AuditError
+from audit.merkle import verify_inclusion
+from audit.note import Verifier
+from audit.signers import KeyBindingError, KeyHistory, KeyRecord
+from traceability.custody_log.appender import CustodyLog, latest_checkpoint, read_head
+from traceability.custody_log.tree import StoredTree, TreeIntegrityError
+from traceability.storage.database import Database
+from traceability.storage.models import LogEntryRow
+
+
+@dataclass(frozen=True)
+class Proven:
+    """An entry the log proves, with the key record that binds its signer."""
+
+    entry: Entry
+    signer: KeyRecord
+
+    @property
+    def index(self) -> int:
+        return self.entry.index
+
+    @property
+    def who(self) -> str | None:
+        """The user whose key signed it; None for the service."""
+        return self.signer.user
+
+
+@dataclass(frozen=True)
+class Unproven:
+    """Why the entry at `index` is not proven (missing, changed, unsigned, uncovered)."""
+
+    index: int
+    kind: str
+    detail: str
+
+
+class LogEvidence:
+    """Proves entries against the latest signed checkpoint, within one session.
+
+    Keep one per unit of work (a request): it remembers what it proved, and reads the
+    checkpoint once, so everything a page or a decision shows rests on one tree head.
+    """
+
+    def __init__(self, session: Session, log_key: Verifier, *, note: str | None = None) -> None:
+        """`note` is the checkpoint to prove against (from `ensure_covering`); without
+        one, the latest the session sees."""
+        self.session = session
+        self.log_key = log_key
+        self._note = note
+        self._tree = StoredTree(session)
+        self._checkpoint: Checkpoint | None | Unproven = None
+        self._entries: dict[int, Entry | Unproven] = {}
+        self._keys = KeyHistory()
+        self._keys_read: set[str] = set()
+        self._key_problems: dict[str, Unproven] = {}
+
+    # --- the tree head ------------------------------------------------------------------
+
+    @property
+    def checkpoint(self) -> Checkpoint | Unproven:
+        """The latest stored checkpoint, its signature verified; or why there is none."""
+        if self._checkpoint is None:
+            note = self._note
+            if note is None:
+                row = latest_checkpoint(self.session)
+                note = None if row is None else row.note
+            if note is None:
+                self._checkpoint = Unproven(0, "checkpoint", "the log has no signed checkpoint")
+            else:
+                try:
+                    self._checkpoint = verify_checkpoint(note.encode("utf-8"), self.log_key)
+                except AuditError as e:
+                    self._checkpoint = Unproven(
+                        0,
+                        "checkpoint",
+                        f"the latest checkpoint does not verify with the log's key: {e}",
+                    )
+        return self._checkpoint
+
+    # --- entries ------------------------------------------------------------------------
+
+    def entry(self, index: int) -> Entry | Unproven:
+        """The entry at `index` if its bytes parse and are included under the checkpoint
+        (its signature is not checked here: `prove` does that)."""
+        if index not in self._entries:
+            self._load([index])
+        return self._entries[index]
+
+    def _load(self, indices: Iterable[int]) -> None:
+        wanted = sorted(set(indices) - set(self._entries))
+        if not wanted:
+            return
+        rows = {
+            int(idx): bytes(raw)
+            for idx, raw in self.session.exec(
+                select(LogEntryRow.idx, LogEntryRow.entry).where(col(LogEntryRow.idx).in_(wanted))
+            ).all()
+        }
+        for index in wanted:
+            raw = rows.get(index)
+            self._entries[index] = (
+                Unproven(index, "missing-entry", "no entry is stored at this index")
+                if raw is None
+                else self._included(index, raw)
+            )
+
+    def _included(self, index: int, raw: bytes) -> Entry | Unproven:
+        checkpoint = self.checkpoint
+        if isinstance(checkpoint, Unproven):
+            return Unproven(index, checkpoint.kind, checkpoint.detail)
+        try:
+            entry = parse_entry(raw)
+        except AuditError as e:
+            return Unproven(index, "changed", f"the stored entry is not a well-formed entry: {e}")
+        if entry.index != index:
+            return Unproven(index, "changed", f"the entry stored at {index} says {entry.index}")
+        if index >= checkpoint.size:
+            return Unproven(
+                index,
+                "uncovered",
+                f"no signed checkpoint covers entry {index} yet (the latest has "
+                f"{checkpoint.size} entries)",
+            )
+        try:
+            proof = self._tree.inclusion_proof(index, checkpoint.size)
+            verify_inclusion(entry.leaf_hash, index, checkpoint.size, proof, checkpoint.root_hash)
+        except (AuditError, TreeIntegrityError, ValueError) as e:
+            return Unproven(
+                index,
+                "changed",
+                f"entry {index} is not the one the signed checkpoint of size "
+                f"{checkpoint.size} holds: {e}",
+            )
+        return entry
+
+    # --- signatures -----------------------------------------------------------------------
+
+    def prove(self, index: int) -> Proven | Unproven:
+        """The entry at `index` with its signer, if the log proves both."""
+        return self.prove_many([index])[index]
+
+    def prove_many(self, indices: Iterable[int]) -> dict[int, Proven | Unproven]:
+        wanted = list(dict.fromkeys(indices))
+        self._load(wanted)
+        entries = {i: self._entries[i] for i in wanted}
+        self._learn_keys({e.key for e in entries.values() if isinstance(e, Entry)})
+        out: dict[int, Proven | Unproven] = {}
+        for index, entry in entries.items():
+            if isinstance(entry, Unproven):
+                out[index] = entry
+            elif entry.key in self._key_problems:
+                problem = self._key_problems[entry.key]
+                out[index] = Unproven(
+                    index,
+                    "unproven-key",
+                    f"the key {entry.key} that signed it is not proven: entry "
+                    f"{problem.index}: {problem.detail}",
+                )
+            else:
+                out[index] = self._signed(entry)
+        return out
+
+    def _signed(self, entry: Entry) -> Proven | Unproven:
+        try:
+            if entry.index == 0:
+                record = KeyHistory().verify(entry)
+            else:
+                record = self._keys.verify(entry)
+        except KeyBindingError as e:
+            return Unproven(entry.index, e.kind, str(e))
+        except AuditError as e:
+            return Unproven(entry.index, "bad-signature", str(e))
+        return Proven(entry, record)
+
+    def _learn_keys(self, keys: set[str]) -> None:
+        """Prove the key entries of `keys` (and the genesis entry, which registers the
+        service key that signs them), in index order, into the key history."""
+        new = keys - self._keys_read
+        if not new:
+            return
+        first_time = not self._keys_read
+        self._keys_read |= new
+        subjects = [KEY_SUBJECT_PREFIX + k for k in sorted(new)]
+        indices = set(
+            self.session.exec(
+                select(LogEntryRow.idx).where(col(LogEntryRow.subject).in_(subjects))
+            ).all()
+        )
+        if first_time:
+            indices.add(0)
+        self._load(indices)
+        # A history is built in index order; keys learnt later are replayed with the rest.
+        known = {
+            i: e
+            for i, e in self._entries.items()
+            if isinstance(e, Entry) and e.subject.startswith(KEY_SUBJECT_PREFIX)
+        }
+        history = KeyHistory()
+        problems: dict[str, Unproven] = {}
+        for index in sorted(known):
+            entry = known[index]
+            try:
+                if entry.type == KEY_REGISTERED:
+                    registration = parse_key_registration(entry)
+                    if index == 0:
+                        KeyHistory().verify(entry)
+                    else:
+                        history.verify(entry)
+                    history.register(registration)
+                elif entry.type == KEY_REVOKED:
+                    history.verify(entry)
+                    kid, at = parse_key_revocation(entry)
+                    history.revoke(kid, at)
+            except AuditError as e:
+                problems.setdefault(entry.subject.removeprefix(KEY_SUBJECT_PREFIX), _at(entry, e))
+        for index in indices:
+            loaded = self._entries[index]
+            if isinstance(loaded, Unproven):
+                row_subject = self._subject_of(index)
+                if row_subject is not None:
+                    problems.setdefault(row_subject.removeprefix(KEY_SUBJECT_PREFIX), loaded)
+        self._keys = history
+        self._key_problems = problems
+
+    def _subject_of(self, index: int) -> str | None:
+        return self.session.exec(
+            select(LogEntryRow.subject).where(LogEntryRow.idx == index)
+        ).first()
+
+
+def _at(entry: Entry, error: AuditError) -> Unproven:
+    kind = error.kind if isinstance(error, KeyBindingError) else "key-entry"
+    return Unproven(entry.index, kind, str(error))
+
+
+def ensure_covering(db: Database, log: CustodyLog, *, now: datetime) -> str | None:
+    """The latest checkpoint note, after signing one if entries wait for it, so that what
+    a decision or page reads next is provable (None for an empty log). A short write,
+    and only when the log grew since the last checkpoint."""
+    with db.read() as session:
+        head = read_head(session).size
+        latest = latest_checkpoint(session)
+        if head == 0:
+            return None
+        if latest is not None and latest.size >= head:
+            return latest.note
+    with db.write() as session:
+        return log.issue_checkpoint(session, now=now).note
