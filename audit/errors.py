@@ -39,6 +39,9 @@ __all__ = [
     "ProofError",
     "QuorumError",
     "SignatureError",
+    "SourceError",
+    "TileError",
+    "TilePathError",
     "VerificationError",
 ]
 
@@ -58,6 +61,21 @@ class FormatError(AuditError, ValueError):
 
 class CanonicalJsonError(FormatError):
     """A value is outside the restricted JSON value space, or bytes are not (canonical) JSON."""
+
+
+class TilePathError(FormatError):
+    """A tile path is not as c2sp.org/tlog-tiles writes one; ``field`` names the part
+    (``L``, ``N`` or ``W``), for a server to say which."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SourceError(AuditError):
+    """A tiled log's copy cannot be read at all (no such directory, no answer, an HTTP
+    error other than 404): nothing was verified. A file the copy lacks is not this but
+    a finding of ``audit.tiles``."""
 
 
 class BundleFormatError(FormatError):
@@ -98,3 +116,7 @@ class QuorumError(VerificationError):
 
 class EntryFormatError(VerificationError):
     """A stored custody-log entry is malformed or breaks the format contract."""
+
+
+class TileError(VerificationError):
+    """A tile or entry bundle of a tiled log is malformed or disagrees with the entries."""

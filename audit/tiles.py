@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import Protocol
 
 from audit.checkpoint import Checkpoint, verify_checkpoint
-from audit.errors import AuditError, CheckpointError, FormatError, VerificationError
+from audit.errors import (
+    CheckpointError,
+    FormatError,
+    SourceError,
+    TileError,
+    TilePathError,
+)
 from audit.merkle import HASH_SIZE, frontier_append, frontier_root, leaf_hash, root
 from audit.note import Verifier
 
@@ -52,11 +58,8 @@ __all__ = [
     "TILE_WIDTH",
     "DirectoryTiles",
     "HttpTiles",
-    "SourceError",
     "Tile",
-    "TileError",
     "TileFinding",
-    "TilePathError",
     "TileSource",
     "TiledLog",
     "decode_bundle",
@@ -89,24 +92,6 @@ never takes more from a source, so a hostile mirror cannot exhaust its memory.""
 _LEVEL = re.compile(r"0|[1-9][0-9]?")
 _INDEX = re.compile(rf"((?:x[0-9]{{3}}/){{0,{MAX_INDEX_GROUPS - 1}}})([0-9]{{3}})(?:\.p/([^/]*))?")
 _WIDTH = re.compile(r"[1-9][0-9]{0,2}")
-
-
-class TilePathError(FormatError):
-    """A tile path is not as c2sp.org/tlog-tiles writes one; ``field`` names the part
-    (``L``, ``N`` or ``W``)."""
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class TileError(VerificationError):
-    """A tile or entry bundle is malformed or disagrees with the entries."""
-
-
-class SourceError(AuditError):
-    """A tiled log's copy cannot be read at all (no such directory, the server does not
-    answer, an HTTP error other than 404): nothing was verified."""
 
 
 # --- names ----------------------------------------------------------------------

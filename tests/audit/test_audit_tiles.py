@@ -12,16 +12,20 @@ import pytest
 
 from audit import merkle, note
 from audit.checkpoint import Checkpoint, sign_checkpoint
-from audit.errors import FormatError, NoteError, SignatureError
+from audit.errors import (
+    FormatError,
+    NoteError,
+    SignatureError,
+    SourceError,
+    TileError,
+    TilePathError,
+)
 from audit.tiles import (
     MAX_ENTRY_SIZE,
     DirectoryTiles,
     HttpTiles,
-    SourceError,
     Tile,
     TiledLog,
-    TileError,
-    TilePathError,
     decode_bundle,
     encode_bundle,
     encode_index,

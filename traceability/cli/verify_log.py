@@ -20,9 +20,9 @@ from typing import Annotated
 
 import typer
 
-from audit.errors import AuditError, FormatError
+from audit.errors import AuditError, FormatError, SourceError
 from audit.note import Verifier, parse_verifier_key
-from audit.tiles import SourceError, open_tiles
+from audit.tiles import open_tiles
 from traceability.cli.common import (
     OneLineErrors,
     errors_as_exit,

@@ -25,12 +25,11 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import select
 
 from audit.checkpoint import Checkpoint
-from audit.errors import CheckpointError, NoteError
+from audit.errors import CheckpointError, NoteError, TilePathError
 from audit.note import parse_note
 from audit.tiles import (
     TILE_HEIGHT,
     Tile,
-    TilePathError,
     encode_bundle,
     parse_level,
     parse_tile_index,
