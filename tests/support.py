@@ -289,3 +289,15 @@ class Api:
 
     def headers(self, username: str, password: str = PASSWORD) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(username, password)}"}
+
+
+def assert_reconciled(api: Api) -> None:
+    """Every table agrees with the signed log (`audit reconcile`): no false alarm after a
+    flow that wrote through the service."""
+    from traceability.custody_log.evidence import ensure_covering
+    from traceability.services.proof.reconcile import reconcile
+
+    log = api.app.state.context.log
+    note = ensure_covering(api.db, log, now=api.clock())
+    report = reconcile(api.db, log.keys.log.verifier(), note=note, workers=1)
+    assert report.ok, report.lines()

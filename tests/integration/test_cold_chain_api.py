@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from tests.custody_flow import LOT, World, make_world
 from tests.signing import Signer
-from tests.support import Api
+from tests.support import Api, assert_reconciled
 from traceability.clock import rfc3339
 from traceability.custody_log.verify_log import verify_log
 from traceability.services import cold_chain
@@ -91,8 +91,10 @@ def counts(api: Api) -> dict[str, int]:
 
 
 def assert_log_verifies(api: Api) -> None:
+    """The log verifies, and every table agrees with it."""
     report = verify_log(api.db, api.app.state.context.log.keys.log.verifier())
     assert report.ok, report.findings
+    assert_reconciled(api)
 
 
 def batch_and_vials(api: Api) -> tuple[Batch, dict[str, Vial]]:

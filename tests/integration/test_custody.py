@@ -14,7 +14,7 @@ import pytest
 
 from tests.custody_flow import LOT, STORE_AT, World, make_world
 from tests.signing import Signer
-from tests.support import Api
+from tests.support import Api, assert_reconciled
 from traceability.custody_log.statements import Statement, when_text
 from traceability.custody_log.verify_log import verify_log
 
@@ -331,6 +331,7 @@ def test_packing_moves_a_shippers_vials_together(world: World) -> None:
     ], types
     report = verify_log(w.api.db, w.api.app.state.context.log.keys.log.verifier())
     assert report.ok, report.findings
+    assert_reconciled(w.api)
 
 
 def test_only_released_vials_are_administered_and_destroying_needs_a_reason(
@@ -349,6 +350,7 @@ def test_only_released_vials_are_administered_and_destroying_needs_a_reason(
     after = w.store(w.lena, vial)
     assert after.status_code == 409 and "destroyed" in after.json()["detail"]
     assert w.state(vial) == "destroyed"
+    assert_reconciled(w.api)
 
 
 def test_bad_custody_requests_name_the_field(world: World) -> None:

@@ -18,7 +18,7 @@ from audit.merkle import leaf_hash, verify_inclusion
 from audit.note import parse_verifier_key
 from tests.custody_flow import LOT, World, make_world
 from tests.signing import Signer
-from tests.support import PASSWORD, Api
+from tests.support import PASSWORD, Api, assert_reconciled
 from traceability.custody_log.verify_log import verify_log
 from traceability.demo_records import PASSING
 
@@ -370,6 +370,7 @@ def test_conditional_release_then_a_late_positive_sterility_recalls_the_batch(
     assert w.store(w.lena, w.vial("0002"), unit="LN2-A").status_code == 201
     again = w.step(w.lena, "/custody/administer", "custody.administered", w.vial("0002"))
     assert again.status_code == 409 and "recalled" in again.json()["detail"]
+    assert_reconciled(w.api)
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
