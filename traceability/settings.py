@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     checkpoint_interval_seconds: int = Field(
         default=60, ge=1, description="...and every T seconds while there are unsigned entries."
     )
+    self_check_minutes: int = Field(
+        default=10,
+        ge=1,
+        description="Reconcile every table with the signed log at start-up and every N "
+        "minutes; QA and admin see an alarm on every page while it finds anything.",
+    )
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
     )

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
+import click.testing
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from tests.custody_flow import LOT, World, make_world
 from tests.integration.test_release import approve, batch_uri, complete, decide, enter
 from tests.signing import Signer
 from tests.support import Api
+from traceability.cli.main import app
 from traceability.custody_log.statements import statement_from_json
 from traceability.domain.label_tags import tag_digest
 from traceability.keys import ActorKeyPair
@@ -309,3 +313,89 @@ def test_a_batch_moved_back_to_quarantine_is_found(world: World) -> None:
     tamper(w, "UPDATE batches SET state = 'quarantine' WHERE lot = :lot", lot=LOT)
     reasons = unproven(w)
     assert any(f"batch {LOT}" in r and "state" in r for r in reasons), reasons
+
+
+# --- reconcile: the command, the API, the page and the alarm ------------------------------
+
+
+def cli(w: World, *args: str) -> click.testing.Result:
+    settings = w.api.settings
+    env = {
+        "TRACE_ENVIRONMENT": "development",
+        "TRACE_KEY_DIR": str(settings.key_dir),
+        "TRACE_ORIGIN": settings.origin,
+        "TRACE_DATABASE_URL": w.api.db.engine.url.render_as_string(hide_password=False),
+    }
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_reconcile_lists_each_disagreement_and_exits_1(world: World) -> None:
+    w = world
+    released_world(w)
+    clean = cli(w, "audit", "reconcile")
+    assert clean.exit_code == 0, clean.output
+    assert "every table agrees with the log" in clean.output
+    event, index = one(w, "SELECT id, log_index FROM custody_events ORDER BY id DESC LIMIT 1")
+    review, review_index = one(w, "SELECT id, log_index FROM qc_reviews ORDER BY id LIMIT 1")
+    tamper(
+        w,
+        "DELETE FROM custody_events WHERE id = :e",
+        "UPDATE qc_reviews SET decision = 'returned' WHERE id = :r",
+        e=event,
+        r=review,
+    )
+    found = cli(w, "audit", "reconcile")
+    assert found.exit_code == 1, found.output
+    assert f"custody_events (log entry {index}): missing-row" in found.output
+    assert f"qc_reviews #{review} (log entry {review_index}): changed" in found.output
+    bad = cli(w, "audit", "reconcile", "--database-url", "nonsense://")
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
+
+def test_the_self_check_raises_an_alarm_for_qa_and_stops_every_release(world: World) -> None:
+    w = world
+    released_world(w)
+    first = w.api.client.post("/audit/reconcile", headers=w.quinn.headers)
+    assert first.status_code == 200 and first.json()["ok"] is True, first.text
+    assert "data-integrity-alarm" not in batch_page(w)
+    # a key row swapped behind the service's back: no batch's own rows are touched
+    tamper(
+        w,
+        "UPDATE actor_keys SET public_key = :p WHERE key_id = :k",
+        p=ActorKeyPair.generate("intruder").public_key,
+        k=w.leo.pair.key_id,  # type: ignore[attr-defined]
+    )
+    assert readiness(w)["passed"] is True  # the batch's own record is intact...
+    found = w.api.client.post("/audit/reconcile", headers=w.quinn.headers).json()
+    assert found["ok"] is False
+    assert [f["record"] for f in found["findings"]] == [f"actor_keys {w.leo.pair.key_id}"]  # type: ignore[attr-defined]
+    # ...but the self-check's finding stops the release and shows on QA's every page
+    status = readiness(w)
+    assert status["passed"] is False
+    check = next(c for c in status["checks"] if c["name"] == "self-check-clean")
+    assert check["passed"] is False and "actor_keys" in check["reasons"][0]
+    assert "data-integrity-alarm" in batch_page(w)
+    lab_page = w.api.client.get("/ui/batches", headers=w.lena.headers)
+    assert "data-integrity-alarm" not in lab_page.text
+    page = w.api.client.get("/ui/reconcile", headers=w.quinn.headers)
+    assert page.status_code == 200 and 'data-integrity="alarm"' in page.text
+    assert f"actor_keys {w.leo.pair.key_id}" in page.text  # type: ignore[attr-defined]
+    refused = w.api.client.post("/audit/reconcile", headers=w.lena.headers)
+    assert refused.status_code == 403
+
+
+def test_the_demo_reconciles_with_no_finding(tmp_path: Path) -> None:
+    """No false alarms: the demo site, as ./scripts/serve loads it, reconciles clean and
+    every batch of it is proven."""
+    env = {
+        "TRACE_ENVIRONMENT": "development",
+        "TRACE_KEY_DIR": str(tmp_path / "keys"),
+        "TRACE_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
+    }
+    runner = CliRunner()
+    for args in (["db", "upgrade"], ["demo", "load", "--if-empty"]):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["audit", "reconcile"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "4 batches: every table agrees with the log" in result.output

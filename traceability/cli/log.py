@@ -3,6 +3,8 @@ audit bundles (export from the database; verify offline with the `audit` package
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -57,6 +59,54 @@ def key(
 
 
 audit_app.command("verify-log")(verify_log_command)
+
+
+@audit_app.command("reconcile")
+def reconcile_command(
+    database_url: DatabaseUrl = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes for signatures.")
+    ] = None,
+) -> None:
+    """Compare every table with the signed log and list each disagreement.
+
+    Verifies the log, then checks that each entry has its row and each row its entry,
+    and every batch's rows against the entries that made them. Signs a checkpoint first
+    if entries wait for one. Exit 0 when everything agrees; 1 with each finding listed
+    (missing-row, extra-row, missing-entry, changed, ...); 2 for unusable input.
+    """
+    from traceability.custody_log.evidence import ensure_covering
+    from traceability.services.proof.reconcile import reconcile
+
+    with errors_as_exit():
+        settings = settings_from(database_url)
+        log = CustodyLog(
+            load_service_keys(settings.key_dir, settings.origin),
+            origin=settings.origin,
+            checkpoint_every=settings.checkpoint_every,
+        )
+        with open_database(database_url) as db:
+            note = ensure_covering(db, log, now=utcnow())
+            report = reconcile(
+                db, log.keys.log.verifier(), note=note, workers=workers, progress=_progress()
+            )
+    for line in report.lines():
+        typer.echo(line)
+    status = (
+        "every table agrees with the log" if report.ok else f"{len(report.findings)} finding(s)"
+    )
+    typer.echo(
+        f"{report.entries} entries, {report.checkpoints} checkpoints, "
+        f"{report.batches} batches: {status}"
+    )
+    raise typer.Exit(code=0 if report.ok else 1)
+
+
+def _progress() -> Callable[[str], None] | None:
+    """Progress on a terminal (stderr), nothing when piped."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda step: typer.echo(f"... {step}", err=True)
 
 
 SinceCheckpoint = Annotated[

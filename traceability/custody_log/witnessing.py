@@ -105,6 +105,13 @@ class Witnessing:
         self.witnesses = tuple(witnesses)
         self.quorum = quorum
         self.timeout = timeout
+        self._alarms: dict[str, str] = {}
+        """By witness: why it last refused the log's checkpoint (a rollback, a fork)."""
+
+    def alarms(self) -> list[str]:
+        """What witnesses hold against the log now: the self-check raises each as an alarm.
+        A witness that cannot be reached is not one (it is logged); a refusal is."""
+        return [f"witness {name}: {why}" for name, why in sorted(dict(self._alarms).items())]
 
     def run(self, now: datetime) -> int:
         """One round: make sure the latest checkpoint carries the log's own cosignature,
@@ -153,13 +160,12 @@ class Witnessing:
                 logger.error("witness %s answered 409 without a size", witness.name)
                 return False
             if held > size:
-                logger.error(
-                    "witness %s has cosigned size %d of this log, beyond its latest checkpoint "
-                    "%d: the log lost entries, or someone showed the witness another history",
-                    witness.name,
-                    held,
-                    size,
+                why = (
+                    f"has cosigned size {held} of this log, beyond its latest checkpoint "
+                    f"{size}: the log lost entries, or someone showed the witness another history"
                 )
+                logger.error("witness %s %s", witness.name, why)
+                self._alarms[witness.name] = why
                 return False
             with self.db.read() as session:
                 body = self._request(session, held, size, note)
@@ -172,8 +178,16 @@ class Witnessing:
                 answer.status,
                 answer.body.strip()[:300],
             )
+            if answer.status in (409, 422):  # not consistent with what it cosigned
+                self._alarms[witness.name] = (
+                    f"refused checkpoint {size} ({answer.status}): "
+                    f"{answer.body.strip()[:200] or 'not consistent with what it cosigned'}"
+                )
             return False
-        return self._store(witness, size, note, answer.body, now)
+        stored = self._store(witness, size, note, answer.body, now)
+        if stored:
+            self._alarms.pop(witness.name, None)
+        return stored
 
     def _request(self, session: Session, old: int, size: int, note: str) -> bytes:
         proof = StoredTree(session).consistency_proof(old, size) if 0 < old < size else []

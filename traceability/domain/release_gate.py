@@ -40,6 +40,10 @@ class BatchFacts:
     unproven: Sequence[str] = ()
     """Rows the facts above were read from that the signed log does not prove (a row
     with no entry, an entry with no row, a row that disagrees with its entry)."""
+    log_alarms: Sequence[str] = ()
+    """What the last scheduled self-check found anywhere in the tables or the log: a
+    damaged record elsewhere may hide damage here that a batch's own check cannot see
+    (an entry deleted with its row)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,11 @@ RELEASE_GATE = Gate(
             "proven-by-log",
             "Every fact below is proven by the signed custody log",
             _listed("unproven"),
+        ),
+        Check(
+            "self-check-clean",
+            "The last self-check found every table agreeing with the log",
+            _listed("log_alarms"),
         ),
         Check(
             "qc-complete",

@@ -11,6 +11,7 @@ decision is not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -63,7 +64,13 @@ STERILITY = "sterility"
 
 
 def facts(
-    session: Session, batch: Batch, *, today: date, conditional: bool, proof: BatchProof
+    session: Session,
+    batch: Batch,
+    *,
+    today: date,
+    conditional: bool,
+    proof: BatchProof,
+    alarms: Sequence[str] = (),
 ) -> BatchFacts:
     """The gate's facts from the batch's rows, with what `proof` found the log does not
     prove of them: any such finding fails the gate, whatever the rows say."""
@@ -106,6 +113,7 @@ def facts(
         ],
         label_problems=labels,
         unproven=unproven,
+        log_alarms=list(alarms),
     )
 
 
@@ -116,18 +124,26 @@ def readiness(
     today: date,
     evidence: LogEvidence,
     conditional: bool = False,
+    alarms: Sequence[str] = (),
 ) -> GateResult:
-    """The release gate over the batch's facts, each proven against the log."""
+    """The release gate over the batch's facts, each proven against the log; `alarms`
+    are the last self-check's findings (`proof.self_check`)."""
     proof = check_batch(session, evidence, batch)
-    return gate(session, batch, today=today, proof=proof, conditional=conditional)
+    return gate(session, batch, today=today, proof=proof, conditional=conditional, alarms=alarms)
 
 
 def gate(
-    session: Session, batch: Batch, *, today: date, proof: BatchProof, conditional: bool = False
+    session: Session,
+    batch: Batch,
+    *,
+    today: date,
+    proof: BatchProof,
+    conditional: bool = False,
+    alarms: Sequence[str] = (),
 ) -> GateResult:
     """The release gate, for a caller that already proved the batch (`check_batch`)."""
     return RELEASE_GATE.evaluate(
-        facts(session, batch, today=today, conditional=conditional, proof=proof)
+        facts(session, batch, today=today, conditional=conditional, proof=proof, alarms=alarms)
     )
 
 
@@ -158,6 +174,7 @@ def decide(
     actor: Actor,
     resolver: str,
     now: datetime,
+    alarms: Sequence[str] = (),
 ) -> Disposition:
     signed_requests.expect(
         signed,
@@ -179,6 +196,7 @@ def decide(
             today=now.date(),
             evidence=LogEvidence(session, log.keys.log.verifier(), note=note),
             conditional=request.decision is Decision.conditionally_released,
+            alarms=alarms,
         )
         if not gate.passed:
             raise gate_refusal(gate)

@@ -16,6 +16,7 @@ from traceability.clock import Clock, utcnow
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.witnessing import Witnessing, endpoints
 from traceability.keys import load_service_keys
+from traceability.services.proof.self_check import SelfCheck
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.storage.group_commit import GroupCommit
@@ -36,6 +37,7 @@ from traceability.web.routes import (
     labels,
     log,
     pages,
+    reconcile,
     release,
     resolver,
     scan,
@@ -53,6 +55,7 @@ ROUTERS = (
     users.router,
     audit_trail.router,
     audit_bundles.router,
+    reconcile.router,
     log.router,
     tiles.router,
     keys.router,
@@ -101,22 +104,30 @@ def create_app(
         writer=GroupCommit(database),
         scan_limiter=SlidingWindowLimiter(limit=settings.scans_per_minute),
     )
+    context.witnessing = Witnessing(
+        database,
+        custody_log,
+        endpoints(settings.witness_entries),
+        quorum=settings.witness_quorum,
+        timeout=settings.witness_timeout_seconds,
+    )
+    context.self_check = SelfCheck(database, custody_log, context.witnessing.alarms)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        worker = threading.Thread(
-            target=_checkpoint_timer,
-            args=(context, stop),
-            name="checkpointer",
-            daemon=True,
-        )
-        worker.start()
+        workers = [
+            threading.Thread(target=run, args=(context, stop), name=name, daemon=True)
+            for run, name in ((_checkpoint_timer, "checkpointer"), (_self_checker, "self-check"))
+        ]
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
             stop.set()
-            worker.join(timeout=5)
+            for worker in workers:
+                worker.join(timeout=5)
 
     app = _App(
         title="Cell-therapy traceability",
@@ -142,14 +153,8 @@ def _checkpoint_timer(context: ServiceContext, stop: threading.Event) -> None:
     first round of cosigning runs at start, so a checkpoint signed while the server was
     down (the demo's) is cosigned at once. Outside the write transaction: a slow witness
     never holds the log's lock."""
-    settings = context.settings
-    witnessing = Witnessing(
-        context.db,
-        context.log,
-        endpoints(settings.witness_entries),
-        quorum=settings.witness_quorum,
-        timeout=settings.witness_timeout_seconds,
-    )
+    witnessing = context.witnessing
+    assert witnessing is not None  # noqa: S101 - create_app sets it
     _cosign(context, witnessing)
     interval = context.settings.checkpoint_interval_seconds
     while not stop.wait(interval):
@@ -166,3 +171,16 @@ def _cosign(context: ServiceContext, witnessing: Witnessing) -> None:
         witnessing.run(context.clock())
     except Exception:  # noqa: BLE001 - keep the timer alive; the failure is logged
         logger.exception("could not have the checkpoint cosigned")
+
+
+def _self_checker(context: ServiceContext, stop: threading.Event) -> None:
+    """Reconcile at start-up, then every N minutes (`SelfCheck`); an alarm is logged."""
+    check = context.self_check
+    assert check is not None  # noqa: S101 - create_app sets it
+    interval = context.settings.self_check_minutes * 60
+    while True:
+        outcome = check.run(context.clock())
+        for line in outcome.lines()[:50]:
+            logger.error("self-check: %s", line)
+        if stop.wait(interval):
+            return

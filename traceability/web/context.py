@@ -10,7 +10,9 @@ from fastapi.templating import Jinja2Templates
 
 from traceability.clock import Clock
 from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.witnessing import Witnessing
 from traceability.services.auth import LockoutPolicy
+from traceability.services.proof.self_check import SelfCheck
 from traceability.settings import Settings
 from traceability.storage.database import Database
 from traceability.storage.group_commit import GroupCommit
@@ -32,6 +34,10 @@ class ServiceContext:
     scan_limiter: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(limit=60)
     )
+    witnessing: Witnessing | None = None
+    """Submits checkpoints to the configured witnesses (the checkpoint timer runs it)."""
+    self_check: SelfCheck | None = None
+    """The scheduled reconcile; its latest outcome raises the alarm on QA's pages."""
 
     @property
     def lockout(self) -> LockoutPolicy:
@@ -40,3 +46,8 @@ class ServiceContext:
             attempts=self.settings.lockout_attempts,
             window=timedelta(minutes=self.settings.lockout_window_minutes),
         )
+
+    def alarms(self) -> list[str]:
+        """What the last self-check found (empty while it found nothing or has not run)."""
+        latest = self.self_check.latest if self.self_check is not None else None
+        return [] if latest is None or latest.ok else latest.lines()

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from traceability.domain.roles import ROLE_DESCRIPTIONS
+from traceability.domain.roles import ROLE_DESCRIPTIONS, Role
 from traceability.security.tokens import csrf_token, token_digest
 from traceability.services.auth import Authenticated
 from traceability.web.context import ServiceContext
@@ -50,6 +50,13 @@ def utc_shown(when: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _alarm_for(context: ServiceContext, auth: Authenticated | None) -> list[str]:
+    """The self-check's findings, for those who must act on them: QA and admin."""
+    if auth is None or not auth.actor.has_any(Role.qa, Role.admin):
+        return []
+    return context.alarms()
+
+
 def render(
     request: Request,
     template: str,
@@ -73,6 +80,7 @@ def render(
         "path_of": path_of,
         "unit_name": unit_name,
         "utc_shown": utc_shown,
+        "integrity_alarm": _alarm_for(context, auth),
     }
     data.update(values or {})
     response = context.templates.TemplateResponse(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -304,11 +305,11 @@ def _release_view(
 ) -> dict[str, object]:
     """The batch page's release section: checklist, decisions, signatures, recall."""
     today = context.clock().date()
-    readiness = release_service.gate(session, batch, today=today, proof=proof)
-    conditional = (
-        not readiness.passed
-        and release_service.gate(session, batch, today=today, proof=proof, conditional=True).passed
+    gate = partial(
+        release_service.gate, session, batch, today=today, proof=proof, alarms=context.alarms()
     )
+    readiness = gate()
+    conditional = not readiness.passed and gate(conditional=True).passed
     state = BatchState(batch.state)
     decisions = (
         [d.value for d in Decision if state in DISPOSITION_FROM[d]]

@@ -62,7 +62,12 @@ def readiness(
 ) -> ReadinessPublic:
     batch = batch_records.get_batch(session, lot)
     result = release.readiness(
-        session, batch, today=context.clock().date(), evidence=evidence, conditional=conditional
+        session,
+        batch,
+        today=context.clock().date(),
+        evidence=evidence,
+        conditional=conditional,
+        alarms=context.alarms(),
     )
     return ReadinessPublic(
         lot=batch.lot,
@@ -147,6 +152,7 @@ def decide(
             call.signed,
             batch=batch,
             esignature=esignature.new_signature(auth, now),
+            alarms=context.alarms(),
             **call.context,
         )
         public = disposition_public(batch.lot, batch.state, row)
