@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from audit.checkpoint import Checkpoint, verify_checkpoint
+from audit.cosignature import CosignerKey, verify_cosignatures, verify_cosigned
 from audit.encoding import b64encode
 from audit.entry import (
     KEY_REGISTERED,
@@ -64,7 +65,7 @@ from audit.errors import (
     VerificationError,
 )
 from audit.merkle import verify_consistency, verify_inclusion
-from audit.note import Verifier, parse_verifier_key
+from audit.note import Verifier, parse_note, parse_verifier_key
 from audit.signers import KeyBindingError, KeyHistory, KeyRecord
 
 __all__ = [
@@ -539,6 +540,10 @@ class Report:
     consistency_from: int | None
     entries: int
     findings: list[Finding] = field(default_factory=list)
+    cosigners: list[str] = field(default_factory=list)
+    """Who cosigned the checkpoint, each with a key the auditor gave: the log's own
+    ML-DSA-44 cosigner, then the witnesses."""
+    quorum: int = 0
     vials: list[VialTimeline] = field(default_factory=list)
     qc: list[QcLine] = field(default_factory=list)
     dispositions: list[DispositionLine] = field(default_factory=list)
@@ -569,6 +574,9 @@ def _report_lines(report: Report) -> list[str]:
             f"Checkpoint of {report.origin}: size {report.checkpoint_size}, "
             f"root {report.root_hash}, signature {state}"
         )
+    if report.cosigners:
+        met = f" (quorum of {report.quorum} witnesses met)" if report.quorum else ""
+        lines.append(f"Cosigned by: {', '.join(report.cosigners)}{met}")
     if report.consistency_from is not None:
         lines.append(f"Consistent with your checkpoint of size {report.consistency_from}: checked")
     lines.append(f"{report.entries} entries; lines marked ! have findings.")
@@ -645,9 +653,20 @@ def _since(since_checkpoint: bytes | str | None, verifier: Verifier) -> Checkpoi
 class _Check:
     """One verification: the bundle, the findings so far, and what the entries showed."""
 
-    def __init__(self, bundle: _Bundle, verifier: Verifier) -> None:
+    def __init__(
+        self,
+        bundle: _Bundle,
+        verifier: Verifier,
+        witnesses: Sequence[CosignerKey] = (),
+        quorum: int = 0,
+        log_cosigner: CosignerKey | None = None,
+    ) -> None:
         self.bundle = bundle
         self.verifier = verifier
+        self.witnesses = tuple(witnesses)
+        self.quorum = quorum
+        self.log_cosigner = log_cosigner
+        self.cosigners: list[str] = []
         self.findings: list[Finding] = []
         self.entries: dict[int, Entry] = {}
         self.keys = KeyHistory()
@@ -669,6 +688,7 @@ class _Check:
         try:
             self.checkpoint = verify_checkpoint(note, self.verifier)
             self.checkpoint_verified = True
+            self.check_cosignatures(note)
             return
         except VerificationError as e:
             self.find("checkpoint", None, f"{CHECKPOINT} does not verify with the log key: {e}")
@@ -676,6 +696,45 @@ class _Check:
             self.checkpoint = Checkpoint.parse(_note_text(note))
         except CheckpointError:
             self.checkpoint = None
+
+    def check_cosignatures(self, note: bytes) -> None:
+        """Every signature line is by a key the auditor gave, and verifies; the quorum.
+
+        A line by a key nobody gave cannot be checked, so it is a finding: give every
+        cosigner's key, or take the bundle as not fully checked."""
+        text, signatures = parse_note(note)
+        keys = [*self.witnesses, *([self.log_cosigner] if self.log_cosigner else [])]
+        known = {(self.verifier.name, self.verifier.key_id)} | {(k.name, k.key_id) for k in keys}
+        for signature in signatures:
+            if (signature.name, signature.key_id) not in known:
+                self.find(
+                    "unknown-cosigner",
+                    None,
+                    f"{CHECKPOINT} has a signature by {signature.name}+{signature.key_id:08x}, "
+                    "a key you did not give (--witness or --log-cosigner): it is not checked",
+                )
+        try:
+            if self.quorum > 0:
+                cosigned = verify_cosigned(
+                    note,
+                    self.verifier,
+                    self.witnesses,
+                    self.quorum,
+                    log_cosigner=self.log_cosigner,
+                )
+                found = [*cosigned.cosignatures]
+                if cosigned.log_cosignature is not None:
+                    found.insert(0, cosigned.log_cosignature)
+            else:
+                found = list(verify_cosignatures(text, signatures, keys))
+                if self.log_cosigner is not None and not any(
+                    c.key == self.log_cosigner for c in found
+                ):
+                    self.find("cosignature", None, "the log's own cosignature is missing")
+        except VerificationError as e:
+            self.find("quorum" if self.quorum else "cosignature", None, str(e))
+            return
+        self.cosigners = list(dict.fromkeys(c.key.label() for c in found))
 
     # entries, in index order
 
@@ -912,19 +971,31 @@ def verify(
     *,
     log_key: Verifier | str,
     since_checkpoint: bytes | str | None = None,
+    witnesses: Sequence[CosignerKey] = (),
+    quorum: int = 0,
+    log_cosigner: CosignerKey | None = None,
 ) -> Report:
     """Verify the bundle at ``path`` (a path or a binary file) with the log's key.
 
     ``since_checkpoint`` is a signed checkpoint note the auditor already holds: the
-    bundle must then prove its checkpoint consistent with it. Returns a ``Report``;
-    raises ``BundleFormatError`` for a bundle that cannot be used at all and
-    ``FormatError`` for a malformed ``log_key`` or a ``since_checkpoint`` that does
-    not verify with it.
+    bundle must then prove its checkpoint consistent with it. ``witnesses`` are the
+    witness keys the auditor trusts and ``quorum`` how many distinct witnesses must have
+    cosigned the checkpoint (a rollback or a split view then needs their collusion);
+    ``log_cosigner`` the log's own ML-DSA-44 cosigner key, whose cosignature keeps the
+    tree head provable if Ed25519 falls. Every signature line must be by one of the keys
+    given. Returns a ``Report``; raises ``BundleFormatError`` for a bundle that cannot be
+    used at all and ``FormatError`` for a malformed ``log_key``, a ``since_checkpoint``
+    that does not verify with it, or a quorum the witnesses given cannot meet.
     """
     verifier = _verifier(log_key)
+    if quorum < 0 or quorum > len({k.name for k in witnesses}):
+        raise FormatError(
+            f"a quorum of {quorum} cannot be met by {len({k.name for k in witnesses})} "
+            "distinct witnesses"
+        )
     since = _since(since_checkpoint, verifier)
     bundle = _read(path)
-    check = _Check(bundle, verifier)
+    check = _Check(bundle, verifier, witnesses, quorum, log_cosigner)
     check.check_checkpoint()
     check.check_entries()
     check.check_chains()
@@ -1089,6 +1160,8 @@ def _report(check: _Check, since: Checkpoint | None) -> Report:
         else None,
         entries=len(check.bundle.entries),
         findings=check.findings,
+        cosigners=check.cosigners,
+        quorum=check.quorum,
     )
     # Vials are what signed vial.commissioned entries say belongs to the batch.
     vials: dict[str, str] = {}

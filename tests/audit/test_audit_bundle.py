@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from audit import bundle
 from audit.canonical_json import canonicalize
 from audit.checkpoint import Checkpoint, sign_checkpoint
+from audit.cosignature import Cosigner
 from audit.entry import key_id, pop_message, signed_message_for
 from audit.errors import BundleFormatError, FormatError
 from audit.merkle import consistency_proof, inclusion_proof, leaf_hash, root
@@ -620,3 +621,53 @@ def test_a_flip_anywhere_in_the_bundle_fails(world: World) -> None:
         if report.ok:
             unnoticed.append(position)
     assert unnoticed == []
+
+
+# --- cosigned checkpoints: witnesses and the log's own ML-DSA-44 cosigner --------------------
+
+
+def cosigned(world: World, *cosigners: Cosigner) -> bytes:
+    """The world's checkpoint with a cosignature line by each cosigner appended."""
+    note = world.log.checkpoint().decode()
+    text = note[: note.rfind("\n\n") + 1]
+    lines = "".join(c.signature_line(text, 1_800_000_000) + "\n" for c in cosigners)
+    return (note + lines).encode()
+
+
+def test_a_witness_quorum_is_checked(world: World) -> None:
+    witness = Cosigner.generate("witness.example/w1")
+    other = Cosigner.generate("witness.example/w2")
+    path = rewrite(world.path, {bundle.CHECKPOINT: cosigned(world, witness)})
+    met = bundle.verify(path, log_key=world.key, witnesses=[witness.key()], quorum=1)
+    assert met.ok, met.findings
+    assert met.cosigners == [witness.key().label()] and "quorum of 1" in met.text()
+    # the quorum asks for a witness that did not cosign
+    missed = bundle.verify(
+        path, log_key=world.key, witnesses=[witness.key(), other.key()], quorum=2
+    )
+    assert ("quorum", None) in kinds(missed)
+    # a witness line whose key was not given cannot be checked
+    unchecked = bundle.verify(path, log_key=world.key)
+    assert kinds(unchecked) == {("unknown-cosigner", None)}
+    with pytest.raises(FormatError):
+        bundle.verify(path, log_key=world.key, witnesses=[witness.key()], quorum=2)
+
+
+def test_a_flipped_cosignature_byte_fails(world: World) -> None:
+    witness = Cosigner.generate("witness.example/w1")
+    note = bytearray(cosigned(world, witness))
+    note[-10] ^= 0x01  # inside the witness's base64 signature
+    path = rewrite(world.path, {bundle.CHECKPOINT: bytes(note)})
+    try:
+        report = bundle.verify(path, log_key=world.key, witnesses=[witness.key()], quorum=1)
+    except BundleFormatError:
+        return
+    assert not report.ok
+
+
+def test_the_logs_own_ml_dsa_cosignature_is_required_when_its_key_is_given(world: World) -> None:
+    own = Cosigner.generate(ORIGIN)  # ML-DSA-44 by default
+    path = rewrite(world.path, {bundle.CHECKPOINT: cosigned(world, own)})
+    assert bundle.verify(path, log_key=world.key, log_cosigner=own.key()).ok
+    bare = bundle.verify(world.path, log_key=world.key, log_cosigner=own.key())
+    assert ("cosignature", None) in kinds(bare)

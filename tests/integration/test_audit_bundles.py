@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 from audit import bundle
 from audit.canonical_json import canonicalize
+from audit.cosignature import CosignerKey, parse_cosigner_key
 from tests.custody_flow import LOT, World, make_world
 from tests.integration.test_release import SERIALS, complete, decide, pdf_text
 from tests.signing import Signer
@@ -44,6 +45,11 @@ def log_key(w: World) -> str:
     return w.api.client.get("/log/key").text.strip()
 
 
+def cosigner(w: World) -> CosignerKey:
+    """The log's own ML-DSA-44 cosigner key: its line is on every checkpoint."""
+    return parse_cosigner_key(w.api.client.get("/log/cosigner-key").text.strip())
+
+
 def get_bundle(w: World, **params: str) -> bytes:
     response = w.api.client.get(
         "/audit/bundles", params={"lot": LOT, **params}, headers=w.api.headers("aude")
@@ -57,7 +63,7 @@ def test_a_released_batch_bundle_verifies_offline(world: World) -> None:
     w = world
     decision = released(w)
     data = get_bundle(w)
-    report = bundle.verify(io.BytesIO(data), log_key=log_key(w))
+    report = bundle.verify(io.BytesIO(data), log_key=log_key(w), log_cosigner=cosigner(w))
     assert report.ok, [f.line() for f in report.findings]
     # A checkpoint covering the decision was signed for the bundle.
     assert report.checkpoint_size is not None and report.checkpoint_size > decision
@@ -102,7 +108,9 @@ def test_a_bundle_proves_consistency_with_the_auditors_older_checkpoint(world: W
             headers=w.api.headers("aude") | {"content-type": "text/plain"},
         ).content,
     ):
-        report = bundle.verify(io.BytesIO(data), log_key=log_key(w), since_checkpoint=held)
+        report = bundle.verify(
+            io.BytesIO(data), log_key=log_key(w), since_checkpoint=held, log_cosigner=cosigner(w)
+        )
         assert report.ok, [f.line() for f in report.findings]
         assert report.consistency_from is not None
         assert report.checkpoint_size is not None and report.checkpoint_size > released_index
@@ -127,7 +135,7 @@ def test_tampering_with_an_exported_bundle_is_found(world: World, tmp_path: Path
         for info in source.infolist():
             data = canonicalize(body) if info.filename == name else source.read(info)
             target.writestr(info.filename, data)
-    report = bundle.verify(tampered, log_key=log_key(w))
+    report = bundle.verify(tampered, log_key=log_key(w), log_cosigner=cosigner(w))
     assert {("bad-signature", decision), ("inclusion", decision)} <= report.kinds()
     assert not report.dispositions[0].verified
 
@@ -173,21 +181,21 @@ def test_a_bundle_cut_down_to_fewer_vials_or_relabelled_does_not_pass(
     )
     with zipfile.ZipFile(cut, "a") as z:
         z.writestr(bundle.PROOFS, json.dumps(proofs))
-    report = bundle.verify(cut, log_key=log_key(w))
+    report = bundle.verify(cut, log_key=log_key(w), log_cosigner=cosigner(w))
     assert not report.ok
     [missing] = [f for f in report.findings if f.kind == "missing"]
     assert last.rsplit("/21/", 1)[1] in missing.detail
 
     relabelled = tmp_path / "relabelled.zip"
     rewrite(original, relabelled, drop=set(), manifest={**manifest, "lot": "UC26-999"})
-    report = bundle.verify(relabelled, log_key=log_key(w))
+    report = bundle.verify(relabelled, log_key=log_key(w), log_cosigner=cosigner(w))
     assert [f.kind for f in report.findings] == ["manifest"]
     assert report.lot == LOT  # the report is headed with the signed lot
 
     elsewhere = tmp_path / "elsewhere.zip"
     other = manifest["batch"].replace(LOT, "UC26-999")
     rewrite(original, elsewhere, drop=set(), manifest={**manifest, "batch": other})
-    report = bundle.verify(elsewhere, log_key=log_key(w))
+    report = bundle.verify(elsewhere, log_key=log_key(w), log_cosigner=cosigner(w))
     assert ("missing", None) in report.kinds()
 
 
@@ -220,14 +228,29 @@ def test_export_and_verify_through_the_cli(world: World, cli, tmp_path: Path) ->
     )
     assert exported.exit_code == 0, exported.output
 
+    own = w.api.client.get("/log/cosigner-key").text.strip()
     verified = cli(
-        "audit", "verify", str(path), "--log-key", str(key), "--since-checkpoint", str(held)
+        "audit",
+        "verify",
+        str(path),
+        "--log-key",
+        str(key),
+        "--since-checkpoint",
+        str(held),
+        "--log-cosigner",
+        own,
     )
     assert verified.exit_code == 0, verified.output
+    # Without the cosigner's key its line on the checkpoint cannot be checked: a finding.
+    unchecked = cli("audit", "verify", str(path), "--log-key", str(key))
+    assert unchecked.exit_code == 1 and "unknown-cosigner" in unchecked.output
     assert f"#{decision}" in verified.output and "signed by quinn" in verified.output
     assert "Vial 0001" in verified.output and "entries: verified" in verified.output
     # The key given as text works too.
-    assert cli("audit", "verify", str(path), "--log-key", log_key(w)).exit_code == 0
+    assert (
+        cli("audit", "verify", str(path), "--log-key", log_key(w), "--log-cosigner", own).exit_code
+        == 0
+    )
 
     # One finding per problem, exit 1.
     data = bytearray(path.read_bytes())
@@ -259,7 +282,7 @@ def test_the_inspection_report_shows_the_verification(world: World, tmp_path: Pa
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     text = " ".join(pdf_text(response.content, tmp_path).split())
-    report = bundle.verify(io.BytesIO(get_bundle(w)), log_key=log_key(w))
+    report = bundle.verify(io.BytesIO(get_bundle(w)), log_key=log_key(w), log_cosigner=cosigner(w))
     assert "it verifies" in text
     assert f"size {report.checkpoint_size}" in text and str(report.root_hash) in text
     assert "Signed by Quinn Tester" in text and "verified" in text

@@ -222,3 +222,52 @@ def _stranger_line(note: str) -> str:
     assert _STRANGER is not None
     text = note[: note.index("\n\n") + 1]
     return _STRANGER.signature_line(text, 1) + "\n"
+
+
+def test_a_rollback_is_refused_by_the_witness_and_raises_the_self_check_alarm(
+    world: LogWorld, witness: tuple[Witness, WitnessEndpoint]
+) -> None:
+    """The newest entries, their nodes, checkpoints and cosignatures deleted, and a new
+    history written over them: the database agrees with itself, but the witness holds
+    the larger tree and refuses, and the self-check raises that as an alarm."""
+    from sqlalchemy import text
+
+    from traceability.services.proof.self_check import SelfCheck
+    from traceability.storage import append_only
+    from traceability.storage.models import LOG_TABLES
+
+    _, endpoint = witness
+    witnessing = Witnessing(world.db, world.log, [endpoint])
+    grow(world, 5)
+    kept = published_size(world)
+    grow(world, 6)
+    assert witnessing.run(world.tick()) == 1
+    lost = published_size(world)
+    with world.db.write() as session:
+        for table in (*LOG_TABLES, "checkpoint_cosignatures"):
+            for drop in append_only.drop_statements(world.db.dialect, table):
+                session.exec(text(drop))  # type: ignore[call-overload]
+        for statement in (
+            "DELETE FROM log_entries WHERE idx >= :k",
+            "DELETE FROM log_nodes WHERE (idx + 1) * POWER(2, level) > :k",
+            "DELETE FROM checkpoint_cosignatures WHERE size > :k",
+            "DELETE FROM log_checkpoints WHERE size > :k",
+        ):
+            session.exec(text(statement), params={"k": kept})  # type: ignore[call-overload]
+    world.log._frontier_cache = None  # the service restarted on the restored database
+    grow(world, 3)  # another history from the kept size: smaller than the witness's
+    assert published_size(world) < lost
+    assert witnessing.run(world.tick()) == 0
+    (alarm,) = witnessing.alarms()
+    assert "witness.example/w1" in alarm and f"size {lost}" in alarm
+    outcome = SelfCheck(world.db, world.log, witnessing.alarms).run(world.tick())
+    assert not outcome.ok
+    # (this bare log's service events have no rows of their own: reconcile names those too)
+    assert [f.detail for f in outcome.findings if f.kind == "witness"] == [alarm]
+
+
+def published_size(world: LogWorld) -> int:
+    with world.db.read() as session:
+        row = latest_checkpoint(session)
+    assert row is not None
+    return row.size

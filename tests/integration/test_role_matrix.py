@@ -36,6 +36,8 @@ PUBLIC = {
     # only, so that anyone holding a vial can check its record.
     ("GET", "/log/checkpoint"),
     ("GET", "/log/key"),
+    ("GET", "/log/cosigner-key"),
+    ("GET", "/log/witnesses"),
     ("GET", "/log/proof/inclusion"),
     ("GET", "/log/proof/consistency"),
     # The log as C2SP tlog-tiles, for any mirror, witness or monitor.

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from audit import bundle
+from audit.cosignature import CosignerKey, parse_cosigner_key
 from audit.errors import FormatError
 from traceability.cli.common import errors_as_exit, fail, new_app, open_database, settings_from
 from traceability.cli.verify_log import AUDIT_HELP, verify_log_command
@@ -161,22 +162,73 @@ def verify_command(
         ),
     ],
     since_checkpoint: SinceCheckpoint = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="A witness's cosigner key text, or a file of its keys (one per line); "
+            "repeat for each witness.",
+        ),
+    ] = None,
+    quorum: Annotated[
+        int,
+        typer.Option(
+            "--quorum", min=0, help="How many distinct witnesses must have cosigned (0: none)."
+        ),
+    ] = 0,
+    log_cosigner: Annotated[
+        str | None,
+        typer.Option(
+            "--log-cosigner",
+            help="The log's own ML-DSA-44 cosigner key (GET /log/cosigner-key), or a file.",
+        ),
+    ] = None,
 ) -> None:
     """Verify an audit bundle offline and print its report.
 
-    Exit 0 when everything verifies; 1 with each finding listed; 2 for unusable input.
+    Every signature on the bundle's checkpoint must be by a key you give: the log's
+    (--log-key), its ML-DSA-44 cosigner (--log-cosigner) or a witness (--witness), and
+    at least --quorum distinct witnesses must have cosigned it. Exit 0 when everything
+    verifies; 1 with each finding listed; 2 for unusable input.
     """
-    key_text = log_key
-    if Path(log_key).is_file():
-        key_text = _read_file(Path(log_key), "--log-key").decode("utf-8", "replace")
     since = None if since_checkpoint is None else _read_file(since_checkpoint, "--since-checkpoint")
+    witnesses = [key for text in witness or [] for key in _cosigner_keys(text, "--witness")]
+    cosigner = None
+    if log_cosigner is not None:
+        (cosigner, *more) = _cosigner_keys(log_cosigner, "--log-cosigner")
+        if more:
+            raise fail("--log-cosigner: give one key")
     if not bundle_path.is_file():
         raise fail(f"no bundle at {bundle_path}")
     try:
-        report = bundle.verify(bundle_path, log_key=key_text.strip(), since_checkpoint=since)
+        report = bundle.verify(
+            bundle_path,
+            log_key=_key_text(log_key, "--log-key").strip(),
+            since_checkpoint=since,
+            witnesses=witnesses,
+            quorum=quorum,
+            log_cosigner=cosigner,
+        )
     except FormatError as e:
         raise fail(str(e)) from None
     typer.echo(report.text(), nl=False)
     status = "verified" if report.ok else f"{len(report.findings)} finding(s)"
     typer.echo(f"{report.entries} entries: {status}")
     raise typer.Exit(code=0 if report.ok else 1)
+
+
+def _key_text(value: str, option: str) -> str:
+    """A key given as text, or the name of a file holding it."""
+    if Path(value).is_file():
+        return _read_file(Path(value), option).decode("utf-8", "replace")
+    return value
+
+
+def _cosigner_keys(value: str, option: str) -> list[CosignerKey]:
+    lines = [line.strip() for line in _key_text(value, option).splitlines() if line.strip()]
+    if not lines:
+        raise fail(f"{option}: no key given")
+    try:
+        return [parse_cosigner_key(line) for line in lines]
+    except FormatError as e:
+        raise fail(f"{option}: {e}") from None

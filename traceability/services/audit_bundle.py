@@ -28,6 +28,7 @@ from audit.errors import AuditError
 from audit.merkle import node_hash
 from traceability.custody_log.appender import CustodyLog, latest_checkpoint
 from traceability.custody_log.tree import StoredTree
+from traceability.custody_log.witnessing import cosigned_note
 from traceability.errors import InvalidInputError
 from traceability.services.batch_records import get_batch, vials_of
 from traceability.storage.database import Database
@@ -214,11 +215,14 @@ def export(
         entries = {row.idx: bytes(row.entry) for row in rows}
         consistency = None if since is None else _consistency(session, log, since, checkpoint)
         inclusion = _proofs(session, sorted(entries), size)
+        # The note with every cosignature it has so far: the log's own ML-DSA-44 one and
+        # the witnesses' (a verifier may then ask for a quorum).
+        note = cosigned_note(session, checkpoint)
     out = io.BytesIO()
     bundle.write(
         out,
         batch=subjects.batch,
-        checkpoint=checkpoint.note.encode("utf-8"),
+        checkpoint=note.encode("utf-8"),
         log_key=log.keys.log.verifier().text(),
         entries=entries,
         inclusion=inclusion,

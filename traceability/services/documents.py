@@ -35,6 +35,7 @@ from audit.bundle import Report, event_name
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.evidence import LogEvidence
 from traceability.custody_log.tree import StoredTree
+from traceability.custody_log.witnessing import cosigned_note
 from traceability.domain.disposition import RELEASES, Decision
 from traceability.errors import ConflictError, NotFoundError
 from traceability.services import cold_chain, custody, qc_results, release
@@ -87,7 +88,7 @@ def decision_proof(
     return DecisionProof(
         index=row.log_index,
         entry=bytes(entry.entry),
-        checkpoint=checkpoint.note,
+        checkpoint=cosigned_note(session, checkpoint),
         size=checkpoint.size,
         root_hash=bytes(checkpoint.root_hash).hex(),
         proof=tuple(h.hex() for h in tree.inclusion_proof(row.log_index, checkpoint.size)),

@@ -104,7 +104,12 @@ def inspection_report(lot: BatchLot, auth: Inspector, context: ContextDep) -> Re
         batch_records.get_batch(session, lot)  # 404 before any checkpoint is signed
     data = audit_bundle.export(context.db, context.log, lot, now=context.clock())
     verifier = context.log.keys.log.verifier()
-    report = bundle.verify(io.BytesIO(data), log_key=verifier)
+    report = bundle.verify(
+        io.BytesIO(data),
+        log_key=verifier,
+        witnesses=[key for _, key in context.settings.witness_entries],
+        log_cosigner=context.log.keys.cosigner.key(),
+    )
     with context.db.read() as session:
         batch = batch_records.get_batch(session, lot)
         require_proven(session, LogEvidence(session, verifier), batch, what="inspector's report")

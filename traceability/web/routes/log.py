@@ -131,6 +131,27 @@ def get_log_key(context: ContextDep) -> PlainTextResponse:
     return PlainTextResponse(context.log.keys.log.verifier().text() + "\n", media_type=NOTE_TYPE)
 
 
+@router.get(
+    "/log/cosigner-key",
+    response_class=PlainTextResponse,
+    summary="The log's own ML-DSA-44 cosigner key (c2sp.org/tlog-cosignature, type 0x06)",
+)
+def get_cosigner_key(context: ContextDep) -> PlainTextResponse:
+    return PlainTextResponse(context.log.keys.cosigner.key().text() + "\n", media_type=NOTE_TYPE)
+
+
+@router.get(
+    "/log/witnesses",
+    response_class=PlainTextResponse,
+    summary="The witnesses this log submits its checkpoints to: URL and key, one per line",
+)
+def get_witnesses(context: ContextDep) -> PlainTextResponse:
+    """What the log says of its witnesses; an auditor checks each key against what the
+    witness itself publishes (its URL answers with its keys) before trusting it."""
+    lines = [f"{url} {key.text()}" for url, key in context.settings.witness_entries]
+    return PlainTextResponse("".join(line + "\n" for line in lines), media_type=NOTE_TYPE)
+
+
 @router.get("/log/entries/{index}", response_model=EntryPublic, summary="One entry, exact bytes")
 def get_entry(
     index: Annotated[int, Path(ge=0, le=MAX_INDEX)], auth: LogReader, session: SessionDep

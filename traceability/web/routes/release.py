@@ -158,11 +158,14 @@ def decide(
         public = disposition_public(batch.lot, batch.state, row)
     # Sign a checkpoint at once, so the decision can be proven (certificate) right away.
     # The decision is stored whatever happens here; the timer signs one later if not now.
+    # Then have it cosigned by the witnesses, so the certificate carries their signatures.
     try:
         with context.db.write() as session:
             context.log.issue_checkpoint(session, now=context.clock())
+        if context.witnessing is not None:
+            context.witnessing.run(context.clock())
     except Exception:  # noqa: BLE001 - never report a stored decision as failed
-        logger.exception("could not sign a checkpoint after a disposition")
+        logger.exception("could not sign or cosign a checkpoint after a disposition")
     return public
 
 
