@@ -399,3 +399,19 @@ def test_the_demo_reconciles_with_no_finding(tmp_path: Path) -> None:
     result = runner.invoke(app, ["audit", "reconcile"], env=env)
     assert result.exit_code == 0, result.output
     assert "4 batches: every table agrees with the log" in result.output
+
+
+def test_a_vial_page_of_an_unproven_batch_says_so_and_is_not_released(world: World) -> None:
+    w = world
+    released_world(w)
+    assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
+    path = "/" + w.vial("0001").split("://", 1)[1].split("/", 1)[1]
+    before = w.api.client.get(path, headers={"accept": "application/json"})
+    assert before.json()["released"] is True and before.json()["proven"] is True
+    result = one(w, "SELECT id FROM qc_results ORDER BY id LIMIT 1")[0]
+    tamper(w, "UPDATE qc_results SET analyst = 'someone else' WHERE id = :id", id=result)
+    public = w.api.client.get(path, headers={"accept": "application/json"}).json()
+    assert public["proven"] is False and public["released"] is False
+    assert "staff" not in public  # no record names for an anonymous scan
+    page = w.api.client.get(path, headers=w.quinn.headers | {"accept": "text/html"})
+    assert "data-unproven" in page.text and f"qc_results #{result}" in page.text

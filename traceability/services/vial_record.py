@@ -23,6 +23,7 @@ from traceability.domain.qc_record import BatchState, QcStatus, record_status
 from traceability.errors import NotFoundError
 from traceability.services import custody, qc_results, vial_labels
 from traceability.services.batch_records import specification_of, vials_of
+from traceability.services.proof.batch import BatchProof
 from traceability.storage.models import Batch, LogEntryRow, Product, Vial
 
 EVENT_NAMES = {
@@ -89,6 +90,9 @@ class VialRecord:
     """The verdict on the scanned tag (TagVerdict's value)."""
     tag_flagged: bool
     expiry_on_label_matches: bool | None
+    proven: bool = True
+    """Whether the signed log proves the batch's record this page is built from; when it
+    does not, nothing here is to be relied on and the vial is not shown as released."""
     staff: dict[str, Any] | None = field(default=None)
     """Only for signed-in users: donor code, batch record link, label history."""
 
@@ -178,6 +182,7 @@ def vial_record(
     verdict: TagVerdict,
     label_expiry: str | None,
     staff: bool,
+    proof: BatchProof,
     record_reader: bool = False,
 ) -> VialRecord:
     qc = _qc(session, batch)
@@ -191,6 +196,7 @@ def vial_record(
             "donor_code": batch.donor_code if record_reader else None,
             "batch_record": f"/ui/batches/{batch.lot}" if record_reader else None,
             "batch_log_index": batch.log_index,
+            "unproven": proof.lines(),
             "labels": [
                 {
                     "issued_at": r.created_at.isoformat(),
@@ -215,7 +221,7 @@ def vial_record(
         status=vial_status(batch, position.state),
         custody_state=position.state.value,
         disposition=batch.state,
-        released=BatchState(batch.state) in ADMINISTRABLE,
+        released=proof.ok and BatchState(batch.state) in ADMINISTRABLE,
         qc_passed=sum(1 for line in qc if line.status == QcStatus.passed.value),
         qc_required=len(qc),
         qc=qc,
@@ -223,6 +229,7 @@ def vial_record(
         tag=verdict.value,
         tag_flagged=verdict not in (TagVerdict.valid, TagVerdict.absent),
         expiry_on_label_matches=vial_labels.expiry_on_label_matches(label_expiry, batch.expires_on),
+        proven=proof.ok,
         staff=extra,
     )
 
