@@ -338,6 +338,10 @@ def main(argv: list[str]) -> int:
     labels_parser.add_argument("--vials", type=int, default=1000)
     audit_parser = sub.add_parser("audit", help="export and verify a 10,000-entry audit bundle")
     audit_parser.add_argument("--entries", type=int, default=10_000)
+    readiness_parser = sub.add_parser(
+        "readiness", help="release readiness and the batch page, proven against the log"
+    )
+    readiness_parser.add_argument("--rounds", type=int, default=30)
     handoff_parser = sub.add_parser("handoff", help="signed two-party handoffs through uvicorn")
     handoff_parser.add_argument("--clients", type=int, default=64)
     handoff_parser.add_argument("--seconds", type=float, default=20.0)
@@ -354,6 +358,11 @@ def main(argv: list[str]) -> int:
         import bench_handoff  # beside this script
 
         bench_handoff.run(args.clients, args.seconds, args.workers)
+        return 0
+    if args.what == "readiness":
+        import bench_readiness  # beside this script
+
+        bench_readiness.run(args.rounds)
         return 0
     if args.what == "labels":
         import bench_labels  # beside this script

@@ -119,6 +119,7 @@ def test_a_complete_batch_passes_every_check_and_qa_releases_it(world: World) ->
     assert status["passed"] is True
     assert [c["name"] for c in status["checks"]] == [
         "proven-by-log",
+        "self-check-clean",
         "qc-complete",
         "no-open-oos",
         "no-open-deviation",

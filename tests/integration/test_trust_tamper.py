@@ -415,3 +415,42 @@ def test_a_vial_page_of_an_unproven_batch_says_so_and_is_not_released(world: Wor
     assert "staff" not in public  # no record names for an anonymous scan
     page = w.api.client.get(path, headers=w.quinn.headers | {"accept": "text/html"})
     assert "data-unproven" in page.text and f"qc_results #{result}" in page.text
+
+
+# --- administration and recall rest on the proven record ------------------------------------
+
+
+def at_the_clinic(w: World, serial: str = "0001") -> str:
+    vial = w.vial(serial)
+    w.hand(w.lena, w.cora, vial, "user:cora")
+    w.hand(w.cora, w.nora, vial, "site:CLINIC1")
+    received = w.receive(w.nora, vial)
+    assert received.status_code == 201, received.text
+    return vial
+
+
+def test_a_batch_released_only_in_its_row_is_not_administered(world: World) -> None:
+    w = world
+    released_world(w)  # complete, but never released by QA
+    vial = at_the_clinic(w)
+    tamper(w, "UPDATE batches SET state = 'released' WHERE lot = :lot", lot=LOT)
+    given = w.step(w.nora, "/custody/administer", "custody.administered", vial)
+    assert given.status_code == 409, given.text
+    assert any(f"batch {LOT}" in f and "state" in f for f in given.json()["findings"])
+    assert w.state(vial) == "received"
+
+
+def test_a_deleted_conditional_release_row_does_not_spare_the_recall(world: World) -> None:
+    w = world
+    complete(w, skip={"sterility"})
+    done = decide(
+        w,
+        w.quinn,
+        "conditionally released",
+        "Approved for conditional release, sterility pending",
+        justification="Rapid method negative at day 7",
+    )
+    assert done.status_code == 201, done.text
+    tamper(w, "DELETE FROM dispositions")
+    enter(w, w.lena, "sterility", {"result": "growth"})
+    assert w.state(w.vial("0002")) == "recalled"

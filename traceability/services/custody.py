@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from traceability.custody_log import signed_requests
 from traceability.custody_log.appender import Appended, CustodyLog
+from traceability.custody_log.evidence import LogEvidence
 from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain.custody import (
     Condition,
@@ -45,9 +46,11 @@ from traceability.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    UnprovenError,
 )
 from traceability.services import cold_chain, vial_labels
 from traceability.services import sites as site_service
+from traceability.services.proof.batch import check_batch
 from traceability.storage.database import connection_of
 from traceability.storage.hot import Hot
 from traceability.storage.models import (
@@ -833,7 +836,26 @@ def _final_step(
     position = _require_custodian(session, unit, user, None)
     batch = session.get(Batch, vial.batch_id)
     assert batch is not None  # noqa: S101 - a foreign key
-    check_disposition(step, BatchState(batch.state))
+    if step is Step.administer:
+        # Whether the vial may reach a patient rests on the batch's proven record, not on
+        # its row (docs/trust.md): sign a checkpoint so that every entry is covered, then
+        # prove the batch and take its state from the signed decisions.
+        proof = check_batch(
+            session,
+            LogEvidence(
+                session, log.keys.log.verifier(), note=log.issue_checkpoint(session, now=now).note
+            ),
+            batch,
+        )
+        if not proof.ok:
+            raise UnprovenError(
+                f"batch {batch.lot}'s record is not proven by the signed log: the vial is "
+                "not administered until QA has found the cause",
+                findings=proof.lines(),
+            )
+        check_disposition(step, proof.state)
+    else:
+        check_disposition(step, BatchState(batch.state))
     if step is Step.administer:
         _check_administrable_here(session, vial, position)
     appended = _append(session, log, signed, nonce, caller)

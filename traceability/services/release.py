@@ -279,16 +279,15 @@ def recall_if_needed(
     """A sterility failure on a conditionally released batch recalls it at once.
 
     Also when QA put it on hold after the conditional release: its vials may already
-    have reached patients.
+    have reached patients. Whether it was so released is read from the batch's proven
+    decisions, not from its rows: a deleted disposition row must not spare a recall.
     """
-    if (
-        result.test != STERILITY
-        or Verdict(result.verdict) is not Verdict.failed
-        or BatchState(batch.state) not in (BatchState.conditionally_released, BatchState.on_hold)
-        or not any(
-            Decision(d.decision) is Decision.conditionally_released
-            for d in dispositions_of(session, batch)
-        )
+    if result.test != STERILITY or Verdict(result.verdict) is not Verdict.failed:
+        return None
+    note = log.issue_checkpoint(session, now=now).note
+    proof = check_batch(session, LogEvidence(session, log.keys.log.verifier(), note=note), batch)
+    if proof.state not in (BatchState.conditionally_released, BatchState.on_hold) or (
+        Decision.conditionally_released.value not in proof.decisions
     ):
         return None
     vials = vials_of(session, batch)

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from audit.checkpoint import Checkpoint
 from traceability.custody_log.evidence import LogEvidence, Proven, Unproven
+from traceability.domain.qc_record import BatchState
 from traceability.errors import UnprovenError
 from traceability.services.proof.custody import (
     Names,
@@ -35,6 +36,8 @@ from traceability.services.proof.record import (
     check_reviews,
     check_specification,
     check_vials,
+    signed_decisions,
+    signed_state,
 )
 from traceability.storage.models import (
     Batch,
@@ -63,6 +66,10 @@ class BatchProof:
     entries: int
     """How many entries about the batch and its vials were proven."""
     findings: list[ProofFinding] = field(default_factory=list)
+    state: BatchState = BatchState.quarantine
+    """The batch's state as its proven dispositions and recall leave it."""
+    decisions: tuple[str, ...] = ()
+    """Its proven dispositions' decisions, in order."""
 
     @property
     def ok(self) -> bool:
@@ -212,6 +219,8 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
         checkpoint=head,
         entries=sum(len(c) for c in chains.values()),
         findings=findings,
+        state=signed_state(entries),
+        decisions=signed_decisions(entries),
     )
 
 

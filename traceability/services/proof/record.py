@@ -126,6 +126,17 @@ def signed_state(entries: BatchEntries) -> BatchState:
     return state
 
 
+def signed_decisions(entries: BatchEntries) -> tuple[str, ...]:
+    """The decisions of the batch's proven dispositions, in the order they were signed."""
+    out = []
+    for proven in sorted(entries.of("batch.disposition"), key=lambda p: p.index):
+        try:
+            out.append(DispositionRequest.from_what(proven.entry.what).decision.value)
+        except TraceabilityError:
+            continue
+    return tuple(out)
+
+
 def check_specification(
     session: Session, evidence: LogEvidence, batch: Batch
 ) -> tuple[Specification | None, list[ProofFinding]]:
