@@ -454,3 +454,85 @@ def test_a_deleted_conditional_release_row_does_not_spare_the_recall(world: Worl
     tamper(w, "DELETE FROM dispositions")
     enter(w, w.lena, "sterility", {"result": "growth"})
     assert w.state(w.vial("0002")) == "recalled"
+
+
+# --- from a review: planted rows, unreadable codes, the product, alarms everywhere ------------
+
+
+def test_a_planted_label_bound_to_a_real_labels_entry_is_found(world: World) -> None:
+    w = world
+    released_world(w)
+    vial_id, index = one(w, "SELECT vial_id, log_index FROM label_issues ORDER BY id LIMIT 1")
+    tamper(
+        w,
+        "INSERT INTO label_issues (vial_id, tag, replaces_id, reason, issued_by, log_index, "
+        "created_at) VALUES (:v, 'forgedtag0000000', NULL, NULL, 'lena', :i, "
+        "'2026-11-02 09:00:00')",
+        v=vial_id,
+        i=index,
+    )
+    reasons = unproven(w)
+    assert any("label_issues #" in r and f"(log entry {index}): extra-row" in r for r in reasons)
+
+
+def test_unreadable_codes_in_rows_fail_closed_without_a_500(world: World) -> None:
+    w = world
+    released_world(w)
+    result = one(w, "SELECT id FROM qc_results ORDER BY id LIMIT 1")[0]
+    tamper(
+        w,
+        "UPDATE qc_results SET verdict = 'bogus', reasons = '5' WHERE id = :id",
+        "UPDATE batches SET state = 'bogus' WHERE lot = :lot",
+        "UPDATE custody_events SET state = 'bogus', custodian = 'nobody'",
+        id=result,
+        lot=LOT,
+    )
+    status = readiness(w)
+    assert status["passed"] is False
+    assert all(c["passed"] is False for c in status["checks"] if c["name"] != "self-check-clean")
+    path = "/" + w.vial("0001").split("://", 1)[1].split("/", 1)[1]
+    for response in (
+        w.api.client.get(f"/ui/batches/{LOT}", headers=w.quinn.headers),
+        w.api.client.get(path, headers={"accept": "application/json"}),
+        w.api.client.get(path, headers=w.quinn.headers | {"accept": "text/html"}),
+        w.store(w.lena, w.vial("0002")),
+    ):
+        assert response.status_code in (200, 409), (response.status_code, response.text[:300])
+
+
+def test_a_changed_product_name_is_found(world: World) -> None:
+    w = world
+    released_world(w)
+    tamper(w, "UPDATE products SET name = 'Something else'")
+    reasons = unproven(w)
+    assert any("products #" in r and "name" in r for r in reasons), reasons
+
+
+def test_a_self_check_alarm_stops_administration_certificates_and_the_vial_page(
+    world: World,
+) -> None:
+    w = world
+    released_world(w)
+    assert decide(w, w.quinn, "released", "Approved for release").status_code == 201
+    vial = at_the_clinic(w)
+    context = w.api.app.state.context
+    context.self_check.started = True  # the scheduled check is running, none has finished
+    status = readiness(w)
+    check = next(c for c in status["checks"] if c["name"] == "self-check-clean")
+    assert check["passed"] is False and "has not finished" in check["reasons"][0]
+    tamper(
+        w,
+        "UPDATE actor_keys SET public_key = :p WHERE key_id = :k",
+        p=ActorKeyPair.generate("intruder").public_key,
+        k=w.leo.pair.key_id,  # type: ignore[attr-defined]
+    )
+    assert w.api.client.post("/audit/reconcile", headers=w.quinn.headers).json()["ok"] is False
+    given = w.step(w.nora, "/custody/administer", "custody.administered", vial)
+    assert given.status_code == 409 and "actor_keys" in given.json()["findings"][0]
+    certificate = w.api.client.get(
+        f"/batches/{LOT}/release-certificate.pdf", headers=w.quinn.headers
+    )
+    assert certificate.status_code == 409
+    path = "/" + vial.split("://", 1)[1].split("/", 1)[1]
+    public = w.api.client.get(path, headers={"accept": "application/json"}).json()
+    assert public["proven"] is False and public["released"] is False

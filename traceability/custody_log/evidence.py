@@ -19,7 +19,7 @@ an `Unproven` naming the index and the reason; nothing here raises for bad evide
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,15 +78,26 @@ class LogEvidence:
     checkpoint once, so everything a page or a decision shows rests on one tree head.
     """
 
-    def __init__(self, session: Session, log_key: Verifier, *, note: str | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        log_key: Verifier,
+        *,
+        note: str | None = None,
+        refresh: Callable[[], str | None] | None = None,
+    ) -> None:
         """`note` is the checkpoint to prove against (from `ensure_covering`); without
-        one, the latest the session sees."""
+        one, the latest the session sees. `refresh` gets a newer one, once, when an entry
+        this session reads was appended after `note` was signed (a page read while
+        others write): that entry is then proven rather than reported as uncovered."""
         self.session = session
         self.log_key = log_key
         self._note = note
+        self._refresh = refresh
         self._tree = StoredTree(session)
         self._checkpoint: Checkpoint | None | Unproven = None
         self._entries: dict[int, Entry | Unproven] = {}
+        self._proven: dict[int, Proven | Unproven] = {}
         self._keys = KeyHistory()
         self._keys_read: set[str] = set()
         self._key_problems: dict[str, Unproven] = {}
@@ -127,6 +138,7 @@ class LogEvidence:
         wanted = sorted(set(indices) - set(self._entries))
         if not wanted:
             return
+        self._cover(wanted[-1])
         rows = {
             int(idx): bytes(raw)
             for idx, raw in self.session.exec(
@@ -141,6 +153,18 @@ class LogEvidence:
                 else self._included(index, raw)
             )
 
+    def _cover(self, index: int) -> None:
+        """Take a newer checkpoint (once) if `index` lies beyond the current one."""
+        checkpoint = self.checkpoint
+        if self._refresh is None or isinstance(checkpoint, Unproven) or index < checkpoint.size:
+            return
+        refresh, self._refresh = self._refresh, None
+        note = refresh()
+        if note is not None and note != self._note:
+            self._note, self._checkpoint = note, None
+            self._entries = {i: e for i, e in self._entries.items() if isinstance(e, Entry)}
+            self._proven = {i: p for i, p in self._proven.items() if isinstance(p, Proven)}
+
     def _included(self, index: int, raw: bytes) -> Entry | Unproven:
         checkpoint = self.checkpoint
         if isinstance(checkpoint, Unproven):
@@ -151,6 +175,8 @@ class LogEvidence:
             return Unproven(index, "changed", f"the stored entry is not a well-formed entry: {e}")
         if entry.index != index:
             return Unproven(index, "changed", f"the entry stored at {index} says {entry.index}")
+        if entry.log != checkpoint.origin:
+            return Unproven(index, "changed", f"the entry names log {entry.log!r}")
         if index >= checkpoint.size:
             return Unproven(
                 index,
@@ -177,25 +203,27 @@ class LogEvidence:
         return self.prove_many([index])[index]
 
     def prove_many(self, indices: Iterable[int]) -> dict[int, Proven | Unproven]:
+        """Each entry proven once per instance: a shipper's request entry stands behind
+        every vial's step, and is checked once."""
         wanted = list(dict.fromkeys(indices))
-        self._load(wanted)
-        entries = {i: self._entries[i] for i in wanted}
+        new = [i for i in wanted if i not in self._proven]
+        self._load(new)
+        entries = {i: self._entries[i] for i in new}
         self._learn_keys({e.key for e in entries.values() if isinstance(e, Entry)})
-        out: dict[int, Proven | Unproven] = {}
         for index, entry in entries.items():
             if isinstance(entry, Unproven):
-                out[index] = entry
+                self._proven[index] = entry
             elif entry.key in self._key_problems:
                 problem = self._key_problems[entry.key]
-                out[index] = Unproven(
+                self._proven[index] = Unproven(
                     index,
                     "unproven-key",
                     f"the key {entry.key} that signed it is not proven: entry "
                     f"{problem.index}: {problem.detail}",
                 )
             else:
-                out[index] = self._signed(entry)
-        return out
+                self._proven[index] = self._signed(entry)
+        return {i: self._proven[i] for i in wanted}
 
     def _signed(self, entry: Entry) -> Proven | Unproven:
         try:

@@ -157,3 +157,20 @@ RELEASE_GATE = Gate(
     )
 )
 """The checks of DESIGN.md's release gate, in the order a checklist shows them."""
+
+
+NOT_EVALUATED = "not evaluated: the record it reads is not proven by the signed log"
+
+
+def unproven_result(unproven: Sequence[str], alarms: Sequence[str]) -> GateResult:
+    """The gate when the batch's record is not proven: its rows may hold anything, so no
+    check reads them; every one but the two about the log fails as not evaluated."""
+    results = []
+    for check in RELEASE_GATE.checks:
+        if check.name == "proven-by-log":
+            results.append(CheckResult(check.name, check.title, False, tuple(unproven)))
+        elif check.name == "self-check-clean":
+            results.append(CheckResult(check.name, check.title, not alarms, tuple(alarms)))
+        else:
+            results.append(CheckResult(check.name, check.title, False, (NOT_EVALUATED,)))
+    return GateResult(tuple(results))

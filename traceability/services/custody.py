@@ -51,6 +51,7 @@ from traceability.errors import (
 from traceability.services import cold_chain, vial_labels
 from traceability.services import sites as site_service
 from traceability.services.proof.batch import check_batch
+from traceability.services.stored import stored
 from traceability.storage.database import connection_of
 from traceability.storage.hot import Hot
 from traceability.storage.models import (
@@ -126,14 +127,25 @@ def _reads(session: Session) -> Connection:
     return connection_of(session)
 
 
+def _stored_party(value: str, vial_id: int) -> Party:
+    try:
+        return Party.parse(value, "custodian")
+    except InvalidInputError:
+        finding = f"custody event of vial #{vial_id}: holds custodian {value!r}, not a party"
+        raise UnprovenError(
+            f"{finding}: the database was changed outside the service (run reconcile)",
+            findings=[finding],
+        ) from None
+
+
 def _position(row: Row[*tuple[Any, ...]] | tuple[Any, ...] | None) -> Position:
     """A position from a row of the `_POSITION` columns, in that order."""
     if row is None:
         return COMMISSIONED
     _vial, state, custodian, site_id, unit_id, rack, box, position, shipper_id = row
     return Position(
-        state=CustodyState(state),
-        custodian=Party.parse(custodian, "custodian") if custodian else None,
+        state=stored(CustodyState, state, f"custody event of vial #{_vial}"),
+        custodian=_stored_party(custodian, _vial) if custodian else None,
         site_id=site_id,
         unit_id=unit_id,
         rack=rack,
@@ -447,6 +459,8 @@ class Caller:
     user: User
     now: datetime
     signed_entries: list[Appended] = field(default_factory=list)
+    alarms: tuple[str, ...] = ()
+    """What the last self-check found: no vial is administered meanwhile."""
     """The caller's own signed entries this request appended (one per step; the
     per-vial service entries of a shipper step are not among them)."""
 
@@ -836,6 +850,12 @@ def _final_step(
     position = _require_custodian(session, unit, user, None)
     batch = session.get(Batch, vial.batch_id)
     assert batch is not None  # noqa: S101 - a foreign key
+    if step is Step.administer and caller.alarms:
+        raise UnprovenError(
+            "the last self-check found the database disagreeing with the signed log: no "
+            "vial is administered until QA has found the cause",
+            findings=list(caller.alarms),
+        )
     if step is Step.administer:
         # Whether the vial may reach a patient rests on the batch's proven record, not on
         # its row (docs/trust.md): sign a checkpoint so that every entry is covered, then
@@ -855,7 +875,7 @@ def _final_step(
             )
         check_disposition(step, proof.state)
     else:
-        check_disposition(step, BatchState(batch.state))
+        check_disposition(step, stored(BatchState, batch.state, f"batch {batch.lot}"))
     if step is Step.administer:
         _check_administrable_here(session, vial, position)
     appended = _append(session, log, signed, nonce, caller)

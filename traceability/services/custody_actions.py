@@ -17,6 +17,7 @@ from traceability.domain.qc_record import BatchState
 from traceability.domain.roles import Role, parse_roles
 from traceability.services import custody
 from traceability.services import sites as site_service
+from traceability.services.stored import stored
 from traceability.storage.models import Batch, Shipper, StorageUnit, User, Vial
 
 
@@ -105,7 +106,9 @@ def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> Cust
         actions.store_site = site.code
         actions.units = list(site_service.units_of(session, site))
         actions.can_store = state in ALLOWED[Step.store]
-        actions.can_administer = state in ALLOWED[Step.administer] and BatchState(batch.state) in (
+        actions.can_administer = state in ALLOWED[Step.administer] and stored(
+            BatchState, batch.state, f"batch {batch.lot}"
+        ) in (
             BatchState.released,
             BatchState.conditionally_released,
         )

@@ -174,7 +174,13 @@ def _custody_rows(session: Session, batch: Batch, until: datetime | None = None)
 
 
 def release_certificate(
-    session: Session, log: CustodyLog, batch: Batch, *, log_key: str, now: datetime
+    session: Session,
+    log: CustodyLog,
+    batch: Batch,
+    *,
+    log_key: str,
+    now: datetime,
+    alarms: Sequence[str] = (),
 ) -> bytes:
     """The certificate of the batch's latest release decision, as things stood then.
 
@@ -193,6 +199,7 @@ def release_certificate(
         LogEvidence(session, log.keys.log.verifier(), note=note),
         batch,
         what="release certificate",
+        alarms=alarms,
     )
     proof = decision_proof(session, log, decision, now)
     product = session.get(Product, batch.product_id)

@@ -35,6 +35,7 @@ from traceability.domain.specifications import Verdict, evaluate
 from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from traceability.services import audit_trail, batch_records
 from traceability.services.batch_records import specification_of
+from traceability.services.stored import stored
 from traceability.storage.models import (
     Batch,
     OosDecision,
@@ -63,7 +64,7 @@ def expect_about_open_batch(
 ) -> None:
     """Every signed batch-record step: the batch takes entries, the statement is about
     it, and the signer keeps its record (`batch_records.check_keeps_record`)."""
-    check_batch_open(BatchState(batch.state))
+    check_batch_open(stored(BatchState, batch.state, f"batch {batch.lot}"))
     batch_records.check_keeps_record(session, batch, user)
     signed_requests.expect(
         signed, type=type, subject=subject_of(session, batch, resolver), user=user
@@ -96,7 +97,7 @@ def views(session: Session, batch: Batch) -> list[ResultView]:
     out = []
     for r in results:
         assert r.id is not None  # noqa: S101 - stored
-        verdict = Verdict(r.verdict)
+        verdict = stored(Verdict, r.verdict, f"qc_results #{r.id}")
         review = reviews.get(r.id)
         decision = decisions.get(r.id)
         oos = None

@@ -35,7 +35,12 @@ from traceability.domain.disposition import (
     check_transition,
 )
 from traceability.domain.qc_record import BatchState, OosState, record_status
-from traceability.domain.release_gate import RELEASE_GATE, BatchFacts, GateResult
+from traceability.domain.release_gate import (
+    RELEASE_GATE,
+    BatchFacts,
+    GateResult,
+    unproven_result,
+)
 from traceability.domain.specifications import Verdict
 from traceability.errors import ConflictError
 from traceability.services import (
@@ -49,6 +54,7 @@ from traceability.services import (
 from traceability.services import deviations as deviation_service
 from traceability.services.batch_records import specification_of, vials_of
 from traceability.services.proof.batch import BatchProof, check_batch
+from traceability.services.stored import stored
 from traceability.storage.models import (
     Batch,
     Disposition,
@@ -142,6 +148,9 @@ def gate(
     alarms: Sequence[str] = (),
 ) -> GateResult:
     """The release gate, for a caller that already proved the batch (`check_batch`)."""
+    if not proof.ok:
+        unproven = [f.line() for f in proof.findings]
+        return unproven_result(unproven, alarms)
     return RELEASE_GATE.evaluate(
         facts(session, batch, today=today, conditional=conditional, proof=proof, alarms=alarms)
     )
@@ -184,7 +193,7 @@ def decide(
     )
     batch_records.check_keeps_record(session, batch, user)
     request = DispositionRequest.from_what(signed.statement.what)
-    before = BatchState(batch.state)
+    before = stored(BatchState, batch.state, f"batch {batch.lot}")
     after = check_transition(request.decision, before)
     check_separation(request.decision, user.username, involved(session, batch))
     gate = None
@@ -282,7 +291,10 @@ def recall_if_needed(
     have reached patients. Whether it was so released is read from the batch's proven
     decisions, not from its rows: a deleted disposition row must not spare a recall.
     """
-    if result.test != STERILITY or Verdict(result.verdict) is not Verdict.failed:
+    if (
+        result.test != STERILITY
+        or stored(Verdict, result.verdict, f"qc_results #{result.id}") is not Verdict.failed
+    ):
         return None
     note = log.issue_checkpoint(session, now=now).note
     proof = check_batch(session, LogEvidence(session, log.keys.log.verifier(), note=note), batch)

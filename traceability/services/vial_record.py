@@ -8,6 +8,7 @@ built here, apart from HTTP, so the page and the JSON say the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -24,6 +25,7 @@ from traceability.errors import NotFoundError
 from traceability.services import custody, qc_results, vial_labels
 from traceability.services.batch_records import specification_of, vials_of
 from traceability.services.proof.batch import BatchProof
+from traceability.services.stored import stored
 from traceability.storage.models import Batch, LogEntryRow, Product, Vial
 
 EVENT_NAMES = {
@@ -183,8 +185,12 @@ def vial_record(
     label_expiry: str | None,
     staff: bool,
     proof: BatchProof,
+    alarms: Sequence[str] = (),
     record_reader: bool = False,
 ) -> VialRecord:
+    """The vial's record; not proven (and never released) while the batch's proof has
+    findings or the last self-check found anything (`alarms`)."""
+    proven = proof.ok and not alarms
     qc = _qc(session, batch)
     position = custody.position_of(session, vial)
     extra = None
@@ -196,7 +202,7 @@ def vial_record(
             "donor_code": batch.donor_code if record_reader else None,
             "batch_record": f"/ui/batches/{batch.lot}" if record_reader else None,
             "batch_log_index": batch.log_index,
-            "unproven": proof.lines(),
+            "unproven": [*proof.lines(), *alarms],
             "labels": [
                 {
                     "issued_at": r.created_at.isoformat(),
@@ -221,7 +227,7 @@ def vial_record(
         status=vial_status(batch, position.state),
         custody_state=position.state.value,
         disposition=batch.state,
-        released=proof.ok and BatchState(batch.state) in ADMINISTRABLE,
+        released=proven and stored(BatchState, batch.state, f"batch {batch.lot}") in ADMINISTRABLE,
         qc_passed=sum(1 for line in qc if line.status == QcStatus.passed.value),
         qc_required=len(qc),
         qc=qc,
@@ -229,7 +235,7 @@ def vial_record(
         tag=verdict.value,
         tag_flagged=verdict not in (TagVerdict.valid, TagVerdict.absent),
         expiry_on_label_matches=vial_labels.expiry_on_label_matches(label_expiry, batch.expires_on),
-        proven=proof.ok,
+        proven=proven,
         staff=extra,
     )
 

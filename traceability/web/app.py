@@ -178,6 +178,7 @@ def _self_checker(context: ServiceContext, stop: threading.Event) -> None:
     check = context.self_check
     assert check is not None  # noqa: S101 - create_app sets it
     interval = context.settings.self_check_minutes * 60
+    check.started = True
     while True:
         outcome = check.run(context.clock())
         for line in outcome.lines()[:50]:

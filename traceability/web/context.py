@@ -48,6 +48,17 @@ class ServiceContext:
         )
 
     def alarms(self) -> list[str]:
-        """What the last self-check found (empty while it found nothing or has not run)."""
-        latest = self.self_check.latest if self.self_check is not None else None
-        return [] if latest is None or latest.ok else latest.lines()
+        """What the last self-check found; empty when it found nothing, or when no
+        scheduled check runs here (a test's app, a command). While the first scheduled
+        check since start-up is running, that itself is the alarm."""
+        check = self.self_check
+        if check is None:
+            return []
+        latest = check.latest
+        if latest is None:
+            return (
+                ["the first self-check since start-up has not finished yet"]
+                if check.started
+                else []
+            )
+        return [] if latest.ok else latest.lines()

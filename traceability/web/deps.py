@@ -59,8 +59,17 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def get_evidence(context: ContextDep, session: SessionDep) -> LogEvidence:
     """What the log proves, for this request's read: against a checkpoint that covers
     every entry so far (signed now if entries wait for one)."""
-    note = ensure_covering(context.db, context.log, now=context.clock())
-    return LogEvidence(session, context.log.keys.log.verifier(), note=note)
+    return covered_evidence(context, session)
+
+
+def covered_evidence(context: ServiceContext, session: Session) -> LogEvidence:
+    """Evidence against a checkpoint covering every entry so far, refreshed once if the
+    request reads an entry appended after it."""
+
+    def covering() -> str | None:
+        return ensure_covering(context.db, context.log, now=context.clock())
+
+    return LogEvidence(session, context.log.keys.log.verifier(), note=covering(), refresh=covering)
 
 
 EvidenceDep = Annotated[LogEvidence, Depends(get_evidence)]

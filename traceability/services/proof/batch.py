@@ -24,6 +24,7 @@ from traceability.services.proof.custody import (
     check_vial_custody,
     check_vial_excursions,
     check_vial_labels,
+    excursions_of,
 )
 from traceability.services.proof.findings import ProofFinding, unproven
 from traceability.services.proof.record import (
@@ -32,6 +33,7 @@ from traceability.services.proof.record import (
     check_deviations,
     check_dispositions,
     check_oos,
+    check_product,
     check_results,
     check_reviews,
     check_specification,
@@ -171,6 +173,7 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
     findings += check_batch_row(session, batch, registration, entries)
     specification, problems = check_specification(session, evidence, batch)
     findings += problems
+    findings += check_product(session, evidence, batch)
     findings += check_vials(evidence, batch, vials, entries)
 
     results = session.exec(
@@ -183,7 +186,8 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
     ).all()
     findings += check_results(evidence, results, entries, specification)
     findings += check_reviews(evidence, reviews, {r.id: r for r in results if r.id}, entries)
-    findings += check_oos(evidence, decisions, entries)
+    by_id = {r.id: r for r in results if r.id is not None}
+    findings += check_oos(evidence, decisions, by_id, entries)
     deviations = session.exec(select(Deviation).where(Deviation.batch_id == batch.id)).all()
     events = session.exec(
         select(DeviationEvent).where(
@@ -193,7 +197,7 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
     findings += check_deviations(evidence, deviations, events, entries)
     dispositions = session.exec(select(Disposition).where(Disposition.batch_id == batch.id)).all()
     recall = session.exec(select(Recall).where(Recall.batch_id == batch.id)).first()
-    findings += check_dispositions(evidence, dispositions, recall, entries)
+    findings += check_dispositions(evidence, dispositions, recall, by_id, entries)
 
     vial_ids = [v.id for v in vials]
     custody = session.exec(
@@ -204,6 +208,7 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
         select(ExcursionVial).where(col(ExcursionVial.vial_id).in_(vial_ids))
     ).all()
     names = Names.read(session, custody)
+    excursions = excursions_of(session, marks)
     custody_of, labels_of, marks_of = _by_vial(custody), _by_vial(labels), _by_vial(marks)
     for vial in vials:
         chain = chains.get(vial.uri, [])
@@ -212,7 +217,7 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
             session, evidence, vial, chain, custody_of.get(vial.id, []), names
         )
         findings += check_vial_labels(vial, chain, labels_of.get(vial.id, []), evidence)
-        findings += check_vial_excursions(session, evidence, vial, chain, marks_of.get(vial.id, []))
+        findings += check_vial_excursions(vial, chain, marks_of.get(vial.id, []), excursions)
     findings += check_closures(session, evidence, {m.excursion_id for m in marks})
     return BatchProof(
         lot=batch.lot,
@@ -224,9 +229,23 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
     )
 
 
-def require_proven(session: Session, evidence: LogEvidence, batch: Batch, *, what: str) -> None:
-    """UnprovenError (409, listing every finding) unless the log proves the batch's record:
-    for what people rely on outside the service (a certificate, a notice, a report)."""
+def require_proven(
+    session: Session,
+    evidence: LogEvidence,
+    batch: Batch,
+    *,
+    what: str,
+    alarms: Sequence[str] = (),
+) -> None:
+    """UnprovenError (409, listing every finding) unless the log proves the batch's record
+    and the last self-check found nothing (`alarms`): for what people rely on outside
+    the service (a certificate, a notice, a report)."""
+    if alarms:
+        raise UnprovenError(
+            f"the last self-check found the database disagreeing with the signed log, so no "
+            f"{what} is issued until QA has found the cause",
+            findings=list(alarms),
+        )
     proof = check_batch(session, evidence, batch)
     if not proof.ok:
         raise UnprovenError(

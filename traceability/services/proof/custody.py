@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -295,7 +295,8 @@ def check_vial_labels(
     """Each label row against its `label.issued` entry: the tag's digest, what it voids,
     the reason, and the person behind the issue."""
     findings: list[ProofFinding] = []
-    rows = {row.log_index: row for row in labels}
+    rows, extra = _one_per_entry(labels, "label_issues")
+    findings += extra
     digests = {row.id: tag_digest(row.tag) for row in labels}
     entries = {p.entry.index: p for p in chain if p.entry.type == LABEL_ISSUED}
     for index, proven in entries.items():
@@ -334,6 +335,31 @@ def check_vial_labels(
     return findings
 
 
+Bound = TypeVar("Bound", LabelIssue, ExcursionVial)
+
+
+def _one_per_entry(
+    rows: Sequence[Bound], table: str
+) -> tuple[dict[int, Bound], list[ProofFinding]]:
+    """Rows by the entry they are bound to; a second row for one entry is a finding (a
+    planted label with a real label's entry would otherwise pass unseen)."""
+    found: dict[int, Bound] = {}
+    extra: list[ProofFinding] = []
+    for row in sorted(rows, key=lambda r: r.id or 0):
+        if row.log_index in found:
+            extra.append(
+                ProofFinding(
+                    "extra-row",
+                    f"{table} #{row.id}",
+                    row.log_index,
+                    f"a second row for one entry (the first is #{found[row.log_index].id})",
+                )
+            )
+        else:
+            found[row.log_index] = row
+    return found, extra
+
+
 def _excursion_fields(what: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "excursion": what.get("excursion"),
@@ -342,24 +368,28 @@ def _excursion_fields(what: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def excursions_of(session: Session, marks: Sequence[ExcursionVial]) -> dict[int, Excursion]:
+    """The excursions these marks name, read once for a whole batch."""
+    ids = sorted({m.excursion_id for m in marks})
+    return {
+        e.id: e
+        for e in session.exec(select(Excursion).where(col(Excursion.id).in_(ids)))
+        if e.id is not None
+    }
+
+
 def check_vial_excursions(
-    session: Session,
-    evidence: LogEvidence,
     vial: Vial,
     chain: Sequence[Proven],
     marks: Sequence[ExcursionVial],
+    excursions: Mapping[int, Excursion],
 ) -> list[ProofFinding]:
     """Each excursion the vial is marked with against its `coldchain.excursion` entry,
-    and the excursion's own row and QA's closure against what they are signed as."""
+    and the excursion's own row against what the entry says of it."""
     findings: list[ProofFinding] = []
-    rows = {row.log_index: row for row in marks}
+    rows, extra = _one_per_entry(marks, "excursion_vials")
+    findings += extra
     entries = {p.entry.index: p for p in chain if p.entry.type == EXCURSION}
-    excursions = {
-        e.id: e
-        for e in session.exec(
-            select(Excursion).where(col(Excursion.id).in_([m.excursion_id for m in marks]))
-        )
-    }
     for index, proven in entries.items():
         row = rows.get(index)
         if row is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from traceability.clock import as_utc
 from traceability.custody_log.evidence import LogEvidence, Proven, Unproven
@@ -25,7 +25,11 @@ from traceability.domain.deviations import Assignment, Closure, DeviationRecord
 from traceability.domain.disposition import DispositionRequest
 from traceability.domain.qc_record import BatchState
 from traceability.domain.qc_requests import OosConclusion, ResultEntry, ReviewEntry
-from traceability.domain.registrations import BatchRegistration, read_specification
+from traceability.domain.registrations import (
+    BatchRegistration,
+    ProductRegistration,
+    read_specification,
+)
 from traceability.domain.specifications import (
     Specification,
     evaluate,
@@ -166,6 +170,51 @@ def check_specification(
     return (None if findings else specification), findings
 
 
+def check_product(session: Session, evidence: LogEvidence, batch: Batch) -> list[ProofFinding]:
+    """The product row (name, GTIN, storage condition... shown on every vial's page and
+    the certificate) against its `product.registered` entry, found through the product's
+    first specification version, which that entry made."""
+    product = session.get(Product, batch.product_id)
+    first = session.exec(
+        select(SpecificationVersion).where(
+            SpecificationVersion.product_id == batch.product_id, SpecificationVersion.version == 1
+        )
+    ).first()
+    record = f"product of {batch.lot}"
+    if product is None or first is None:
+        return [ProofFinding("missing-row", record, None, "no product row or first version")]
+    proven = evidence.prove(first.log_index)
+    if isinstance(proven, Unproven):
+        return [unproven(record, proven)]
+    entry = proven.entry
+    if entry.type != "product.registered":
+        return [ProofFinding("changed", record, entry.index, f"its entry is a {entry.type}")]
+    try:
+        request = ProductRegistration.from_what(entry.what)
+    except TraceabilityError as e:
+        return [ProofFinding("changed", record, entry.index, f"the entry does not read: {e}")]
+    return compare(
+        f"products #{product.id}",
+        entry.index,
+        {
+            "code": product.code,
+            "name": product.name,
+            "gtin": product.gtin,
+            "processing_class": product.processing_class,
+            "storage_condition": product.storage_condition,
+            "isbt128_facility": product.isbt128_facility,
+        },
+        {
+            "code": request.code,
+            "name": request.name,
+            "gtin": request.gtin,
+            "processing_class": request.processing_class.value,
+            "storage_condition": request.storage_condition,
+            "isbt128_facility": request.isbt128_facility,
+        },
+    )
+
+
 def check_vials(
     evidence: LogEvidence, batch: Batch, vials: Sequence[Vial], entries: BatchEntries
 ) -> list[ProofFinding]:
@@ -268,7 +317,7 @@ def _rows_against(
         entries.bound.add(entry.index)
         try:
             stored, signed = made(found, row)
-        except TraceabilityError as e:
+        except (TraceabilityError, TypeError, ValueError) as e:
             findings.append(
                 ProofFinding("changed", record, entry.index, f"the entry does not read: {e}")
             )
@@ -293,8 +342,11 @@ def check_results(
     entries: BatchEntries,
     specification: Specification | None,
 ) -> list[ProofFinding]:
+    by_id = {r.id: r for r in results}
+
     def made(proven: Proven, row: QcResult) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
         request = ResultEntry.from_what(proven.entry.what, now=FAR_FUTURE)
+        target = by_id.get(request.supersedes) if request.supersedes is not None else None
         verdict: object = "no signed specification to judge it by"
         reasons: object = None
         if specification is not None:
@@ -314,6 +366,7 @@ def check_results(
             "verdict": row.verdict,
             "reasons": sorted(row.reasons) if reasons is not None else None,
             "supersedes": row.supersedes_id,
+            "supersedes an earlier result of its test": True,
             "reason": row.reason,
             "entered_by": row.entered_by,
         }
@@ -330,6 +383,12 @@ def check_results(
             "verdict": verdict,
             "reasons": reasons,
             "supersedes": request.supersedes,
+            "supersedes an earlier result of its test": request.supersedes is None
+            or (
+                target is not None
+                and target.test == request.result.test
+                and target.log_index < proven.entry.index
+            ),
             "reason": request.reason,
             "entered_by": proven.who,
         }
@@ -383,22 +442,30 @@ def check_reviews(
 
 
 def check_oos(
-    evidence: LogEvidence, decisions: Sequence[OosDecision], entries: BatchEntries
+    evidence: LogEvidence,
+    decisions: Sequence[OosDecision],
+    results: Mapping[int, QcResult],
+    entries: BatchEntries,
 ) -> list[ProofFinding]:
     def made(proven: Proven, row: OosDecision) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
         request = OosConclusion.from_what(proven.entry.what)
+        concluded = results.get(row.result_id)
         return (
             {
                 "result": row.result_id,
                 "conclusion": row.conclusion,
                 "reason": row.reason,
                 "decided_by": row.decided_by,
+                "on an earlier failed result": True,
             },
             {
                 "result": request.result,
                 "conclusion": request.conclusion.value,
                 "reason": request.reason,
                 "decided_by": proven.who,
+                "on an earlier failed result": concluded is not None
+                and concluded.verdict == "fail"
+                and concluded.log_index < proven.entry.index,
             },
         )
 
@@ -435,6 +502,8 @@ def check_deviations(
             },
         )
 
+    deviation_rows = {d.id: d for d in deviations}
+
     def changed(proven: Proven, row: DeviationEvent) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
         kind = proven.entry.type.removeprefix("deviation.")
         what = proven.entry.what
@@ -451,6 +520,7 @@ def check_deviations(
                 "assignee": row.assignee,
                 "conclusion": row.conclusion,
                 "by": row.by,
+                "after its deviation": True,
             },
             {
                 "deviation": deviation,
@@ -458,6 +528,10 @@ def check_deviations(
                 "assignee": assignee,
                 "conclusion": conclusion,
                 "by": proven.who,
+                "after its deviation": (
+                    (earlier := deviation_rows.get(row.deviation_id)) is not None
+                    and earlier.log_index < proven.entry.index
+                ),
             },
         )
 
@@ -482,6 +556,7 @@ def check_dispositions(
     evidence: LogEvidence,
     dispositions: Sequence[Disposition],
     recall: Recall | None,
+    results: Mapping[int, QcResult],
     entries: BatchEntries,
 ) -> list[ProofFinding]:
     def decided(proven: Proven, row: Disposition) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
@@ -529,12 +604,18 @@ def check_dispositions(
         ]
     entries.bound.add(entry.index)
     cause = entry.what.get("cause")
+    cause_row = results.get(recall.cause_result_id) if recall.cause_result_id else None
     findings += compare(
         f"recalls #{recall.id}",
         entry.index,
-        {"cause": recall.cause_result_id, "notice": recall.notice},
+        {
+            "cause": recall.cause_result_id,
+            "cause entry": None if cause_row is None else cause_row.log_index,
+            "notice": recall.notice,
+        },
         {
             "cause": cause.get("result") if isinstance(cause, dict) else None,
+            "cause entry": cause.get("log_index") if isinstance(cause, dict) else None,
             "notice": entry.what.get("vials"),
         },
     )

@@ -51,6 +51,9 @@ class SelfCheck:
     log: CustodyLog
     witness_alarms: Callable[[], list[str]] = field(default=lambda: [])
     """What the witnesses last said against the log (from `witnessing`)."""
+    started: bool = False
+    """Set when the scheduled checks begin: until the first has finished, that is an
+    alarm too (nothing has been checked since start-up)."""
     _latest: Integrity | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _running: threading.Lock = field(default_factory=threading.Lock)

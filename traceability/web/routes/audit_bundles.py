@@ -16,14 +16,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from audit import bundle
-from traceability.custody_log.evidence import LogEvidence
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError
 from traceability.services import audit_bundle, batch_records, documents
 from traceability.services.auth import Authenticated
 from traceability.services.proof.batch import require_proven
 from traceability.web.context import ServiceContext
-from traceability.web.deps import ContextDep, RequireRoles
+from traceability.web.deps import ContextDep, RequireRoles, covered_evidence
 
 router = APIRouter(tags=["audit"])
 
@@ -112,7 +111,13 @@ def inspection_report(lot: BatchLot, auth: Inspector, context: ContextDep) -> Re
     )
     with context.db.read() as session:
         batch = batch_records.get_batch(session, lot)
-        require_proven(session, LogEvidence(session, verifier), batch, what="inspector's report")
+        require_proven(
+            session,
+            covered_evidence(context, session),
+            batch,
+            what="inspector's report",
+            alarms=context.alarms(),
+        )
         pdf = documents.inspection_report(session, batch, report, log_key=verifier.text())
     return Response(
         pdf,

@@ -338,7 +338,7 @@ async def run_step(
         if earlier is not None:
             return earlier
         # The user read by authentication just now, detached: steps only read it.
-        caller = custody.Caller(auth.user, context.clock())
+        caller = custody.Caller(auth.user, context.clock(), alarms=tuple(context.alarms()))
         unit = custody.unit_for(session, subject)
         handoff = action(session, unit, caller, signed, context)
         payload = _done(session, unit, caller, handoff, signed).model_dump()

@@ -42,6 +42,7 @@ from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
 from traceability.services.proof.batch import BatchProof, check_batch
+from traceability.services.stored import stored
 from traceability.storage.models import Batch
 from traceability.web.context import ServiceContext
 from traceability.web.deps import (
@@ -310,7 +311,7 @@ def _release_view(
     )
     readiness = gate()
     conditional = not readiness.passed and gate(conditional=True).passed
-    state = BatchState(batch.state)
+    state = stored(BatchState, batch.state, f"batch {batch.lot}")
     decisions = (
         [d.value for d in Decision if state in DISPOSITION_FROM[d]]
         if keeps and auth.actor.has_any(Role.qa)

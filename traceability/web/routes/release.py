@@ -196,10 +196,10 @@ class RecallPublic(BaseModel):
     summary="The recall notice: every vial with its custodian or site, administered or not",
 )
 def recall_notice(
-    lot: Lot, auth: RecordReader, session: SessionDep, evidence: EvidenceDep
+    lot: Lot, auth: RecordReader, context: ContextDep, session: SessionDep, evidence: EvidenceDep
 ) -> RecallPublic:
     batch = batch_records.get_batch(session, lot)
-    require_proven(session, evidence, batch, what="recall notice")
+    require_proven(session, evidence, batch, what="recall notice", alarms=context.alarms())
     recall = release.recall_of(session, batch)
     if recall is None:
         raise NotFoundError(f"batch {lot} was not recalled")
@@ -235,6 +235,7 @@ def release_certificate(lot: Lot, auth: RecordReader, context: ContextDep) -> Re
             batch,
             log_key=context.log.keys.log.verifier().text(),
             now=context.clock(),
+            alarms=context.alarms(),
         )
     return _pdf(data, f"{lot}-release-certificate.pdf")
 
@@ -246,8 +247,8 @@ def release_certificate(lot: Lot, auth: RecordReader, context: ContextDep) -> Re
     responses={200: {"content": {"application/pdf": {}}}},
 )
 def recall_pdf(
-    lot: Lot, auth: RecordReader, session: SessionDep, evidence: EvidenceDep
+    lot: Lot, auth: RecordReader, context: ContextDep, session: SessionDep, evidence: EvidenceDep
 ) -> Response:
     batch = batch_records.get_batch(session, lot)
-    require_proven(session, evidence, batch, what="recall notice")
+    require_proven(session, evidence, batch, what="recall notice", alarms=context.alarms())
     return _pdf(documents.recall_notice(session, batch), f"{lot}-recall-notice.pdf")

@@ -16,14 +16,13 @@ from sqlmodel import select
 
 from labels.digital_link import VialId, batch_uri
 from labels.errors import IdentifierError
-from traceability.custody_log.evidence import LogEvidence, ensure_covering
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
 from traceability.services import custody, custody_actions, vial_labels, vial_record
 from traceability.services.proof.batch import check_batch
 from traceability.storage.models import Batch, Shipper, User
-from traceability.web.deps import ContextDep, MaybeUser, SessionDep
+from traceability.web.deps import ContextDep, MaybeUser, SessionDep, covered_evidence
 from traceability.web.pages import render
 from traceability.web.problems import wants_html
 
@@ -79,10 +78,8 @@ def resolve_vial(
             )
     staff = auth is not None and auth.actor.has_any(*STAFF)
     record_reader = auth is not None and auth.actor.has_any(*RECORD_READERS)
-    note = ensure_covering(context.db, context.log, now=context.clock())
-    proof = check_batch(
-        session, LogEvidence(session, context.log.keys.log.verifier(), note=note), batch
-    )
+    proof = check_batch(session, covered_evidence(context, session), batch)
+    alarms = context.alarms()
     record = vial_record.vial_record(
         session,
         product,
@@ -92,6 +89,7 @@ def resolve_vial(
         label_expiry=request.query_params.get("17"),
         staff=staff,
         proof=proof,
+        alarms=alarms,
         record_reader=record_reader,
     )
     if _wants_json(request):
