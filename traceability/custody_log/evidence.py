@@ -19,6 +19,8 @@ an `Unproven` naming the index and the reason; nothing here raises for bad evide
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +33,7 @@ from audit.entry import (
     KEY_REVOKED,
     KEY_SUBJECT_PREFIX,
     Entry,
+    KeyRing,
     parse_entry,
     parse_key_registration,
     parse_key_revocation,
@@ -43,6 +46,41 @@ from traceability.custody_log.appender import CustodyLog, latest_checkpoint, rea
 from traceability.custody_log.tree import StoredTree, TreeIntegrityError
 from traceability.storage.database import Database
 from traceability.storage.models import LogEntryRow
+
+
+class _Facts:
+    """Cryptographic facts this process has checked: "these exact bytes (their leaf hash)
+    carry a valid signature by this public key", "this leaf is at this index under this
+    root". They depend on nothing stored, so they are remembered (bounded, oldest
+    dropped first); a changed entry has another leaf hash and is checked afresh.
+    `scripts/bench readiness` shows what this saves."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def __contains__(self, fact: tuple[object, ...]) -> bool:
+        with self._lock:
+            return fact in self._seen
+
+    def add(self, fact: tuple[object, ...]) -> None:
+        with self._lock:
+            self._seen[fact] = None
+            if len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
+
+
+_FACTS = _Facts()
+
+
+def _check_signature(entry: Entry, public_key: bytes) -> None:
+    """The entry's signature by `public_key` (SignatureError), checked once per process."""
+    fact = ("signed", entry.leaf_hash, public_key)
+    if fact in _FACTS:
+        return
+    KeyRing({entry.key: public_key}).verify(entry)
+    _FACTS.add(fact)
 
 
 @dataclass(frozen=True)
@@ -184,9 +222,13 @@ class LogEvidence:
                 f"no signed checkpoint covers entry {index} yet (the latest has "
                 f"{checkpoint.size} entries)",
             )
+        fact = ("included", index, entry.leaf_hash, checkpoint.size, checkpoint.root_hash)
+        if fact in _FACTS:
+            return entry
         try:
             proof = self._tree.inclusion_proof(index, checkpoint.size)
             verify_inclusion(entry.leaf_hash, index, checkpoint.size, proof, checkpoint.root_hash)
+            _FACTS.add(fact)
         except (AuditError, TreeIntegrityError, ValueError) as e:
             return Unproven(
                 index,
@@ -227,10 +269,7 @@ class LogEvidence:
 
     def _signed(self, entry: Entry) -> Proven | Unproven:
         try:
-            if entry.index == 0:
-                record = KeyHistory().verify(entry)
-            else:
-                record = self._keys.verify(entry)
+            record = self._bound(self._keys, entry)
         except KeyBindingError as e:
             return Unproven(entry.index, e.kind, str(e))
         except AuditError as e:
@@ -267,13 +306,10 @@ class LogEvidence:
             try:
                 if entry.type == KEY_REGISTERED:
                     registration = parse_key_registration(entry)
-                    if index == 0:
-                        KeyHistory().verify(entry)
-                    else:
-                        history.verify(entry)
+                    self._bound(history, entry)
                     history.register(registration)
                 elif entry.type == KEY_REVOKED:
-                    history.verify(entry)
+                    self._bound(history, entry)
                     kid, at = parse_key_revocation(entry)
                     history.revoke(kid, at)
             except AuditError as e:
@@ -286,6 +322,22 @@ class LogEvidence:
                     problems.setdefault(row_subject.removeprefix(KEY_SUBJECT_PREFIX), loaded)
         self._keys = history
         self._key_problems = problems
+
+    @staticmethod
+    def _bound(history: KeyHistory, entry: Entry) -> KeyRecord:
+        """`KeyHistory.verify` (the key rule, then the signature), with the signature
+        check remembered: the binding is decided afresh every time."""
+        if entry.index == 0:
+            return KeyHistory().verify(entry)  # the genesis entry: once per request
+        record = history.binding(
+            key=entry.key,
+            index=entry.index,
+            actor=entry.actor,
+            entry_type=entry.type,
+            subject=entry.subject,
+        )
+        _check_signature(entry, record.public_key)
+        return record
 
     def _subject_of(self, index: int) -> str | None:
         return self.session.exec(
