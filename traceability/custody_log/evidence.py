@@ -192,9 +192,12 @@ class LogEvidence:
             )
 
     def _cover(self, index: int) -> None:
-        """Take a newer checkpoint (once) if `index` lies beyond the current one."""
+        """Take a newer checkpoint (once) if `index` lies beyond the current one, or the
+        log has none yet."""
         checkpoint = self.checkpoint
-        if self._refresh is None or isinstance(checkpoint, Unproven) or index < checkpoint.size:
+        if self._refresh is None or (
+            not isinstance(checkpoint, Unproven) and index < checkpoint.size
+        ):
             return
         refresh, self._refresh = self._refresh, None
         note = refresh()
