@@ -125,6 +125,9 @@ def test_a_forged_passing_value_and_a_fake_review_fail_closed(world: World) -> N
     )
     reasons = unproven(w)
     assert any(f"qc_results #{failed['id']} (log entry {index}): changed" in r for r in reasons)
+    # nothing else is read from the unproven record: those checks say so, not "failed"
+    skipped = [c["name"] for c in readiness(w)["checks"] if not c["evaluated"]]
+    assert "no-open-oos" in skipped and "not-expired" in skipped
     assert any("qc_reviews #" in r and "qc.result.entered" in r for r in reasons), reasons
     # the release is refused, naming the record; the page shows the red lines
     refused = decide(w, w.quinn, "released", "Approved for release")
@@ -133,6 +136,7 @@ def test_a_forged_passing_value_and_a_fake_review_fail_closed(world: World) -> N
     page = batch_page(w)
     assert "data-unproven" in page
     assert f"qc_results #{failed['id']}" in page
+    assert 'data-check="no-open-oos" data-not-evaluated' in page
 
 
 def test_a_review_row_with_no_entry_fails_closed(world: World) -> None:
@@ -535,4 +539,7 @@ def test_a_self_check_alarm_stops_administration_certificates_and_the_vial_page(
     assert certificate.status_code == 409
     path = "/" + vial.split("://", 1)[1].split("/", 1)[1]
     public = w.api.client.get(path, headers={"accept": "application/json"}).json()
-    assert public["proven"] is False and public["released"] is False
+    # the vial's own record is proven; it is held because of the alarm elsewhere
+    assert public["proven"] is True and public["held"] is True and public["released"] is False
+    page = w.api.client.get(path, headers={"accept": "text/html"})
+    assert "data-held" in page.text and "data-unproven" not in page.text

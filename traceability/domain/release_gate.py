@@ -52,6 +52,9 @@ class CheckResult:
     title: str
     passed: bool
     reasons: tuple[str, ...] = ()
+    evaluated: bool = True
+    """False when the check did not run (the record it reads is not proven): it does not
+    pass, and says nothing about what it checks."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def not_evaluated(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if not c.evaluated)
 
     @property
     def failing(self) -> tuple[CheckResult, ...]:
@@ -172,5 +179,7 @@ def unproven_result(unproven: Sequence[str], alarms: Sequence[str]) -> GateResul
         elif check.name == "self-check-clean":
             results.append(CheckResult(check.name, check.title, not alarms, tuple(alarms)))
         else:
-            results.append(CheckResult(check.name, check.title, False, (NOT_EVALUATED,)))
+            results.append(
+                CheckResult(check.name, check.title, False, (NOT_EVALUATED,), evaluated=False)
+            )
     return GateResult(tuple(results))

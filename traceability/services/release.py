@@ -168,7 +168,12 @@ def involved(session: Session, batch: Batch) -> set[str]:
 
 
 def gate_refusal(result: GateResult) -> ConflictError:
-    parts = [f"{c.title}: {'; '.join(c.reasons)}" for c in result.failing]
+    """The refusal names each failing check with its reasons; checks not evaluated (the
+    record is not proven) are counted, not listed."""
+    parts = [f"{c.title}: {'; '.join(c.reasons)}" for c in result.failing if c.evaluated]
+    skipped = len(result.not_evaluated)
+    if skipped:
+        parts.append(f"{skipped} other checks not evaluated until the record is proven")
     return ConflictError("the release gate fails: " + " | ".join(parts))
 
 

@@ -95,6 +95,9 @@ class VialRecord:
     proven: bool = True
     """Whether the signed log proves the batch's record this page is built from; when it
     does not, nothing here is to be relied on and the vial is not shown as released."""
+    held: bool = False
+    """The service's self-check found the database disagreeing with the log somewhere:
+    until QA resolves it, no vial is shown as released, this one included."""
     staff: dict[str, Any] | None = field(default=None)
     """Only for signed-in users: donor code, batch record link, label history."""
 
@@ -190,7 +193,7 @@ def vial_record(
 ) -> VialRecord:
     """The vial's record; not proven (and never released) while the batch's proof has
     findings or the last self-check found anything (`alarms`)."""
-    proven = proof.ok and not alarms
+    proven = proof.ok
     qc = _qc(session, batch)
     position = custody.position_of(session, vial)
     extra = None
@@ -202,7 +205,7 @@ def vial_record(
             "donor_code": batch.donor_code if record_reader else None,
             "batch_record": f"/ui/batches/{batch.lot}" if record_reader else None,
             "batch_log_index": batch.log_index,
-            "unproven": [*proof.lines(), *alarms],
+            "unproven": proof.lines() or list(alarms),
             "labels": [
                 {
                     "issued_at": r.created_at.isoformat(),
@@ -227,7 +230,9 @@ def vial_record(
         status=vial_status(batch, position.state),
         custody_state=position.state.value,
         disposition=batch.state,
-        released=proven and stored(BatchState, batch.state, f"batch {batch.lot}") in ADMINISTRABLE,
+        released=proven
+        and not alarms
+        and stored(BatchState, batch.state, f"batch {batch.lot}") in ADMINISTRABLE,
         qc_passed=sum(1 for line in qc if line.status == QcStatus.passed.value),
         qc_required=len(qc),
         qc=qc,
@@ -236,6 +241,7 @@ def vial_record(
         tag_flagged=verdict not in (TagVerdict.valid, TagVerdict.absent),
         expiry_on_label_matches=vial_labels.expiry_on_label_matches(label_expiry, batch.expires_on),
         proven=proven,
+        held=bool(alarms),
         staff=extra,
     )
 

@@ -37,6 +37,8 @@ class CheckPublic(BaseModel):
     title: str
     passed: bool
     reasons: list[str]
+    evaluated: bool
+    """False when the check did not run because the record it reads is not proven."""
 
 
 class ReadinessPublic(BaseModel):
@@ -75,7 +77,13 @@ def readiness(
         conditional=conditional,
         passed=result.passed,
         checks=[
-            CheckPublic(name=c.name, title=c.title, passed=c.passed, reasons=list(c.reasons))
+            CheckPublic(
+                name=c.name,
+                title=c.title,
+                passed=c.passed,
+                reasons=list(c.reasons),
+                evaluated=c.evaluated,
+            )
             for c in result.checks
         ],
     )
