@@ -132,13 +132,12 @@ class Consistency:
     proof: tuple[bytes, ...]
 
 
-def _key_table(entries: Mapping[int, bytes]) -> dict[str, dict[str, Any]]:
+def _key_table(parsed: Sequence[Entry]) -> dict[str, dict[str, Any]]:
     """keys.json: each registered key with its registration and revocation indices."""
     keys: dict[str, dict[str, Any]] = {}
     revoked: dict[str, int] = {}
-    for index in sorted(entries):
+    for entry in parsed:
         try:
-            entry = parse_entry(entries[index])
             if entry.type == KEY_REGISTERED:
                 registration = parse_key_registration(entry)
                 keys.setdefault(
@@ -191,9 +190,8 @@ def vials_of_batch(entries: Iterable[Entry], batch: str) -> list[str]:
     return list(seen)
 
 
-def _manifest(batch: str, size: int | None, entries: Mapping[int, bytes]) -> dict[str, Any]:
+def _manifest(batch: str, size: int | None, parsed: Sequence[Entry], count: int) -> dict[str, Any]:
     """manifest.json: everything in it follows from the batch's subject and the evidence."""
-    parsed = _parsed(entries)
     registered = batch_registration(parsed, batch)
     return {
         "format": FORMAT,
@@ -201,7 +199,7 @@ def _manifest(batch: str, size: int | None, entries: Mapping[int, bytes]) -> dic
         "batch": batch,
         "vials": vials_of_batch(parsed, batch),
         "checkpoint_size": size,
-        "entries": len(entries),
+        "entries": count,
     }
 
 
@@ -254,12 +252,13 @@ def _members(
         size: int | None = Checkpoint.parse(_note_text(checkpoint)).size
     except CheckpointError:
         size = None
+    parsed = _parsed(entries)  # once, for the manifest and the key table
     members = {
-        MANIFEST: _json_bytes(_manifest(batch, size, entries)),
+        MANIFEST: _json_bytes(_manifest(batch, size, parsed, len(entries))),
         CHECKPOINT: bytes(checkpoint),
         LOG_KEY: (log_key.strip() + "\n").encode(),
         PROOFS: _json_bytes(_proofs_json(size, inclusion, consistency)),
-        KEYS: _json_bytes(_key_table(entries)),
+        KEYS: _json_bytes(_key_table(parsed)),
     }
     for index in sorted(entries):
         members[entry_name(index)] = bytes(entries[index])

@@ -17,7 +17,6 @@ from traceability.cli.common import (
 )
 from traceability.clock import utcnow
 from traceability.custody_log.appender import CustodyLog
-from traceability.keys import load_service_keys
 from traceability.settings import Environment
 
 app = new_app("The demo site.")
@@ -47,11 +46,7 @@ def load(
         from traceability import demo_custody, demo_records  # only here: they pull in much
 
         # Open the custody log: entry 0 registers the service key; sign its first checkpoint.
-        log = CustodyLog(
-            load_service_keys(settings.key_dir, settings.origin),
-            origin=settings.origin,
-            checkpoint_every=settings.checkpoint_every,
-        )
+        log = CustodyLog.from_settings(settings)
         demo_custody.load_sites(session, actor=cli_actor(), now=utcnow())
         batches = demo_records.load_records(
             session, log, resolver=settings.resolver_base, now=utcnow()

@@ -25,7 +25,7 @@ from traceability.clock import utcnow
 from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import CustodyLog
 from traceability.errors import InvalidInputError
-from traceability.keys import ActorKeyPair, load_service_keys, read_private_key, write_private_file
+from traceability.keys import ActorKeyPair, read_private_key, write_private_file
 from traceability.services.users import get_by_username
 
 app = new_app("Signing keys for the custody log.")
@@ -70,11 +70,7 @@ def register(
         if not key_file.exists():
             raise fail(f"{key_file}: no such file")
         pair = ActorKeyPair(read_private_key(key_file))
-        log = CustodyLog(
-            load_service_keys(settings.key_dir, settings.origin),
-            origin=settings.origin,
-            checkpoint_every=settings.checkpoint_every,
-        )
+        log = CustodyLog.from_settings(settings)
         with open_database(database_url) as db, db.write() as session:
             user = get_by_username(session, username)
             pop = pair.sign(pop_message(pair.key_id, settings.origin, user.username))
@@ -102,11 +98,7 @@ def revoke(
     """Revoke a key: entries it signs after the revocation are refused."""
     with errors_as_exit():
         settings = settings_from(database_url)
-        log = CustodyLog(
-            load_service_keys(settings.key_dir, settings.origin),
-            origin=settings.origin,
-            checkpoint_every=settings.checkpoint_every,
-        )
+        log = CustodyLog.from_settings(settings)
         with open_database(database_url) as db, db.write() as session:
             revocation = key_service.revoke_key(
                 session, log, key_id=key_id, actor=cli_actor(), reason=reason, now=utcnow()

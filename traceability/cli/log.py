@@ -33,11 +33,7 @@ def checkpoint(database_url: DatabaseUrl = None) -> None:
     """Sign a checkpoint of the log now (if it grew) and print it."""
     with errors_as_exit():
         settings = settings_from(database_url)
-        log = CustodyLog(
-            load_service_keys(settings.key_dir, settings.origin),
-            origin=settings.origin,
-            checkpoint_every=settings.checkpoint_every,
-        )
+        log = CustodyLog.from_settings(settings)
         with open_database(database_url) as db, db.write() as session:
             row = log.issue_checkpoint(session, now=utcnow())
             typer.echo(row.note, nl=False)
@@ -81,11 +77,7 @@ def reconcile_command(
 
     with errors_as_exit():
         settings = settings_from(database_url)
-        log = CustodyLog(
-            load_service_keys(settings.key_dir, settings.origin),
-            origin=settings.origin,
-            checkpoint_every=settings.checkpoint_every,
-        )
+        log = CustodyLog.from_settings(settings)
         with open_database(database_url) as db:
             note = ensure_covering(db, log, now=utcnow())
             report = reconcile(
@@ -138,11 +130,7 @@ def export_command(
     since = None if since_checkpoint is None else _read_file(since_checkpoint, "--since-checkpoint")
     with errors_as_exit():
         settings = settings_from(database_url)
-        log = CustodyLog(
-            load_service_keys(settings.key_dir, settings.origin),
-            origin=settings.origin,
-            checkpoint_every=settings.checkpoint_every,
-        )
+        log = CustodyLog.from_settings(settings)
         with open_database(database_url) as db:
             data = audit_bundle.export(db, log, lot, now=utcnow(), since=since)
     try:

@@ -42,7 +42,8 @@ from traceability.errors import (
     InvalidInputError,
     PermissionDeniedError,
 )
-from traceability.keys import ServiceKeys
+from traceability.keys import ServiceKeys, load_service_keys
+from traceability.settings import Settings
 from traceability.storage.database import connection_of
 from traceability.storage.models import (
     CheckpointCosignatureRow,
@@ -157,6 +158,15 @@ class CustodyLog:
         self._frontier_cache: tuple[int, bytes, list[bytes]] | None = None
         # A registered key never changes (revocation is checked separately, under the lock).
         self._known_keys: dict[str, KnownKey] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CustodyLog:
+        """The site's log as the settings configure it (its keys from the key directory)."""
+        return cls(
+            load_service_keys(settings.key_dir, settings.origin),
+            origin=settings.origin,
+            checkpoint_every=settings.checkpoint_every,
+        )
 
     def _key(self, session: Session, key_id: str) -> KnownKey | None:
         """The key `key_id` as its registration entry says, if the service key signed that

@@ -165,13 +165,6 @@ class LogEvidence:
 
     # --- entries ------------------------------------------------------------------------
 
-    def entry(self, index: int) -> Entry | Unproven:
-        """The entry at `index` if its bytes parse and are included under the checkpoint
-        (its signature is not checked here: `prove` does that)."""
-        if index not in self._entries:
-            self._load([index])
-        return self._entries[index]
-
     def _load(self, indices: Iterable[int]) -> None:
         wanted = sorted(set(indices) - set(self._entries))
         if not wanted:

@@ -15,7 +15,6 @@ from starlette.types import ASGIApp
 from traceability.clock import Clock, utcnow
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.witnessing import Witnessing, endpoints
-from traceability.keys import load_service_keys
 from traceability.services.proof.self_check import SelfCheck
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
@@ -90,11 +89,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     database = database or Database(create_db_engine(settings.database_url))
-    custody_log = CustodyLog(
-        load_service_keys(settings.key_dir, settings.origin),
-        origin=settings.origin,
-        checkpoint_every=settings.checkpoint_every,
-    )
+    custody_log = CustodyLog.from_settings(settings)
     context = ServiceContext(
         settings=settings,
         db=database,

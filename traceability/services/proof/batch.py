@@ -169,7 +169,7 @@ def check_batch(session: Session, evidence: LogEvidence, batch: Batch) -> BatchP
     by_type: dict[str, list[Proven]] = defaultdict(list)
     for proven in chains.get(subject, []):
         by_type[proven.entry.type].append(proven)
-    entries = BatchEntries(subject, by_type, set())
+    entries = BatchEntries(subject, by_type)
     findings += check_batch_row(session, batch, registration, entries)
     specification, problems = check_specification(session, evidence, batch)
     findings += problems

@@ -60,11 +60,10 @@ Row = TypeVar("Row", QcResult, QcReview, OosDecision, Deviation, DeviationEvent,
 
 @dataclass
 class BatchEntries:
-    """The proven entries about a batch's subject, by type, and the rows bound so far."""
+    """The proven entries about a batch's subject, by type."""
 
     subject: str
     by_type: dict[str, list[Proven]]
-    bound: set[int]
 
     def of(self, *types: str) -> list[Proven]:
         return [p for t in types for p in self.by_type.get(t, [])]
@@ -80,7 +79,6 @@ def check_batch_row(
     entry = proven.entry
     if entry.type != "batch.registered":
         return [ProofFinding("changed", record, entry.index, f"its entry is a {entry.type}")]
-    entries.bound.add(entry.index)
     try:
         request = BatchRegistration.from_what(entry.what)
     except TraceabilityError as e:
@@ -314,7 +312,6 @@ def _rows_against(
             )
             continue
         seen[entry.index] = row.id or 0
-        entries.bound.add(entry.index)
         try:
             stored, signed = made(found, row)
         except (TraceabilityError, TypeError, ValueError) as e:
@@ -602,7 +599,6 @@ def check_dispositions(
                 "changed", f"recalls #{recall.id}", entry.index, f"its entry is a {entry.type}"
             ),
         ]
-    entries.bound.add(entry.index)
     cause = entry.what.get("cause")
     cause_row = results.get(recall.cause_result_id) if recall.cause_result_id else None
     findings += compare(
