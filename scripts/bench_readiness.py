@@ -19,7 +19,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from traceability.cli.main import app as cli
-from traceability.demo import DEMO_PASSWORD
+from traceability.demo.accounts import DEMO_PASSWORD
 from traceability.settings import load_settings
 from traceability.web.app import create_app
 

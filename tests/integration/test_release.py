@@ -20,7 +20,7 @@ from tests.custody_flow import LOT, World, make_world
 from tests.signing import Signer
 from tests.support import PASSWORD, Api, assert_reconciled
 from traceability.custody_log.verify_log import verify_log
-from traceability.demo_records import PASSING
+from traceability.demo.records import PASSING
 
 SERIALS = ("0001", "0002", "0003")
 

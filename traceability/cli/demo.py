@@ -16,7 +16,6 @@ from traceability.cli.common import (
     settings_from,
 )
 from traceability.clock import utcnow
-from traceability.custody_log.appender import CustodyLog
 from traceability.settings import Environment
 
 app = new_app("The demo site.")
@@ -37,32 +36,16 @@ def load(
     if settings.environment is not Environment.development:
         raise fail("demo data loads only with TRACE_ENVIRONMENT=development")
     with errors_as_exit(), open_database(database_url) as db, db.write() as session:
-        if not demo.is_empty(session):
+        if not demo.accounts.is_empty(session):
             if if_empty:
                 typer.echo("database already has data; demo not loaded")
                 return
             raise fail("the database is not empty; demo data goes only into an empty one")
-        count = demo.load(session, actor=cli_actor(), now=utcnow())
-        from traceability import demo_custody, demo_records  # only here: they pull in much
-
-        # Open the custody log: entry 0 registers the service key; sign its first checkpoint.
-        log = CustodyLog.from_settings(settings)
-        demo_custody.load_sites(session, actor=cli_actor(), now=utcnow())
-        batches = demo_records.load_records(
-            session, log, resolver=settings.resolver_base, now=utcnow()
-        )
-        demo_custody.load_custody(
-            session,
-            log,
-            resolver=settings.resolver_base,
-            company_prefix=settings.gs1_company_prefix,
-            now=utcnow(),
-        )
-        log.issue_checkpoint(session, now=utcnow())
-        typer.echo(f"demo site loaded ({count} accounts, {batches} batches)")
+        loaded = demo.load(session, settings, actor=cli_actor(), now=utcnow())
+        typer.echo(f"demo site loaded ({loaded.accounts} accounts, {loaded.batches} batches)")
 
 
 @app.command("sign-ins")
 def sign_ins() -> None:
     """Print the demo accounts and their password."""
-    typer.echo(demo.sign_in_table())
+    typer.echo(demo.accounts.sign_in_table())

@@ -1,8 +1,8 @@
 """What a product or batch registration says, read from a signed statement's `what`.
 
 Plain Python. Every refusal names the member as `statement.what.<member>`, because that
-is where the person's device put it. Identifiers follow labels.gs1 (GTIN check digit,
-AI 82 characters for lots and serials); a donor is only ever a pseudonymous code.
+is where the person's device put it. Identifiers follow GS1 (`identifiers`: GTIN check
+digit, AI 82 characters for lots and serials); a donor is only ever a pseudonymous code.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from labels.errors import IdentifierError
-from labels.gs1 import MAX_LOT, MAX_SERIAL, ai82, gtin14
+from traceability.domain.identifiers import MAX_LOT, MAX_SERIAL, ai82, gtin14
 from traceability.domain.specifications import Specification, specification_from_json
 from traceability.errors import InvalidInputError
 
@@ -39,14 +38,6 @@ def _text(what: Mapping[str, Any], name: str, max_length: int = 200) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > max_length:
         raise InvalidInputError(f"{name} is text of 1-{max_length} characters", field=_field(name))
     return value.strip()
-
-
-def _identifier(call: Any, *args: Any, name: str, **kwargs: Any) -> str:
-    try:
-        result: str = call(*args, **kwargs)
-    except IdentifierError as e:
-        raise InvalidInputError(str(e), field=_field(name)) from None
-    return result
 
 
 def _day(what: Mapping[str, Any], name: str) -> date:
@@ -109,7 +100,7 @@ class ProductRegistration:
         return cls(
             code=code,
             name=_text(what, "name"),
-            gtin=_identifier(gtin14, str(what.get("gtin", "")), name="gtin", field="gtin"),
+            gtin=gtin14(str(what.get("gtin", "")), field=_field("gtin")),
             processing_class=_processing_class(what),
             storage_condition=_text(what, "storage_condition"),
             specification=specification,
@@ -168,11 +159,10 @@ class BatchRegistration:
                 f"vials lists 1-{MAX_VIALS} serial numbers", field=_field("vials")
             )
         checked = tuple(
-            _identifier(
-                ai82,
+            ai82(
                 s if isinstance(s, str) else "",
-                name=f"vials[{i}]",
-                field="serial",
+                name="serial",
+                field=_field(f"vials[{i}]"),
                 max_length=MAX_SERIAL,
             )
             for i, s in enumerate(serials)
@@ -181,9 +171,7 @@ class BatchRegistration:
             raise InvalidInputError("vial serial numbers must be unique", field=_field("vials"))
         return cls(
             product=_text(what, "product", 32),
-            lot=_identifier(
-                ai82, str(what.get("lot", "")), name="lot", field="lot", max_length=MAX_LOT
-            ),
+            lot=ai82(str(what.get("lot", "")), name="lot", field=_field("lot"), max_length=MAX_LOT),
             donor_code=donor,
             processing_class=_processing_class(what),
             manufactured_on=made,

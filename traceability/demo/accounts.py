@@ -1,9 +1,4 @@
-"""The demo site: the accounts (and, as the product grows, the records) a new user
-explores right after `./scripts/serve`.
-
-Demo data is loaded only into an empty database, and only in development mode, so it
-can never mix with a real site's records.
-"""
+"""The demo site's accounts: one person per role, each with a job to try."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from labels.digital_link import VialId
 from traceability.custody_log.appender import CustodyLog
-from traceability.demo_records import GTIN, DemoSigner
+from traceability.demo.records import GTIN, DemoSigner
 from traceability.domain.actor import Actor
 from traceability.services import custody
 from traceability.services import sites as site_service
