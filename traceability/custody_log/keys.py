@@ -19,11 +19,11 @@ from sqlmodel import Session, col, select
 
 from audit.entry import key_id as compute_key_id
 from audit.entry import pop_message
+from traceability.custody_log import audit_trail
 from traceability.custody_log.appender import CustodyLog, key_subject
 from traceability.domain.actor import Actor
 from traceability.domain.changes import diff
 from traceability.errors import ConflictError, InvalidInputError, NotFoundError
-from traceability.services import audit_trail
 from traceability.storage.models import ActorKey, KeyRevocation, User
 
 MAX_LABEL = 200

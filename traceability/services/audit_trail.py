@@ -1,48 +1,40 @@
 """The audit trail (21 CFR 11.10(e)): who created or corrected which record, when and why.
 
 Rows are written in the same unit of work as the change they describe, so a change
-without its audit row cannot be committed. Nothing here updates or deletes a row, and
-the database refuses to (see `storage.append_only`).
+without its audit row cannot be committed. The writing itself is
+`custody_log.audit_trail.record` (the log's key registrations write it too, and the log
+sits below the services); it is offered here as `record` for the services. Nothing
+updates or deletes a row, and the database refuses to (see `storage.append_only`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
-from traceability.domain.actor import Actor
+from traceability.custody_log.audit_trail import record as record
 from traceability.storage.models import AuditTrailEntry
 
 MAX_PAGE = 500
 
 
-def record(
-    session: Session,
-    *,
-    actor: Actor,
-    at: datetime,
-    action: str,
-    record_type: str,
-    record_id: str,
-    changes: list[dict[str, Any]],
-    reason: str | None = None,
-) -> AuditTrailEntry:
-    entry = AuditTrailEntry(
-        at=at,
-        actor_user_id=actor.user_id,
-        actor=actor.name,
-        action=action,
-        record_type=record_type,
-        record_id=record_id,
-        changes=changes,
-        reason=reason,
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+# One row of the trail as the API and pages show it. (A comment, not a docstring: a
+# docstring would become the schema's description in the OpenAPI document.)
+class AuditTrailEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor_user_id: int | None
+    actor: str
+    action: str
+    record_type: str
+    record_id: str
+    changes: list[dict[str, Any]]
+    reason: str | None
 
 
 def query(
@@ -54,7 +46,7 @@ def query(
     actor: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
-) -> Sequence[AuditTrailEntry]:
+) -> list[AuditTrailEntryPublic]:
     """Newest first; page backwards with `before_id` (stable while rows are appended)."""
     statement = select(AuditTrailEntry)
     if record_type is not None:
@@ -68,4 +60,4 @@ def query(
     if before_id is not None:
         statement = statement.where(col(AuditTrailEntry.id) < before_id)
     statement = statement.order_by(col(AuditTrailEntry.id).desc()).limit(min(limit, MAX_PAGE))
-    return session.exec(statement).all()
+    return [AuditTrailEntryPublic.model_validate(r) for r in session.exec(statement)]

@@ -7,12 +7,12 @@ commit, never inside it: a failed sign-in must still be written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from traceability.domain.actor import Actor
@@ -214,10 +214,27 @@ def sign_out(session: Session, token: str, *, now: datetime) -> None:
         session.add(row)
 
 
+# One sign-in attempt as the API and pages show it. (A comment: a docstring would
+# become the schema's description in the OpenAPI document.)
+class SignInEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    username: str
+    user_id: int | None
+    success: bool
+    channel: str
+    client: str | None
+    reason: str
+
+
 def recent_sign_ins(
     session: Session, *, username: str | None = None, limit: int = 100
-) -> Sequence[SignInEvent]:
+) -> list[SignInEventPublic]:
+    """Newest first, at most 500: the pages and the API show them, never the rows."""
     statement = select(SignInEvent)
     if username:
         statement = statement.where(SignInEvent.username == username)
-    return session.exec(statement.order_by(col(SignInEvent.id).desc()).limit(min(limit, 500))).all()
+    rows = session.exec(statement.order_by(col(SignInEvent.id).desc()).limit(min(limit, 500)))
+    return [SignInEventPublic.model_validate(r, from_attributes=True) for r in rows]

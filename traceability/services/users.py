@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select, update
 
 from traceability.domain.actor import Actor
@@ -19,13 +20,28 @@ from traceability.domain.roles import Role, format_roles, parse_roles
 from traceability.errors import ConflictError, InvalidInputError, NotFoundError
 from traceability.security.passwords import check_password_policy, hash_password
 from traceability.services import audit_trail
-from traceability.storage.models import AuthSession, SignInEvent, User, UserPublic
+from traceability.storage.models import AuthSession, SignInEvent, User
 
 UNLOCKED = "unlocked"
 """The sign-in record's reason for an administrator's unlock; it resets the lock-out count."""
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 RECORD_TYPE = "user"
+
+
+# An account as the API and pages show it: never the password hash. Defined here, not
+# beside the table, because responses are built by services; a column added to the
+# table reaches no one until it is added here on purpose. (A comment: a docstring would
+# become the schema's description in the OpenAPI document.)
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    full_name: str
+    roles: list[str]
+    is_active: bool
+    created_at: datetime
 
 
 def to_public(user: User) -> UserPublic:

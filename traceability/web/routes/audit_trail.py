@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from traceability.services import audit_trail
-from traceability.storage.models import AuditTrailEntryPublic
+from traceability.services.audit_trail import AuditTrailEntryPublic
 from traceability.web.deps import SessionDep, TrailReader
 from traceability.web.fields import Text
 
@@ -28,7 +28,7 @@ def list_audit_trail(
     before_id: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditTrailEntryPublic]:
-    rows = audit_trail.query(
+    return audit_trail.query(
         session,
         record_type=record_type,
         record_id=record_id,
@@ -36,4 +36,3 @@ def list_audit_trail(
         before_id=before_id,
         limit=limit,
     )
-    return [AuditTrailEntryPublic.model_validate(r, from_attributes=True) for r in rows]

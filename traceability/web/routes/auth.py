@@ -17,8 +17,7 @@ from pydantic import BaseModel
 from traceability.errors import AccountLockedError, AuthenticationError
 from traceability.services import auth as auth_service
 from traceability.services.auth import SessionKind, SignInOutcome, SignInResult
-from traceability.services.users import to_public
-from traceability.storage.models import UserPublic
+from traceability.services.users import UserPublic, to_public
 from traceability.web.context import ServiceContext
 from traceability.web.deps import AnyUser, ContextDep, presented_token
 from traceability.web.fields import Text

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from traceability.errors import ConflictError
 from traceability.services import auth as auth_service
 from traceability.services import users as user_service
-from traceability.services.auth import Authenticated
-from traceability.storage.models import SignInEventPublic, User, UserPublic
+from traceability.services.auth import Authenticated, SignInEventPublic
+from traceability.services.users import UserPublic
 from traceability.web.context import ServiceContext
 from traceability.web.deps import Admin, ContextDep, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
@@ -91,7 +91,7 @@ def enable_user(username: str, body: Reason, auth: Admin, context: ContextDep) -
         return user_service.to_public(user)
 
 
-def unlock(context: ServiceContext, auth: Authenticated, username: str, reason: str) -> User:
+def unlock(context: ServiceContext, auth: Authenticated, username: str, reason: str) -> UserPublic:
     """Lift a lock-out now (the API and the users page). An account that is not locked
     is refused, so the record holds no unlock that changed nothing."""
     with context.db.write() as session:
@@ -99,7 +99,8 @@ def unlock(context: ServiceContext, auth: Authenticated, username: str, reason: 
         now = context.clock()
         if auth_service.lock_state(session, user.username, now, context.lockout) is None:
             raise ConflictError(f"{user.username} is not locked out")
-        return user_service.unlock(session, user, actor=auth.actor, now=now, reason=reason)
+        user_service.unlock(session, user, actor=auth.actor, now=now, reason=reason)
+        return user_service.to_public(user)
 
 
 @router.post(
@@ -108,7 +109,7 @@ def unlock(context: ServiceContext, auth: Authenticated, username: str, reason: 
     summary="Lift a lock-out after failed sign-ins, with a reason",
 )
 def unlock_user(username: str, body: Reason, auth: Admin, context: ContextDep) -> UserPublic:
-    return user_service.to_public(unlock(context, auth, username, body.reason))
+    return unlock(context, auth, username, body.reason)
 
 
 @router.put("/users/{username}/roles", response_model=UserPublic, summary="Change roles")
@@ -156,5 +157,4 @@ def sign_ins(
     username: Annotated[Text | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[SignInEventPublic]:
-    rows = auth_service.recent_sign_ins(session, username=username, limit=limit)
-    return [SignInEventPublic.model_validate(r, from_attributes=True) for r in rows]
+    return auth_service.recent_sign_ins(session, username=username, limit=limit)
