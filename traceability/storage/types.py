@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import Column, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field
 
 from traceability.clock import as_utc
 
@@ -35,3 +36,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)  # noqa: S101 - the column only holds datetimes
         return as_utc(value)
+
+
+def utc_field(*, nullable: bool = False, index: bool = False) -> Any:
+    """A timestamp column that stores and returns UTC (`UTCDateTime`) on both engines."""
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))

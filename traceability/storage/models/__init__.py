@@ -1,0 +1,110 @@
+"""The tables, one module per part of the record (`accounts`, `log`, `records`,
+`custody`, `cold_chain`, `release`). Each family follows `XBase` -> `X(table=True)` -> `XPublic`.
+
+Responses are built from `*Public` models only, so a column added here (a password
+hash, a token digest) never leaks through the API by accident. Tables whose rows are
+GxP evidence (`audit_trail`, `sign_in_events`) are append-only: the migrations install
+triggers that refuse UPDATE and DELETE on both engines.
+"""
+
+from __future__ import annotations
+
+from traceability.storage.models.accounts import (
+    AuditTrailEntry,
+    AuditTrailEntryPublic,
+    AuthSession,
+    SignInEvent,
+    SignInEventPublic,
+    User,
+    UserBase,
+    UserPublic,
+)
+from traceability.storage.models.cold_chain import (
+    Excursion,
+    ExcursionClosure,
+    ExcursionVial,
+    TemperatureUpload,
+)
+from traceability.storage.models.custody import (
+    CustodyEvent,
+    Handoff,
+    HandoffAcceptance,
+    IdempotentResponse,
+    RequestNonce,
+    Shipper,
+    Site,
+    SiteMember,
+    StorageUnit,
+)
+from traceability.storage.models.log import (
+    ActorKey,
+    CheckpointCosignatureRow,
+    CheckpointRow,
+    KeyRevocation,
+    LogEntryRow,
+    LogNode,
+)
+from traceability.storage.models.records import (
+    RECORD_TABLES,
+    Batch,
+    Deviation,
+    DeviationEvent,
+    LabelIssue,
+    LabelScan,
+    OosDecision,
+    Product,
+    QcResult,
+    QcReview,
+    SpecificationVersion,
+    Vial,
+)
+from traceability.storage.models.release import (
+    Disposition,
+    ESignature,
+    Recall,
+)
+
+__all__ = [
+    "ActorKey",
+    "AuditTrailEntry",
+    "AuditTrailEntryPublic",
+    "AuthSession",
+    "Batch",
+    "CheckpointCosignatureRow",
+    "CheckpointRow",
+    "CustodyEvent",
+    "Deviation",
+    "DeviationEvent",
+    "Disposition",
+    "ESignature",
+    "Excursion",
+    "ExcursionClosure",
+    "ExcursionVial",
+    "Handoff",
+    "HandoffAcceptance",
+    "IdempotentResponse",
+    "KeyRevocation",
+    "LabelIssue",
+    "LabelScan",
+    "LogEntryRow",
+    "LogNode",
+    "OosDecision",
+    "Product",
+    "QcResult",
+    "QcReview",
+    "RECORD_TABLES",
+    "Recall",
+    "RequestNonce",
+    "Shipper",
+    "SignInEvent",
+    "SignInEventPublic",
+    "Site",
+    "SiteMember",
+    "SpecificationVersion",
+    "StorageUnit",
+    "TemperatureUpload",
+    "User",
+    "UserBase",
+    "UserPublic",
+    "Vial",
+]
