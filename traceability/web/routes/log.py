@@ -7,25 +7,19 @@ staff and carry QC data, so reading them needs a role.
 
 from __future__ import annotations
 
-import base64
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from audit.entry import parse_entry
-from traceability.custody_log.appender import (
-    latest_checkpoint,
-    read_head,
-    read_subject_head,
-    subject_entries,
-)
+from traceability.custody_log.appender import latest_checkpoint, read_head, read_subject_head
 from traceability.custody_log.tree import StoredTree
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError, NotFoundError
+from traceability.services import log_view
 from traceability.services.auth import Authenticated
-from traceability.storage.models import LogEntryRow
+from traceability.services.log_view import EntryPublic, ProvenEntry
 from traceability.web.deps import AnyUser, ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import Text
 
@@ -39,17 +33,6 @@ CheckpointIssuer = Annotated[
 ]
 NOTE_TYPE = "text/plain; charset=utf-8"
 MAX_INDEX = 2**53 - 1  # the log format's largest integer
-
-
-class EntryPublic(BaseModel):
-    index: int
-    leaf_hash: str
-    entry: str
-    body: dict[str, Any]
-
-
-class ProvenEntry(EntryPublic):
-    proof: list[str]
 
 
 class InclusionProof(BaseModel):
@@ -81,15 +64,6 @@ class SubjectHistory(BaseModel):
     root_hash: str
     entries: list[ProvenEntry]
     next_seq: int
-
-
-def _public(row: LogEntryRow) -> EntryPublic:
-    return EntryPublic(
-        index=row.idx,
-        leaf_hash=bytes(row.leaf_hash).hex(),
-        entry=base64.b64encode(bytes(row.entry)).decode("ascii"),
-        body=parse_entry(bytes(row.entry)).body,
-    )
 
 
 def _size_in_range(size: int, head_size: int, field: str) -> None:
@@ -156,10 +130,7 @@ def get_witnesses(context: ContextDep) -> PlainTextResponse:
 def get_entry(
     index: Annotated[int, Path(ge=0, le=MAX_INDEX)], auth: LogReader, session: SessionDep
 ) -> EntryPublic:
-    row = session.get(LogEntryRow, index)
-    if row is None:
-        raise NotFoundError(f"no entry {index}")
-    return _public(row)
+    return log_view.entry_at(session, index)
 
 
 @router.get(
@@ -240,21 +211,12 @@ def history(
         # Sign a checkpoint that covers the subject's newest entry, if none does yet.
         checkpoint = context.log.issue_checkpoint(session, now=context.clock())
     with context.db.read() as session:
-        rows = subject_entries(session, subject)
-        tree = StoredTree(session)
-        entries = [
-            ProvenEntry(
-                **_public(row).model_dump(),
-                proof=[h.hex() for h in tree.inclusion_proof(row.idx, checkpoint.size)],
-            )
-            for row in rows
-            if row.idx < checkpoint.size
-        ]
+        found = log_view.proven_subject_entries(session, subject, checkpoint.size)
     return SubjectHistory(
         subject=subject,
         checkpoint=checkpoint.note,
         size=checkpoint.size,
         root_hash=bytes(checkpoint.root_hash).hex(),
-        entries=entries,
-        next_seq=len(rows),
+        entries=found.proven,
+        next_seq=found.count,
     )

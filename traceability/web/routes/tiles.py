@@ -3,9 +3,8 @@
 Any mirror, witness or monitor reads the whole log through these static-looking files
 without the product's own API (c2sp.org/tlog-tiles; names and encodings in
 `audit.tiles`). A level-L tile N holds the tree's hashes at height 8L, indices 256N to
-256N + 255: leaf hashes (`log_entries.leaf_hash`) at level 0, stored complete subtrees
-(`log_nodes` at level 8L) above; an entry bundle holds the entries' exact bytes. Each
-file is one range query.
+256N + 255; an entry bundle holds the entries' exact bytes. Each file is one range
+query (`custody_log.tile_reads`).
 
 Only what the published checkpoint covers is served, so a file never changes once
 served: full tiles are cached for a year as immutable, partial ones briefly (a client
@@ -22,23 +21,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy import select
 
 from audit.checkpoint import Checkpoint
 from audit.errors import CheckpointError, NoteError, TilePathError
 from audit.note import parse_note
-from audit.tiles import (
-    TILE_HEIGHT,
-    Tile,
-    encode_bundle,
-    parse_level,
-    parse_tile_index,
-)
+from audit.tiles import Tile, encode_bundle, parse_level, parse_tile_index
 from traceability.custody_log.published import published_checkpoint
-from traceability.custody_log.tables import ENTRIES, NODES
+from traceability.custody_log.tile_reads import bundle_entries, tile_hashes
 from traceability.custody_log.tree import TreeIntegrityError
 from traceability.errors import InvalidInputError, NotFoundError
-from traceability.storage.database import connection_of
 from traceability.web.deps import SessionDep
 
 router = APIRouter(tags=["custody log (tlog-tiles)"])
@@ -77,37 +68,6 @@ def _tile(level: int | None, path: str, session: SessionDep) -> Tile:
     if tile.end > size:
         raise NotFoundError(f"{tile.path()} is beyond the published checkpoint (of {size} entries)")
     return tile
-
-
-def _hashes_at(session: SessionDep, level: int, tile: Tile) -> list[bytes]:
-    """The tile's hashes in one range query: leaf hashes, or stored subtrees at 8L."""
-    lo, hi = tile.index << TILE_HEIGHT, (tile.index << TILE_HEIGHT) + tile.width
-    if level == 0:
-        query = select(ENTRIES.c.leaf_hash).where(ENTRIES.c.idx >= lo, ENTRIES.c.idx < hi)
-        query = query.order_by(ENTRIES.c.idx)
-    else:
-        query = (
-            select(NODES.c.hash)
-            .where(NODES.c.level == TILE_HEIGHT * level, NODES.c.idx >= lo, NODES.c.idx < hi)
-            .order_by(NODES.c.idx)
-        )
-    return _exactly(tile, [bytes(h) for (h,) in connection_of(session).execute(query)])
-
-
-def _entries_in(session: SessionDep, tile: Tile) -> list[bytes]:
-    query = (
-        select(ENTRIES.c.entry)
-        .where(ENTRIES.c.idx >= tile.start, ENTRIES.c.idx < tile.end)
-        .order_by(ENTRIES.c.idx)
-    )
-    return _exactly(tile, [bytes(e) for (e,) in connection_of(session).execute(query)])
-
-
-def _exactly(tile: Tile, rows: list[bytes]) -> list[bytes]:
-    if len(rows) != tile.width:
-        # The checkpoint covers these rows, so the tables were damaged: fail, logged.
-        raise TreeIntegrityError(f"{tile.path()}: {len(rows)} of its {tile.width} rows are stored")
-    return rows
 
 
 def _file(tile: Tile, body: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -157,7 +117,7 @@ def get_entry_bundle(
     accept_encoding: Annotated[str | None, Header()] = None,
 ) -> Response:
     tile = _tile(None, index, session)
-    body = encode_bundle(_entries_in(session, tile))
+    body = encode_bundle(bundle_entries(session, tile))
     if not _accepts_gzip(accept_encoding):
         return _file(tile, body, {"Vary": "Accept-Encoding"})
     return _file(
@@ -179,4 +139,4 @@ def get_tile(level: str, index: str, session: SessionDep) -> Response:
     except TilePathError as e:
         raise InvalidInputError(str(e), field=e.field) from None
     tile = _tile(number, index, session)
-    return _file(tile, b"".join(_hashes_at(session, number, tile)))
+    return _file(tile, b"".join(tile_hashes(session, number, tile)))
