@@ -10,7 +10,9 @@ frontier), ``note`` (keys and signed notes), ``checkpoint`` (signed tree
 heads), ``cosignature`` (witness cosignatures, Ed25519 and ML-DSA-44, and the
 quorum a verifier requires), ``encoding`` (strict base64), ``bundle`` (audit
 bundles: write one, verify one offline; docs/audit-bundle.md), ``tiles`` (the
-log as C2SP tlog-tiles: names, encodings, a reader that verifies a copy).
+log as C2SP tlog-tiles: names, encodings, a reader that verifies a copy), ``cli``
+(``trace-audit verify``, also ``python -m audit``: a bundle checked from the command
+line). ``audit/pyproject.toml`` installs this package on its own.
 
 This package must never import anything beyond the standard library and
 ``cryptography``, so that it stays small enough to audit; in particular
@@ -21,6 +23,7 @@ __all__ = [
     "bundle",
     "canonical_json",
     "checkpoint",
+    "cli",
     "cosignature",
     "encoding",
     "entry",

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -292,3 +295,113 @@ def test_the_inspection_report_shows_the_verification(world: World, tmp_path: Pa
     assert "Stored" in text and "custody.stored" not in text and "sterility" in text
     forbidden = w.api.client.get(f"/batches/{LOT}/inspection-report.pdf", headers=w.lena.headers)
     assert forbidden.status_code == 403
+
+
+# --- the auditor's verifier installed on its own ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDALONE = {"trace-audit", "cryptography", "cffi", "pycparser"}
+"""What `pip install ./audit` may put in an empty environment: the verifier, its one
+dependency, and that dependency's own (cffi, which needs pycparser)."""
+
+_DISTRIBUTIONS = (
+    "import importlib.metadata as m; print(' '.join(d.metadata['Name'] for d in m.distributions()))"
+)
+
+_MODULES_LOADED = """
+import importlib, pkgutil, sys, sysconfig
+from pathlib import Path
+import audit
+for info in pkgutil.walk_packages(audit.__path__, "audit."):
+    if info.name != "audit.__main__":
+        importlib.import_module(info.name)
+stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+site = Path(sysconfig.get_paths()["purelib"]).resolve()
+for module in list(sys.modules.values()):
+    path = Path(getattr(module, "__file__", None) or "/").resolve()
+    if path.is_relative_to(site):
+        print(path.relative_to(site).parts[0])
+    elif path.is_file() and not path.is_relative_to(stdlib):
+        print(path)
+"""
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, check=False, timeout=600, cwd=cwd
+    )
+
+
+def _index_reachable(tmp_path: Path) -> bool:
+    """Whether pip can fetch cryptography at all (a package index, or a mirror pip is
+    configured with): without one nothing can be installed, and the test says so."""
+    fetched = _run(
+        sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+        "--dest", tmp_path / "probe", "cryptography>=48",
+    )  # fmt: skip
+    return fetched.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_verifier_installs_alone_and_verifies_a_service_bundle(
+    world: World, tmp_path: Path
+) -> None:
+    """`pip install ./audit` in an empty environment: only the verifier and cryptography,
+    no module of the service, and `trace-audit verify` passes the service's bundle and
+    fails a tampered copy.
+
+    The environment is made without pip (the project's pip installs into it with
+    --python), so that everything in it afterwards was put there by that one install.
+    The sources are copied first, so that a build never writes into the working tree.
+    """
+    w = world
+    decision = released(w)
+    good = tmp_path / "bundle.zip"
+    good.write_bytes(get_bundle(w))
+    log_vkey = tmp_path / "log.vkey"
+    log_vkey.write_text(log_key(w) + "\n")
+    own = w.api.client.get("/log/cosigner-key").text.strip()
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(good) as original:
+        members = {info.filename: original.read(info) for info in original.infolist()}
+    name = bundle.entry_name(decision)
+    members[name] = members[name].replace(b'"released"', b'"rejected"')
+    bundle.zip_members(tampered, members)
+
+    source = tmp_path / "audit-src"
+    shutil.copytree(ROOT / "audit", source, ignore=shutil.ignore_patterns("__pycache__"))
+    env = tmp_path / "env"
+    made = _run(sys.executable, "-m", "venv", "--without-pip", env)
+    assert made.returncode == 0, made.stderr
+    python = env / "bin" / "python"
+    installed = _run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", source)
+    if installed.returncode != 0 and not _index_reachable(tmp_path):
+        pytest.skip("no package index or mirror reachable to install cryptography from")
+    assert installed.returncode == 0, installed.stderr
+
+    # Run from an empty directory: from the project's, `import audit` would find its sources.
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    listed = _run(python, "-c", _DISTRIBUTIONS, cwd=away)
+    names = {name.lower() for name in listed.stdout.split()}
+    assert {"trace-audit", "cryptography"} <= names <= STANDALONE, names
+    loaded = _run(python, "-c", _MODULES_LOADED, cwd=away)
+    assert loaded.returncode == 0, loaded.stderr
+    # Every module loaded from outside the standard library is the installed verifier's
+    # or its dependency's (never the project's sources, never anything else).
+    outside = set(loaded.stdout.split())
+    assert "audit" in outside, loaded.stdout
+    assert all(p in {"audit", "cryptography", "cffi"} or p.startswith("_cffi_backend")
+               for p in outside), outside  # fmt: skip
+
+    command = env / "bin" / "trace-audit"
+    keys = ("--log-key", log_vkey, "--log-cosigner", own)
+    verified = _run(command, "verify", good, *keys, cwd=away)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.endswith("entries: verified\n")
+    found = _run(python, "-m", "audit", "verify", tampered, *keys, cwd=away)
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert f"index {decision}: bad-signature" in found.stdout
+    unusable = _run(command, "verify", tmp_path / "nothing.zip", *keys, cwd=away)
+    assert unusable.returncode == 2
