@@ -24,6 +24,16 @@ class InvalidInputError(TraceabilityError):
         self.field = field
 
 
+class TooLargeError(InvalidInputError):
+    """The input is bigger than a configured limit (`limit`, in the unit the message names)."""
+
+    title = "Too large"
+
+    def __init__(self, message: str, *, field: str | None = None, limit: int) -> None:
+        super().__init__(message, field=field)
+        self.limit = limit
+
+
 class NotFoundError(TraceabilityError):
     """The record asked for does not exist (or the caller may not know it exists)."""
 
@@ -86,6 +96,9 @@ class PermissionDeniedError(TraceabilityError):
 
 
 class ConfigurationError(TraceabilityError):
-    """Settings are unusable (for example a default secret outside development)."""
+    """Settings are unusable (for example a default secret outside development).
+
+    The server's fault, never the caller's: a 503 over HTTP, one line and exit code 2 on
+    the command line."""
 
     title = "Configuration error"

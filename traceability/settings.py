@@ -113,6 +113,45 @@ class Settings(BaseSettings):
     witness_timeout_seconds: float = Field(
         default=10, gt=0, le=300, description="How long to wait for a witness's answer."
     )
+    max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=4096,
+        le=1 << 30,
+        description="Largest request body on every route but the uploads (JSON, forms), "
+        "counted as the bytes arrive, Content-Length or not: a 413 beyond it.",
+    )
+    max_upload_bytes: int = Field(
+        default=16 << 20,
+        ge=4096,
+        le=1 << 31,
+        description="Largest body of an upload (a photo to /scan, a temperature logger's "
+        "file): a 413 beyond it.",
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=4,
+        le=200,
+        description="Deepest nesting of arrays and objects in a JSON body, checked before "
+        "it is parsed (parsers and canonical JSON recurse): a 400 beyond it.",
+    )
+    max_image_pixels: int = Field(
+        default=24_000_000,
+        ge=1_000_000,
+        le=100_000_000,
+        description="Largest photo to decode (width x height), read from its header before "
+        "decoding: a 413 beyond it. 24 million is a 6000 x 4000 photo.",
+    )
+    trust_proxy_headers: bool = Field(
+        default=False,
+        description="Believe the X-Forwarded-Proto header of the reverse proxy in front: "
+        "set only behind a proxy that sets it, or a client could claim HTTPS.",
+    )
+    min_free_disk_mb: int = Field(
+        default=64,
+        ge=0,
+        description="SQLite: below this much free space on the database's disk, /readyz "
+        "reports the database full (writes fail when the disk is).",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

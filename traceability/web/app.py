@@ -19,7 +19,7 @@ from traceability.services.proof.self_check import SelfCheck
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.storage.group_commit import GroupCommit
-from traceability.web import api_docs, problems
+from traceability.web import api_docs, guard, problems
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
 from traceability.web.headers import SecurityHeaders
 from traceability.web.rate_limit import SlidingWindowLimiter
@@ -134,6 +134,7 @@ def create_app(
     )
     app.state.context = context
     problems.install(app)
+    guard.install(app, settings)  # request limits and the last resort, outermost
     api_docs.install(app)  # before /static, which would otherwise take its assets' paths
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in ROUTERS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Query
 from pydantic import AfterValidator, ConfigDict
 
 from traceability.domain.text import refused_character
@@ -25,3 +26,12 @@ Text = Annotated[str, AfterValidator(refuse_control_characters)]
 
 STRICT_BODY = ConfigDict(extra="forbid")
 """Request bodies refuse unknown members, so a misspelt or smuggled field is an error."""
+
+BIGINT_MAX = 2**63 - 1
+"""The largest integer either database stores (BIGINT; SQLite's INTEGER): a larger id
+or cursor sent to a query would fail in the driver (OverflowError), not match nothing."""
+
+RowCursor = Annotated[
+    int | None, Query(ge=1, le=BIGINT_MAX, description="Only rows with a smaller id")
+]
+"""A keyset cursor over row ids: pages of newest-first lists."""

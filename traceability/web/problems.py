@@ -2,34 +2,42 @@
 
 Browsers (Accept: text/html) get the same status with a readable page instead; a
 missing sign-in shows the sign-in form in place, so a scanned link works after signing
-in. Unexpected exceptions become a 500 problem without internals, and are logged.
+in. A database that is down, cut off or full is a 503 with Retry-After that says so
+(`storage.outage`): the request was fine and will succeed later. Anything else
+unexpected becomes a 500 problem without internals, and is logged. Settings that do not
+work (`ConfigurationError`) are the server's fault: a 503, its text only in the log.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sqlite3
+import time
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from traceability.errors import (
     AccountLockedError,
     AuthenticationError,
     BusyError,
+    ConfigurationError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    TooLargeError,
     TraceabilityError,
     UnprovenError,
 )
+from traceability.storage.outage import DETAIL, RETRY_AFTER, Outage, outage_of
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +50,10 @@ _STATUS: list[tuple[type[TraceabilityError], int]] = [
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (TooLargeError, 413),
     (InvalidInputError, 422),
     (BusyError, 503),
+    (ConfigurationError, 503),
 ]
 
 
@@ -73,12 +83,35 @@ def problem(
         from traceability.web.pages import error_page
 
         return error_page(request, status, detail, headers=headers)
+    return problem_json(
+        status,
+        detail,
+        code=code,
+        instance=request.url.path,
+        errors=errors,
+        headers=headers,
+        extra=extra,
+    )
+
+
+def problem_json(
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    instance: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """The problem document itself: also for the ASGI layers outside FastAPI (request
+    limits, the last-resort guard), which have no `Request` and answer every client so."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": instance,
         "code": code,
     }
     if errors:
@@ -86,6 +119,36 @@ def problem(
         body["field"] = errors[0]["field"]
     body.update(extra or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class Outages:
+    """When the database was last seen full, for the readiness probe: PostgreSQL answers
+    `SELECT 1` on a full disk, so only a failed write tells."""
+
+    def __init__(self) -> None:
+        self.full_at: float | None = None
+
+    def saw(self, outage: Outage) -> None:
+        if outage is Outage.full:
+            self.full_at = time.monotonic()
+
+    def recently_full(self, within: float = RETRY_AFTER[Outage.full]) -> bool:
+        return self.full_at is not None and time.monotonic() - self.full_at < within
+
+
+def outage_problem(request: Request, outage: Outage) -> Response:
+    """503 for a database that is unavailable, naming how, with when to try again."""
+    outages = getattr(request.app.state, "outages", None)
+    if isinstance(outages, Outages):
+        outages.saw(outage)
+    logger.warning("database %s on %s %s", outage.value, request.method, request.url.path)
+    return problem(
+        request,
+        503,
+        DETAIL[outage],
+        code=f"database-{outage.value}",
+        headers={"Retry-After": str(RETRY_AFTER[outage])},
+    )
 
 
 def _code(error: TraceabilityError) -> str:
@@ -130,6 +193,10 @@ def install(app: FastAPI) -> None:
         errors = None
         if isinstance(error, InvalidInputError) and error.field:
             errors = [{"field": error.field, "message": str(error)}]
+        detail = str(error)
+        if isinstance(error, ConfigurationError):
+            logger.error("the service's settings are unusable: %s", error)
+            detail = "the service is not configured correctly; the error was logged"
         headers = None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
@@ -137,11 +204,17 @@ def install(app: FastAPI) -> None:
             headers = {"Retry-After": str(error.retry_after)}
         if isinstance(error, BusyError):
             headers = {"Retry-After": "1"}
-        extra = {"findings": error.findings} if isinstance(error, UnprovenError) else None
+        if isinstance(error, ConfigurationError):
+            headers = {"Retry-After": str(RETRY_AFTER[Outage.unreachable])}
+        extra: dict[str, Any] | None = None
+        if isinstance(error, UnprovenError):
+            extra = {"findings": error.findings}
+        elif isinstance(error, TooLargeError):
+            extra = {"limit": error.limit}
         return problem(
             request,
             status,
-            str(error),
+            detail,
             code=_code(error),
             errors=errors,
             headers=headers,
@@ -179,7 +252,34 @@ def install(app: FastAPI) -> None:
             code="conflict",
         )
 
+    app.state.outages = Outages()
+
+    async def _database(request: Request, error: Exception) -> Response:
+        # Handled here rather than by the catch-all below: Starlette re-raises what
+        # reaches that one after answering, and the server then drops the connection.
+        return _unexpected_or_outage(request, error)
+
+    for database_error in (SQLAlchemyError, sqlite3.Error, *_driver_errors()):
+        app.add_exception_handler(database_error, _database)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(request, 500, "The service failed; the error was logged.", code="internal")
+        return _unexpected_or_outage(request, error)
+
+
+def _unexpected_or_outage(request: Request, error: BaseException) -> Response:
+    outage = outage_of(error)
+    if outage is not None:
+        return outage_problem(request, outage)
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem(request, 500, "The service failed; the error was logged.", code="internal")
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """psycopg's base error, when PostgreSQL's driver is installed (it is optional to
+    the code, if not to the package): its errors can surface unwrapped."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - installed with the package
+        return ()
+    return (psycopg.Error,)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from traceability.services import audit_trail
 from traceability.services.audit_trail import AuditTrailEntryPublic
 from traceability.web.deps import SessionDep, TrailReader
-from traceability.web.fields import Text
+from traceability.web.fields import RowCursor, Text
 
 router = APIRouter(tags=["audit trail"])
 
@@ -25,7 +25,7 @@ def list_audit_trail(
     record_type: Annotated[Text | None, Query(max_length=64)] = None,
     record_id: Annotated[Text | None, Query(max_length=256)] = None,
     user: Annotated[Text | None, Query(max_length=128, description="actor's username")] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: RowCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditTrailEntryPublic]:
     return audit_trail.query(

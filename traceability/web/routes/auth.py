@@ -21,7 +21,7 @@ from traceability.services.users import UserPublic, to_public
 from traceability.web.context import ServiceContext
 from traceability.web.deps import AnyUser, ContextDep, presented_token
 from traceability.web.fields import Text
-from traceability.web.headers import SESSION_COOKIE
+from traceability.web.headers import SESSION_COOKIE, is_https
 from traceability.web.pages import render, safe_next
 
 router = APIRouter(tags=["auth"])
@@ -143,7 +143,10 @@ def sign_in_form(
         outcome.token,
         max_age=context.settings.web_session_ttl_minutes * 60,
         httponly=True,
-        secure=context.settings.cookie_secure,
+        # Over HTTPS (or behind a trusted proxy that says so) the cookie never travels
+        # in clear, whatever TRACE_COOKIE_SECURE says.
+        secure=context.settings.cookie_secure
+        or is_https(request.scope, trust_proxy=context.settings.trust_proxy_headers),
         samesite="lax",
         path="/",
     )

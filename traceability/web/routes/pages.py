@@ -53,7 +53,7 @@ from traceability.web.deps import (
     SessionDep,
     TrailReader,
 )
-from traceability.web.fields import Text
+from traceability.web.fields import RowCursor, Text
 from traceability.web.pages import render
 from traceability.web.problems import status_for
 from traceability.web.routes import batches as batch_routes
@@ -62,6 +62,7 @@ from traceability.web.routes.batches import RecordReader
 from traceability.web.routes.batches import Reviewer as ReviewerPage
 from traceability.web.routes.custody import Carrier as CustodyCarrier
 from traceability.web.routes.custody import Staff as SiteReader
+from traceability.web.routes.log import MAX_INDEX as LOG_MAX_INDEX
 from traceability.web.routes.log import CheckpointIssuer, LogReader
 
 router = APIRouter(include_in_schema=False)
@@ -458,7 +459,7 @@ def audit_trail_page(
     record_type: Annotated[Text | None, Query(max_length=64)] = None,
     record_id: Annotated[Text | None, Query(max_length=256)] = None,
     user: Annotated[Text | None, Query(max_length=128)] = None,
-    before_id: int | None = None,
+    before_id: RowCursor = None,
 ) -> Response:
     filters = {
         "record_type": record_type or None,
@@ -482,7 +483,7 @@ def log_page(
     auth: LogReader,
     context: ContextDep,
     session: SessionDep,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=0, le=LOG_MAX_INDEX)] = None,
 ) -> Response:
     head = read_head(session)
     start = min(before if before is not None else head.size, head.size)

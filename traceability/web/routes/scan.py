@@ -20,7 +20,7 @@ from labels.digital_link import parse_vial_path
 from labels.errors import IdentifierError
 from traceability.domain.label_tags import FLAGGED
 from traceability.domain.roles import Role
-from traceability.errors import InvalidInputError, NotFoundError
+from traceability.errors import InvalidInputError, NotFoundError, TooLargeError
 from traceability.services import custody, vial_labels, vial_record
 from traceability.services.auth import Authenticated
 from traceability.services.image_scan import MAX_BYTES, decode_qr_codes
@@ -136,7 +136,9 @@ async def scan_image(request: Request, auth: Scanner, context: ContextDep) -> Sc
         )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BYTES:
-        raise InvalidInputError("the image is too large; send a smaller photo", field="image")
+        raise TooLargeError(
+            "the image is too large; send a smaller photo", field="image", limit=MAX_BYTES
+        )
     context.scan_limiter.check(
         request.client.host if request.client else "unknown", time.monotonic()
     )
@@ -146,7 +148,7 @@ async def scan_image(request: Request, auth: Scanner, context: ContextDep) -> Sc
 
 def _scan(data: bytes, context: ContextDep, username: str) -> ScanResult:
     """Decoding and the database are blocking work: off the event loop."""
-    texts = decode_qr_codes(data)
+    texts = decode_qr_codes(data, max_pixels=context.settings.max_image_pixels)
     with context.db.write() as session:
         codes = [_describe(session, text, context, username) for text in texts]
         shippers = [
