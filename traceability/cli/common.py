@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 
 class OneLineErrors(TyperGroup):
-    """The command group: usage errors and aborted prompts as one line, exit code 2."""
+    """The command group: usage errors, aborted prompts and the service's own errors that
+    a command let through (unusable settings above all, which any command may meet when
+    it first reads them) as one line, exit code 2: never a traceback."""
 
     def main(  # type: ignore[override]
         self,
@@ -45,6 +47,10 @@ class OneLineErrors(TyperGroup):
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.Abort:
             typer.echo("error: aborted: a value was needed and none was given", err=True)
+            sys.exit(2)
+        except TraceabilityError as e:
+            field = getattr(e, "field", None)
+            typer.echo(f"error: {field}: {e}" if field else f"error: {e}", err=True)
             sys.exit(2)
         except typer.TyperException as e:
             ctx = getattr(e, "ctx", None)
