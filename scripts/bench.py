@@ -348,6 +348,13 @@ def main(argv: list[str]) -> int:
     handoff_parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="server processes (cores)"
     )
+    handoff_parser.add_argument(
+        "--configs",
+        nargs="*",
+        default=None,
+        help="server configurations measured back to back (each a TRACE_BENCH_OFF value)",
+    )
+    handoff_parser.add_argument("--rounds", type=int, default=1, help="times over the configs")
     args = parser.parse_args(argv)
     if args.what == "audit":
         import bench_audit  # beside this script
@@ -357,7 +364,7 @@ def main(argv: list[str]) -> int:
     if args.what == "handoff":
         import bench_handoff  # beside this script
 
-        bench_handoff.run(args.clients, args.seconds, args.workers)
+        bench_handoff.run(args.clients, args.seconds, args.workers, args.configs, args.rounds)
         return 0
     if args.what == "readiness":
         import bench_readiness  # beside this script

@@ -8,7 +8,10 @@ signed on the client, exactly as a phone does. Beside it, in the same run and un
 same load, the requests per second of the app's trivial endpoint (GET /healthz) set the
 ceiling that the HTTP stack alone allows.
 
-Run: ./scripts/bench handoff [--clients 64] [--seconds 20] [--workers N]
+Run: ./scripts/bench handoff [--clients 64] [--seconds 20] [--workers N] [--configs ...]
+
+`--configs "" lane group`: each a value of TRACE_BENCH_OFF, measured back to back in one
+run on copies of one set-up database, and a table of all of them at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -384,7 +388,44 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def measure(port: int, pairs: list[Pair], seconds: float) -> None:
+@dataclass
+class Figures:
+    """One configuration's figures, for the table."""
+
+    trivial_rate: float
+    rate: float
+    p50: float
+    p99: float
+    handoff_p99: float
+    errors: int
+    cpu_ms: float = float("nan")
+    """Server CPU time (all its processes) per handoff: on a machine shared with other
+    work the rate follows the share of the cores the server gets, this does not."""
+
+
+def cpu_seconds(root: int) -> float:
+    """User and system CPU time of a process and all its descendants so far (Linux)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in family)
+
+
+async def measure(port: int, pairs: list[Pair], seconds: float, server_pid: int = 0) -> Figures:
     connections = [await Connection.open(port) for _ in pairs]
     try:
         latencies: list[float] = []
@@ -397,6 +438,7 @@ async def measure(port: int, pairs: list[Pair], seconds: float) -> None:
             f"p50 {pct(latencies, 50):6.1f} ms   p99 {pct(latencies, 99):6.1f} ms"
         )
         tally = Tally()
+        cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
         until = time.perf_counter() + seconds
         start = time.perf_counter()
         await asyncio.gather(
@@ -406,28 +448,84 @@ async def measure(port: int, pairs: list[Pair], seconds: float) -> None:
             )
         )
         rate = tally.handoffs / (time.perf_counter() - start)
+        cpu = cpu_seconds(server_pid) - cpu_before if server_pid else float("nan")
         requests = tally.request_latencies
+        figures = Figures(
+            trivial_rate,
+            rate,
+            pct(requests, 50),
+            pct(requests, 99),
+            pct(tally.handoff_latencies, 99),
+            tally.errors,
+            1000 * cpu / max(tally.handoffs, 1),
+        )
         say(
             f"signed two-party handoffs, {len(pairs)} clients: {rate:7.0f} handoffs/s "
-            f"({2 * rate:.0f} signed requests/s)   request p50 {pct(requests, 50):6.1f} ms   "
-            f"p99 {pct(requests, 99):6.1f} ms   "
-            f"handoff p99 {pct(tally.handoff_latencies, 99):6.1f} ms   errors {tally.errors}"
+            f"({2 * rate:.0f} signed requests/s)   request p50 {figures.p50:6.1f} ms   "
+            f"p99 {figures.p99:6.1f} ms   "
+            f"handoff p99 {figures.handoff_p99:6.1f} ms   errors {tally.errors}"
         )
         say(f"  signed requests / trivial requests: {2 * rate / trivial_rate:.2f}")
+        say(f"  server CPU per handoff: {figures.cpu_ms:.2f} ms")
         say("  targets on SQLite: >= 500 handoffs/s, p99 <= 150 ms, no errors")
+        return figures
     finally:
         for c in connections:
             c.close()
 
 
-def run(clients: int = 64, seconds: float = 20.0, workers: int = 1) -> None:
+class Server:
+    """`traceability serve` on one database file, its log in a file beside it."""
+
+    def __init__(self, env: dict[str, str], port: int, workers: int, log_path: Path) -> None:
+        self.log_path = log_path
+        self.log_file = log_path.open("wb")  # a file, not a pipe nobody reads (it could fill)
+        exe = str(ROOT / ".venv/bin/traceability")
+        self.process = subprocess.Popen(
+            [exe, "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_file,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        self.log_file.close()
+        failures = self.log_path.read_text(errors="replace").count("Traceback")
+        if failures:
+            say(f"  the server logged {failures} traceback(s); last lines:")
+            say(self.log_path.read_text(errors="replace")[-2000:])
+
+
+def run(
+    clients: int = 64,
+    seconds: float = 20.0,
+    workers: int = 1,
+    configs: list[str] | None = None,
+    rounds: int = 1,
+) -> None:
+    """Set up once, then measure each configuration on its own copy of the set-up
+    database, back to back: `configs` are values of TRACE_BENCH_OFF (the devices
+    switched off, comma-separated; "" for none). Without it, one run as configured.
+    `rounds`: the list is measured this many times over, interleaved, so that a load
+    elsewhere on the machine falls on every configuration alike; the table shows each
+    configuration's median."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()
+        template = tmp / "template.db"
         env = dict(
             os.environ,
             TRACE_ENVIRONMENT="development",
-            TRACE_DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+            TRACE_DATABASE_URL=f"sqlite:///{template}",
             TRACE_KEY_DIR=str(tmp / "keys"),
             TRACE_ORIGIN=ORIGIN,
             TRACE_RESOLVER_BASE=f"http://127.0.0.1:{port}",
@@ -442,40 +540,55 @@ def run(clients: int = 64, seconds: float = 20.0, workers: int = 1) -> None:
             check=True,
             capture_output=True,
         )
-        log_path = tmp / "server.log"  # a file, not a pipe nobody reads (it could fill)
-        log_file = log_path.open("wb")
-        server = subprocess.Popen(
-            [exe, "serve", "--port", str(port), "--workers", str(workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
         base = f"http://127.0.0.1:{port}"
+        say(
+            f"machine: {os.cpu_count()} cores; server: uvicorn, {workers} worker "
+            "process(es), on SQLite (WAL, synchronous=FULL); the clients run on the "
+            "same machine"
+        )
+        server = Server(env, port, workers, tmp / "setup.log")
         try:
-            for _ in range(200):
-                try:
-                    if httpx.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            say(
-                f"machine: {os.cpu_count()} cores; server: uvicorn, {workers} worker "
-                "process(es), on SQLite (WAL, synchronous=FULL); the clients run on the "
-                "same machine"
-            )
             t = time.perf_counter()
             pairs = asyncio.run(set_up(base, clients))
             took = time.perf_counter() - t
             say(f"set up {clients} courier pairs with a vial each in {took:.0f} s")
-            asyncio.run(measure(port, pairs, seconds))
         finally:
-            server.terminate()
-            server.wait(timeout=10)
-            log_file.close()
-            failures = log_path.read_text(errors="replace").count("Traceback")
-            if failures:
-                say(f"  the server logged {failures} traceback(s); last lines:")
-                say(log_path.read_text(errors="replace")[-2000:])
+            server.stop()
+        table: list[tuple[str, Figures]] = []
+        chosen: list[str | None] = list(configs) if configs is not None else [None]
+        for n, config in enumerate(chosen * rounds):
+            copy = tmp / f"run{n}.db"
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{template}{suffix}").exists():
+                    shutil.copyfile(f"{template}{suffix}", f"{copy}{suffix}")
+            run_env = {**env, "TRACE_DATABASE_URL": f"sqlite:///{copy}"}
+            if config is not None:
+                run_env["TRACE_BENCH_OFF"] = config
+            name = (
+                "(as configured)" if config is None else (f"off: {config}" if config else "all on")
+            )
+            say(f"--- {name}")
+            server = Server(run_env, port, workers, tmp / f"run{n}.log")
+            try:
+                figures = asyncio.run(measure(port, copy_pairs(pairs), seconds, server.process.pid))
+            finally:
+                server.stop()
+            table.append((name, figures))
+        say("")
+        say(
+            f"{'configuration':<34} {'handoffs/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'errors':>6} {'healthz/s':>9}"
+        )
+        for name, f in table:
+            say(
+                f"{name:<34} {f.rate:>10.0f} {f.p50:>7.1f} {f.p99:>7.1f} {f.errors:>6} "
+                f"{f.trivial_rate:>9.0f}"
+            )
+
+
+def copy_pairs(pairs: list[Pair]) -> list[Pair]:
+    """The pairs as set up (each configuration starts from the same database)."""
+    return [Pair(p.vial, p.holder, p.other, p.next_seq, p.prev) for p in pairs]
 
 
 if __name__ == "__main__":

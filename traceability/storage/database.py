@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
+from traceability.bench_switches import off
 from traceability.errors import BusyError
 from traceability.storage.dbapi import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -207,7 +208,7 @@ class Database:
         event loop calls this between requests; a connection per thread keeps threads
         off each other's cursors.) Elsewhere it borrows a connection from the pool.
         """
-        if self._sqlite_file is None:
+        if self._sqlite_file is None or off("hot"):
             with self.engine.connect() as connection:
                 return statement.first(connection, values)
         driver: sqlite3.Connection | None = getattr(self._readers, "connection", None)

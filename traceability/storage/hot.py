@@ -27,6 +27,10 @@ from sqlalchemy import Column, Connection, Table, TextClause, bindparam, column,
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
+from traceability.bench_switches import off
+
+_HOT = not off("hot")
+
 Processor = Callable[[Any], Any]
 
 
@@ -82,7 +86,7 @@ class Hot:
 
     def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row (or None), its values converted by the column types."""
-        if connection.dialect.name == "sqlite":
+        if _HOT and connection.dialect.name == "sqlite":
             return self.first_on_sqlite(_driver(connection), connection.dialect, values)
         found = connection.execute(self._text(), values).first()
         return None if found is None else tuple(found)
@@ -108,7 +112,7 @@ class Hot:
         return converted
 
     def all(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        if connection.dialect.name == "sqlite":
+        if _HOT and connection.dialect.name == "sqlite":
             binds, reads = self._for_sqlite(connection.dialect)
             cursor = _driver(connection).execute(self.sql, _bound(values, binds))
             return [_read(row, reads) for row in cursor.fetchall()]
@@ -116,7 +120,7 @@ class Hot:
 
     def run(self, connection: Connection, values: Mapping[str, Any]) -> None:
         """Run a statement that returns nothing (an INSERT)."""
-        if connection.dialect.name == "sqlite":
+        if _HOT and connection.dialect.name == "sqlite":
             binds, _ = self._for_sqlite(connection.dialect)
             _driver(connection).execute(self.sql, _bound(values, binds)).close()
             return
@@ -126,7 +130,7 @@ class Hot:
         """Run it once per row (executemany)."""
         if not rows:
             return
-        if connection.dialect.name == "sqlite":
+        if _HOT and connection.dialect.name == "sqlite":
             binds, _ = self._for_sqlite(connection.dialect)
             _driver(connection).executemany(self.sql, [_bound(r, binds) for r in rows]).close()
             return

@@ -17,6 +17,10 @@ from typing import Any, TypeVar
 
 from sqlmodel import SQLModel
 
+from traceability.bench_switches import off
+
+_KEEP = not off("records")
+
 M = TypeVar("M", bound=SQLModel)
 
 _MADE: dict[tuple[type[SQLModel], tuple[str, ...], tuple[Any, ...]], SQLModel] = {}
@@ -31,6 +35,8 @@ def record_of(model: type[M], values: Mapping[str, Any]) -> M:
 def record_of_row(model: type[M], names: tuple[str, ...], row: tuple[Any, ...]) -> M:
     """`record_of` for a row of values in the order of `names` (every column of the
     model): found again by the row itself, without building a mapping first."""
+    if not _KEEP:
+        return model(**dict(zip(names, row, strict=True)))
     key = (model, names, row)
     try:
         made = _MADE.get(key)

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
+from traceability.bench_switches import off
 from traceability.clock import Clock, utcnow
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.witnessing import Witnessing, endpoints
@@ -76,6 +77,8 @@ class _App(FastAPI):
     the custody steps' fast lane (`web.step_lane`) just inside them."""
 
     def build_middleware_stack(self) -> ASGIApp:
+        if off("lane"):
+            return SecurityHeaders(super().build_middleware_stack())
         lane = StepLane(super().build_middleware_stack(), self)
         self.state.step_lane = lane
         return SecurityHeaders(lane)

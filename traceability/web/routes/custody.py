@@ -15,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
+from traceability.bench_switches import off
 from traceability.custody_log.signed_requests import (
     SignedStatement,
     read_signed,
@@ -45,6 +47,7 @@ from traceability.web.deps import Admin, ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 from traceability.web.routes.batches import SignedRequest
 
+T = TypeVar("T")
 router = APIRouter(tags=["custody"])
 
 Staff = Annotated[
@@ -355,12 +358,28 @@ async def run_step(
             )
         return 201, payload
 
+    if off("group"):
+        try:
+            status, payload = await run_in_threadpool(_in_own_unit, context, unit_of_work)
+        except custody.CustodyRefused as refused:
+            await run_in_threadpool(
+                _in_own_unit,
+                context,
+                partial(_keep_flag, context=context, refused=refused, by=username),
+            )
+            raise
+        return JSONResponse(payload, status_code=status)
     try:
         status, payload = await context.writer.run(unit_of_work)
     except custody.CustodyRefused as refused:
         await context.writer.run(partial(_keep_flag, context=context, refused=refused, by=username))
         raise
     return JSONResponse(payload, status_code=status)
+
+
+def _in_own_unit(context: ServiceContext, work: Callable[[Session], T]) -> T:
+    with context.db.write() as session:
+        return work(session)
 
 
 def _earlier_answer(
