@@ -6,11 +6,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from audit import bundle
+from audit.bundle import report_sections
 
 
 def where(what: dict[str, Any], place: dict[str, Any] | None = None) -> str:
     entry: Any = SimpleNamespace(what=what, where=place or {})
-    return bundle._where(entry)
+    return report_sections._where(entry)
 
 
 def test_event_types_read_as_words_and_unknown_ones_as_themselves() -> None:
@@ -36,4 +37,4 @@ def test_a_qc_review_without_a_comment_does_not_say_null() -> None:
     entry: Any = SimpleNamespace(
         type="qc.result.reviewed", what={"result": 4, "decision": "approved", "comment": None}
     )
-    assert bundle._qc_summary(entry) == "decision approved, result 4"
+    assert report_sections._qc_summary(entry) == "decision approved, result 4"
