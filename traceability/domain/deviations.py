@@ -7,14 +7,14 @@ where the deviation stands.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Annotated
 
-from traceability.errors import ConflictError, InvalidInputError
+from pydantic import Field, StrictInt
 
-WHAT = "statement.what"
+from traceability.domain.what import Refusal, Text64, Text200, Text4000, What
+from traceability.errors import ConflictError
 
 
 class Severity(StrEnum):
@@ -29,57 +29,29 @@ class DeviationState(StrEnum):
     closed = "closed"
 
 
-def _text(what: Mapping[str, Any], name: str, max_length: int) -> str:
-    value = what.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise InvalidInputError(
-            f"{name} is text of 1-{max_length} characters", field=f"{WHAT}.{name}"
-        )
-    return value.strip()
+DeviationId = Annotated[StrictInt, Field(ge=1), Refusal("{name} is a deviation id")]
 
 
-def _deviation_id(what: Mapping[str, Any]) -> int:
-    value = what.get("deviation")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInputError("deviation is a deviation id", field=f"{WHAT}.deviation")
-    return value
+class DeviationRecord(What):
+    """`deviation.recorded`: a deviation against the batch."""
+
+    title: Text200
+    description: Text4000
+    severity: Annotated[Severity, Refusal("{name} is minor, major or critical")]
 
 
-@dataclass(frozen=True)
-class DeviationRecord:
-    title: str
-    description: str
-    severity: Severity
+class Assignment(What):
+    """`deviation.assigned`: who investigates it."""
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> DeviationRecord:
-        try:
-            severity = Severity(str(what.get("severity")))
-        except ValueError:
-            raise InvalidInputError(
-                "severity is minor, major or critical", field=f"{WHAT}.severity"
-            ) from None
-        return cls(_text(what, "title", 200), _text(what, "description", 4000), severity)
+    deviation: DeviationId
+    assignee: Text64 = Field(description="the username of whoever investigates")
 
 
-@dataclass(frozen=True)
-class Assignment:
-    deviation: int
-    assignee: str
+class Closure(What):
+    """`deviation.closed`: the investigation's conclusion."""
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> Assignment:
-        return cls(_deviation_id(what), _text(what, "assignee", 64))
-
-
-@dataclass(frozen=True)
-class Closure:
-    deviation: int
-    conclusion: str
-
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> Closure:
-        return cls(_deviation_id(what), _text(what, "conclusion", 4000))
+    deviation: DeviationId
+    conclusion: Text4000
 
 
 def state_of(event_kinds: Sequence[str]) -> DeviationState:

@@ -9,16 +9,16 @@ possible). Whoever entered or reviewed any result of the batch cannot release it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StrictStr, model_validator
 
 from traceability.domain.qc_record import BatchState
-from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
-
-WHAT = "statement.what"
+from traceability.domain.what import Refusal, What, refused
+from traceability.errors import ConflictError, PermissionDeniedError
 
 
 class Decision(StrEnum):
@@ -35,6 +35,8 @@ MEANINGS: dict[Decision, tuple[str, ...]] = {
     Decision.rejected: ("Rejected",),
 }
 """What a signature of each decision may mean; the signer picks one."""
+
+_DECISIONS = ", ".join(d.value for d in Decision)
 
 RELEASES = frozenset({Decision.released, Decision.conditionally_released})
 
@@ -56,43 +58,39 @@ FROM: dict[Decision, frozenset[BatchState]] = {
 """From which batch states each decision may be taken."""
 
 
-@dataclass(frozen=True)
-class DispositionRequest:
-    decision: Decision
-    meaning: str
-    justification: str | None
+def _trimmed(value: str | None) -> str | None:
+    """Blank is no justification at all (a release needs none)."""
+    text = value.strip() if value is not None else ""
+    return text or None
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> DispositionRequest:
-        try:
-            decision = Decision(str(what.get("decision")))
-        except ValueError:
-            allowed = ", ".join(d.value for d in Decision)
-            raise InvalidInputError(
-                f"decision is one of: {allowed}", field=f"{WHAT}.decision"
-            ) from None
-        meaning = what.get("meaning")
-        if meaning not in MEANINGS[decision]:
-            raise InvalidInputError(
-                f"the meaning of a signature for '{decision}' is one of: "
-                + "; ".join(MEANINGS[decision]),
-                field=f"{WHAT}.meaning",
+
+class DispositionRequest(What):
+    """`batch.disposition`: QA's decision and the meaning of the signature."""
+
+    decision: Annotated[Decision, Refusal(f"{{name}} is one of: {_DECISIONS}")]
+    meaning: Annotated[
+        StrictStr, Refusal("meaning is what the signature means, one of the decision's")
+    ] = Field(description="one of the meanings its decision allows (MEANINGS)")
+    justification: Annotated[
+        StrictStr | None,
+        Field(max_length=4000),
+        AfterValidator(_trimmed),
+        Refusal("{name} is text of at most 4000 characters"),
+    ] = Field(default=None, description="needed for any decision but released")
+
+    @model_validator(mode="after")
+    def _signed_for(self) -> DispositionRequest:
+        if self.meaning not in MEANINGS[self.decision]:
+            raise refused(
+                f"the meaning of a signature for '{self.decision}' is one of: "
+                + "; ".join(MEANINGS[self.decision]),
+                field="meaning",
             )
-        justification = what.get("justification")
-        if justification is not None and (
-            not isinstance(justification, str) or len(justification) > 4000
-        ):
-            raise InvalidInputError(
-                "justification is text of at most 4000 characters",
-                field=f"{WHAT}.justification",
+        if self.decision is not Decision.released and self.justification is None:
+            raise refused(
+                f"a decision of {self.decision} needs its justification", field="justification"
             )
-        text = justification.strip() if isinstance(justification, str) else ""
-        if decision is not Decision.released and not text:
-            raise InvalidInputError(
-                f"a decision of {decision} needs its justification",
-                field=f"{WHAT}.justification",
-            )
-        return cls(decision, str(meaning), text or None)
+        return self
 
 
 def check_transition(decision: Decision, state: BatchState) -> BatchState:

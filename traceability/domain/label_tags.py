@@ -15,11 +15,12 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated
 
-from traceability.errors import InvalidInputError
+from pydantic import AfterValidator, Field, StrictStr
 
-WHAT = "statement.what"
+from traceability.domain.what import Refusal, Text2000, What
+
 TAG_BYTES = 12
 """96 random bits: the design asks for at least 64; 16 base64url characters on the label."""
 
@@ -118,47 +119,28 @@ def reconcile(
     )
 
 
-def _serials(what: Mapping[str, Any], *, required: bool) -> tuple[str, ...] | None:
-    value = what.get("serials")
-    if value is None and not required:
-        return None
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(s, str) and s for s in value)
-        or len(set(value)) != len(value)
-    ):
-        raise InvalidInputError(
-            "serials is a list of distinct vial serials of this batch", field=f"{WHAT}.serials"
-        )
-    return tuple(value)
+def _distinct(serials: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(serials)) != len(serials):
+        raise ValueError("not distinct")
+    return serials
 
 
-@dataclass(frozen=True)
-class LabelRequest:
+Serials = Annotated[
+    tuple[Annotated[StrictStr, Field(min_length=1)], ...],
+    Field(min_length=1),
+    AfterValidator(_distinct),
+    Refusal("serials is a list of distinct vial serials of this batch"),
+]
+
+
+class LabelRequest(What):
     """`labels.issued`: first labels for the given vials, or every unlabelled one."""
 
-    serials: tuple[str, ...] | None
-
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> LabelRequest:
-        return cls(_serials(what, required=False))
+    serials: Serials | None = None
 
 
-@dataclass(frozen=True)
-class ReissueRequest:
+class ReissueRequest(What):
     """`labels.reissued`: new labels for these vials; their current labels become void."""
 
-    serials: tuple[str, ...]
-    reason: str
-
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> ReissueRequest:
-        serials = _serials(what, required=True)
-        assert serials is not None  # noqa: S101 - required
-        reason = what.get("reason")
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
-            raise InvalidInputError(
-                "a reissue needs its reason (1-2000 characters)", field=f"{WHAT}.reason"
-            )
-        return cls(serials, reason.strip())
+    serials: Serials
+    reason: Annotated[Text2000, Refusal("a reissue needs its reason (1-2000 characters)")]

@@ -1,24 +1,36 @@
 """What a product or batch registration says, read from a signed statement's `what`.
 
-Plain Python. Every refusal names the member as `statement.what.<member>`, because that
-is where the person's device put it. Identifiers follow GS1 (`identifiers`: GTIN check
-digit, AI 82 characters for lots and serials); a donor is only ever a pseudonymous code.
+One model per statement kind (`domain.what`). Every refusal names the member as
+`statement.what.<member>`, because that is where the person's device put it.
+Identifiers follow GS1 (`identifiers`: GTIN check digit, AI 82 characters for lots and
+serials); a donor is only ever a pseudonymous code.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from traceability.domain.identifiers import MAX_LOT, MAX_SERIAL, ai82, gtin14
 from traceability.domain.specifications import Specification, specification_from_json
+from traceability.domain.what import Refusal, Text32, Text200, What, refused
 from traceability.errors import InvalidInputError
 
-WHAT = "statement.what"
 PRODUCT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
 DONOR_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,31}$")
 MAX_VIALS = 2000
@@ -29,154 +41,235 @@ class ProcessingClass(StrEnum):
     advanced_therapy = "advanced-therapy"
 
 
-def _field(name: str) -> str:
-    return f"{WHAT}.{name}"
+def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    """A domain check (raising InvalidInputError) as a pydantic validator."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value)
+        except InvalidInputError as e:
+            raise refused(str(e)) from None
+
+    return validate
 
 
-def _text(what: Mapping[str, Any], name: str, max_length: int = 200) -> str:
-    value = what.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise InvalidInputError(f"{name} is text of 1-{max_length} characters", field=_field(name))
-    return value.strip()
+def _digits_as_text(value: object) -> object:
+    """A GTIN or lot sent as a JSON number reads as its digits, as it always has."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def _day(what: Mapping[str, Any], name: str) -> date:
-    value = what.get(name)
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) else date.fromisoformat("")
-    except ValueError:
-        raise InvalidInputError(f"{name} is a date YYYY-MM-DD", field=_field(name)) from None
+def _day(value: object) -> date:
+    if not isinstance(value, str):
+        raise ValueError("not text")
+    return date.fromisoformat(value)
 
 
-def _processing_class(what: Mapping[str, Any]) -> ProcessingClass:
-    try:
-        return ProcessingClass(str(what.get("processing_class")))
-    except ValueError:
-        allowed = ", ".join(c.value for c in ProcessingClass)
-        raise InvalidInputError(
-            f"processing_class is one of {allowed}", field=_field("processing_class")
-        ) from None
+def _matching(pattern: re.Pattern[str], message: str) -> Callable[[str], str]:
+    def validate(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise refused(message)
+        return value
+
+    return validate
 
 
 ISBT128_FACILITY = re.compile(r"^[A-NP-Z][0-9]{4}$")
+_PROCESSING_CLASSES = ", ".join(c.value for c in ProcessingClass)
 
-
-def _facility(what: Mapping[str, Any]) -> str | None:
-    """An optional ISBT 128 facility identification number: a letter (not O), four digits."""
-    value = what.get("isbt128_facility")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not ISBT128_FACILITY.fullmatch(value):
-        raise InvalidInputError(
-            "isbt128_facility is a letter (not O) and four digits, e.g. G1234",
-            field=_field("isbt128_facility"),
+Class = Annotated[ProcessingClass, Refusal(f"{{name}} is one of {_PROCESSING_CLASSES}")]
+Day = Annotated[date, BeforeValidator(_day), Refusal("{name} is a date YYYY-MM-DD")]
+Gtin = Annotated[
+    StrictStr,
+    BeforeValidator(_digits_as_text),
+    AfterValidator(_checked(lambda v: gtin14(v, field="gtin"))),
+    Refusal("a GTIN has 8, 12, 13 or 14 digits"),
+]
+Lot = Annotated[
+    StrictStr,
+    BeforeValidator(_digits_as_text),
+    AfterValidator(_checked(lambda v: ai82(v, name="lot", field="lot", max_length=MAX_LOT))),
+    Refusal(f"{{name}} is 1-{MAX_LOT} GS1 AI 82 characters"),
+]
+Serial = Annotated[
+    StrictStr,
+    AfterValidator(
+        _checked(lambda v: ai82(v, name="serial", field="serial", max_length=MAX_SERIAL))
+    ),
+]
+Facility = Annotated[
+    StrictStr,
+    AfterValidator(
+        _matching(
+            ISBT128_FACILITY, "isbt128_facility is a letter (not O) and four digits, e.g. G1234"
         )
-    return value
+    ),
+    Refusal("{name} is a letter (not O) and four digits, e.g. G1234"),
+]
+"""An optional ISBT 128 facility identification number: a letter (not O), four digits."""
 
 
-@dataclass(frozen=True)
-class ProductRegistration:
-    code: str
-    name: str
-    gtin: str
-    processing_class: ProcessingClass
-    storage_condition: str
-    specification: Specification
-    isbt128_facility: str | None = None
+def _specification(value: object) -> Specification:
+    try:
+        return specification_from_json(value)
+    except InvalidInputError as e:
+        # specification_from_json names members inside the document ("tests[0].code").
+        raise refused(str(e), field=None if e.field == "specification" else e.field) from None
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> ProductRegistration:
-        code = _text(what, "code", 32)
-        if not PRODUCT_CODE.fullmatch(code):
-            raise InvalidInputError(
-                "code is 2-32 upper-case letters, digits or '-'", field=_field("code")
+
+_LIMIT = {
+    "type": "object",
+    "properties": {
+        "value": {"type": "string", "description": "a decimal, as text"},
+        "inclusive": {"type": "boolean"},
+    },
+    "required": ["value", "inclusive"],
+}
+_NUMERIC = {
+    "type": "object",
+    "properties": {
+        "kind": {"const": "numeric"},
+        "unit": {"type": "string"},
+        "lower": {"anyOf": [_LIMIT, {"type": "null"}]},
+        "upper": {"anyOf": [_LIMIT, {"type": "null"}]},
+    },
+    "required": ["kind", "unit"],
+}
+SPECIFICATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A specification version: the tests a batch of the product must pass.",
+    "properties": {
+        "product": {"type": "string", "description": "the product's code"},
+        "version": {"type": "integer", "minimum": 1},
+        "tests": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "method": {"type": "string"},
+                    "rapid_method": {"type": ["string", "null"]},
+                    "criterion": {
+                        "oneOf": [
+                            _NUMERIC,
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "kind": {"const": "qualitative"},
+                                    "accepted": {"type": "string"},
+                                    "vocabulary": {"type": "array", "items": {"type": "string"}},
+                                },
+                                "required": ["kind", "accepted", "vocabulary"],
+                            },
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "kind": {"const": "markers"},
+                                    "markers": {"type": "object", "additionalProperties": _NUMERIC},
+                                },
+                                "required": ["kind", "markers"],
+                            },
+                        ]
+                    },
+                },
+                "required": ["code", "name", "method", "criterion"],
+            },
+        },
+    },
+    "required": ["product", "version", "tests"],
+}
+"""What `specification_from_json` reads, for the API's documentation (it does the checking)."""
+
+SpecificationDocument = Annotated[
+    Specification, PlainValidator(_specification), WithJsonSchema(SPECIFICATION_SCHEMA)
+]
+
+
+class ProductRegistration(What):
+    """`product.registered`: a product and its specification version 1."""
+
+    code: Annotated[
+        Text32,
+        AfterValidator(_matching(PRODUCT_CODE, "code is 2-32 upper-case letters, digits or '-'")),
+    ]
+    name: Text200
+    gtin: Gtin
+    processing_class: Class
+    storage_condition: Text200
+    specification: SpecificationDocument
+    isbt128_facility: Facility | None = None
+
+    @model_validator(mode="after")
+    def _first_version(self) -> ProductRegistration:
+        _check_product(self.specification, self.code)
+        if self.specification.version != 1:
+            raise refused(
+                "a new product starts at specification version 1", field="specification.version"
             )
-        specification = read_specification(what, code)
-        if specification.version != 1:
-            raise InvalidInputError(
-                "a new product starts at specification version 1",
-                field=_field("specification.version"),
-            )
-        return cls(
-            code=code,
-            name=_text(what, "name"),
-            gtin=gtin14(str(what.get("gtin", "")), field=_field("gtin")),
-            processing_class=_processing_class(what),
-            storage_condition=_text(what, "storage_condition"),
-            specification=specification,
-            isbt128_facility=_facility(what),
+        return self
+
+
+def _check_product(specification: Specification, product_code: str) -> None:
+    if specification.product_code != product_code:
+        raise refused(
+            f"the specification is for {specification.product_code}",
+            field="specification.product",
         )
+
+
+class SpecificationVersionRequest(What):
+    """`spec.version.created`: the next specification version of the product named in
+    the reader's context (`product=`)."""
+
+    specification: SpecificationDocument
+
+    @model_validator(mode="after")
+    def _of_the_product(self, info: ValidationInfo) -> SpecificationVersionRequest:
+        product = (info.context or {}).get("product")
+        if not isinstance(product, str):
+            raise TypeError("SpecificationVersionRequest.from_what needs product=")
+        _check_product(self.specification, product)
+        return self
 
 
 def read_specification(what: Mapping[str, Any], product_code: str) -> Specification:
-    try:
-        specification = specification_from_json(what.get("specification"))
-    except InvalidInputError as e:
-        raise InvalidInputError(str(e), field=f"{WHAT}.specification.{e.field}") from None
-    if specification.product_code != product_code:
-        raise InvalidInputError(
-            f"the specification is for {specification.product_code}",
-            field=f"{WHAT}.specification.product",
-        )
-    return specification
+    return SpecificationVersionRequest.from_what(what, product=product_code).specification
 
 
-@dataclass(frozen=True)
-class BatchRegistration:
-    product: str
-    lot: str
-    donor_code: str
-    processing_class: ProcessingClass
-    manufactured_on: date
-    expires_on: date
-    specification_version: int
-    serials: tuple[str, ...]
-    site: str | None = None
-    """The code of the laboratory that makes the batch; its members keep the record."""
+class BatchRegistration(What):
+    """`batch.registered`: a batch of a product and the serials of its vials."""
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> BatchRegistration:
-        donor = _text(what, "donor_code", 32)
-        if not DONOR_CODE.fullmatch(donor):
-            raise InvalidInputError(
+    product: Text32 = Field(description="the product's code")
+    lot: Lot
+    donor_code: Annotated[
+        Text32,
+        AfterValidator(
+            _matching(
+                DONOR_CODE,
                 "donor_code is a pseudonymous code (4-32 upper-case letters, digits or '-'), "
                 "never a name",
-                field=_field("donor_code"),
             )
-        made, expires = _day(what, "manufactured_on"), _day(what, "expires_on")
-        if expires <= made:
-            raise InvalidInputError(
-                "expires_on must come after manufactured_on", field=_field("expires_on")
-            )
-        version = what.get("specification_version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise InvalidInputError(
-                "specification_version is a positive integer", field=_field("specification_version")
-            )
-        serials = what.get("vials")
-        if not isinstance(serials, list) or not 1 <= len(serials) <= MAX_VIALS:
-            raise InvalidInputError(
-                f"vials lists 1-{MAX_VIALS} serial numbers", field=_field("vials")
-            )
-        checked = tuple(
-            ai82(
-                s if isinstance(s, str) else "",
-                name="serial",
-                field=_field(f"vials[{i}]"),
-                max_length=MAX_SERIAL,
-            )
-            for i, s in enumerate(serials)
-        )
-        if len(set(checked)) != len(checked):
-            raise InvalidInputError("vial serial numbers must be unique", field=_field("vials"))
-        return cls(
-            product=_text(what, "product", 32),
-            lot=ai82(str(what.get("lot", "")), name="lot", field=_field("lot"), max_length=MAX_LOT),
-            donor_code=donor,
-            processing_class=_processing_class(what),
-            manufactured_on=made,
-            expires_on=expires,
-            specification_version=version,
-            serials=checked,
-            site=_text(what, "site", 32) if what.get("site") is not None else None,
-        )
+        ),
+    ]
+    processing_class: Class
+    manufactured_on: Day
+    expires_on: Day
+    specification_version: Annotated[
+        StrictInt, Field(ge=1), Refusal("{name} is a positive integer")
+    ]
+    serials: Annotated[
+        tuple[Serial, ...],
+        Field(min_length=1, max_length=MAX_VIALS),
+        Refusal(f"vials lists 1-{MAX_VIALS} serial numbers"),
+    ] = Field(alias="vials", description="the serial numbers of the batch's vials")
+    site: Text32 | None = None
+    """The code of the laboratory that makes the batch; its members keep the record."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BatchRegistration:
+        if self.expires_on <= self.manufactured_on:
+            raise refused("expires_on must come after manufactured_on", field="expires_on")
+        if len(set(self.serials)) != len(self.serials):
+            raise refused("vial serial numbers must be unique", field="vials")
+        return self
