@@ -58,6 +58,7 @@ __all__ = [
     "KEY_REVOKED",
     "KEY_SUBJECT_PREFIX",
     "LOG_ASSIGNED",
+    "MAX_ENTRY_SIZE",
     "MEMBERS",
     "POP_DOMAIN",
     "Entry",
@@ -81,6 +82,11 @@ ENTRY_DOMAIN = b"trace-log-entry-v1\n"
 
 POP_DOMAIN = b"trace-key-pop-v1\n"
 """Prefix of the message a new key signs to prove possession."""
+
+MAX_ENTRY_SIZE = 0xFFFF
+"""The largest entry the log holds, in bytes: a tiles entry bundle prefixes each entry
+with its length as a uint16 (c2sp.org/tlog-tiles), and the writer refuses anything
+longer. Readers of untrusted copies (tiles, bundles) refuse longer entries unread."""
 
 LOG_ASSIGNED = ("index", "prev", "sig")
 """Members left out of the signed message (the log's position, and the signature itself)."""

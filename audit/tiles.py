@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from audit.checkpoint import Checkpoint, verify_checkpoint
+from audit.entry import MAX_ENTRY_SIZE
 from audit.errors import (
     CheckpointError,
     FormatError,
@@ -77,8 +78,6 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 """Hashes (or entries) in a full tile: 256."""
 
 MAX_LEVEL = 63
-MAX_ENTRY_SIZE = 0xFFFF
-"""The largest entry an entry bundle can hold: its length prefix is a uint16."""
 
 CHECKPOINT_PATH = "checkpoint"
 

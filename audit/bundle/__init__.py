@@ -55,7 +55,7 @@ from audit.bundle.layout import (
     write,
     zip_members,
 )
-from audit.bundle.reader import MAX_BUNDLE_BYTES
+from audit.bundle.reader import MAX_BUNDLE_BYTES, ReadLimits
 from audit.bundle.report import (
     DispositionLine,
     Finding,
@@ -84,6 +84,7 @@ __all__ = [
     "Finding",
     "KeyLine",
     "QcLine",
+    "ReadLimits",
     "Report",
     "Source",
     "TimelineEvent",

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import struct
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,14 +30,44 @@ from audit.bundle.layout import (
     MANIFEST,
     PROOFS,
     Source,
+    entry_name,
 )
+from audit.entry import MAX_ENTRY_SIZE
 from audit.errors import BundleFormatError
 
-__all__ = ["MAX_BUNDLE_BYTES", "Bundle", "read_bundle"]
+__all__ = ["DEFAULT_LIMITS", "MAX_BUNDLE_BYTES", "Bundle", "ReadLimits", "read_bundle"]
 
 
-MAX_BUNDLE_BYTES = 256 * 1024 * 1024
-"""Largest bundle the reader takes: it holds the whole file, and each member, in memory."""
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The most memory the reader spends on one bundle, whatever the bundle says.
+
+    The reader holds the whole file and every member in memory (the verifier compares
+    all of them byte for byte), so each limit bounds a part of that, and each is checked
+    before the bytes it concerns are read: the file's size as it is read; the number of
+    members and the size of the zip's central directory (which Python's zip reader
+    parses whole, one object per record) from the zip's end record; each member's size
+    and their sum from the central directory; and the bytes each member actually yields,
+    counted again as they are read. The defaults take a bundle of about 100,000 entries
+    (a 10,000-entry bundle is 16 MB); an auditor with a larger one raises them.
+    """
+
+    bundle_bytes: int = 256 * _MIB
+    """The zip file itself."""
+    members: int = 200_000
+    """Members in the zip: entries and the five fixed members."""
+    entry_bytes: int = MAX_ENTRY_SIZE
+    """One entry member: the log holds no longer entry (``audit.entry.MAX_ENTRY_SIZE``)."""
+    total_bytes: int = 256 * _MIB
+    """All members together, uncompressed; also the limit on any one fixed member."""
+
+
+DEFAULT_LIMITS = ReadLimits()
+MAX_BUNDLE_BYTES = DEFAULT_LIMITS.bundle_bytes
+"""Largest bundle the reader takes by default."""
 
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -84,18 +115,20 @@ def _hashes(value: object) -> list[bytes] | None:
     return out
 
 
-def _read_all(source: Source) -> bytes:
-    """The whole bundle, refused beyond ``MAX_BUNDLE_BYTES``."""
+def _read_all(source: Source, limit: int) -> bytes:
+    """The whole bundle, refused beyond ``limit`` bytes (read no further than that)."""
     try:
         if isinstance(source, str | os.PathLike):
             with open(source, "rb") as f:  # noqa: PTH123 - a path or a file object
-                data = f.read(MAX_BUNDLE_BYTES + 1)
+                data = f.read(limit + 1)
         else:
-            data = source.read(MAX_BUNDLE_BYTES + 1)
+            data = source.read(limit + 1)
     except OSError as e:
         raise BundleFormatError(f"cannot read the bundle: {e}") from e
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise BundleFormatError(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
+    if len(data) > limit:
+        raise BundleFormatError(
+            f"the bundle is larger than the reader's limit of {limit} bytes (bundle_bytes)"
+        )
     return bytes(data)
 
 
@@ -109,37 +142,130 @@ _ZIP_ERRORS = (
 )
 """What Python's zip reader raises for damaged input: each means the bundle is unusable."""
 
+_END = b"PK\x05\x06"
+_END_SIZE = 22
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_LOCATOR_SIZE = 20
+_ZIP64_END = b"PK\x06\x06"
+_ZIP64_END_SIZE = 56
+_DIRECTORY_RECORD = 46 + len(entry_name(0))
+"""Bytes of a central directory record of an entry member as a bundle writes it (the
+fixed 46 bytes and the name, no extra field or comment): no other member's is longer."""
 
-def _unzip(raw: bytes) -> dict[str, bytes]:
-    """Every member by name: only the bundle's own names, each once, within the size cap."""
+
+def _directory_claims(raw: bytes) -> tuple[int, int] | None:
+    """(members, central directory bytes) as the zip's end record gives them, or None if
+    there is no end record (Python's reader then refuses the file too).
+
+    Python's zip reader finds the end record the same way (the last 22 bytes, else the
+    last signature within the longest comment's reach) and, if a zip64 locator precedes
+    it, takes the zip64 end record before that; it then parses as many directory bytes
+    as that record says, building an object per record whatever the count says, so both
+    figures are checked.
+    """
+    at = len(raw) - _END_SIZE
+    if at < 0 or raw[at : at + 4] != _END or raw[-2:] != b"\x00\x00":
+        at = raw.rfind(_END, max(0, len(raw) - _END_SIZE - 0xFFFF))
+        if at < 0 or len(raw) - at < _END_SIZE:
+            return None
+    count, size = struct.unpack_from("<HI", raw, at + 10)
+    locator = at - _ZIP64_LOCATOR_SIZE
+    if locator >= 0 and raw[locator : locator + 4] == _ZIP64_LOCATOR:
+        record = locator - _ZIP64_END_SIZE
+        if record >= 0 and raw[record : record + 4] == _ZIP64_END:
+            count, size = struct.unpack_from("<QQ", raw, record + 32)
+    return count, size
+
+
+def _open_zip(raw: bytes, limits: ReadLimits) -> zipfile.ZipFile:
+    """The zip, once its end record shows a directory within ``limits.members``."""
+    claims = _directory_claims(raw)
+    if claims is not None:
+        count, size = claims
+        if count > limits.members or size > limits.members * _DIRECTORY_RECORD:
+            raise BundleFormatError(
+                f"the zip's directory holds {count} members in {size} bytes, beyond the "
+                f"reader's limit of {limits.members} members (members)"
+            )
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except _ZIP_ERRORS as e:
         raise BundleFormatError(f"not a readable zip file: {e}") from e
-    members: dict[str, bytes] = {}
+    if len(archive.infolist()) > limits.members:
+        archive.close()
+        raise BundleFormatError(
+            f"the bundle has {len(archive.infolist())} members, beyond the reader's limit "
+            f"of {limits.members} (members)"
+        )
+    return archive
+
+
+def _member_limit(name: str, limits: ReadLimits) -> tuple[int, str]:
+    if ENTRY_MEMBER.fullmatch(name):
+        return limits.entry_bytes, "entry_bytes"
+    return limits.total_bytes, "total_bytes"
+
+
+def _check_directory(infos: list[zipfile.ZipInfo], limits: ReadLimits) -> None:
+    """Every name a bundle's own, each once, each size and their sum within ``limits``,
+    all from the central directory before any member is read."""
+    seen: set[str] = set()
     total = 0
-    with archive:
-        for info in archive.infolist():
+    for info in infos:
+        name = info.filename
+        if name not in FIXED_MEMBERS and not ENTRY_MEMBER.fullmatch(name):
+            raise BundleFormatError(
+                f"{name!r} is not a member of a bundle (entries are entries/<12 digits>.json)"
+            )
+        if name in seen:
+            raise BundleFormatError(f"the bundle holds {name} twice")
+        seen.add(name)
+        limit, which = _member_limit(name, limits)
+        if info.file_size > limit:
+            raise BundleFormatError(
+                f"{name} is {info.file_size} bytes, beyond the reader's limit of {limit} ({which})"
+            )
+        total += info.file_size
+    if total > limits.total_bytes:
+        raise BundleFormatError(
+            f"the members take {total} bytes uncompressed, beyond the reader's limit of "
+            f"{limits.total_bytes} bytes for all of them (total_bytes)"
+        )
+
+
+def _unzip(raw: bytes, limits: ReadLimits) -> dict[str, bytes]:
+    """Every member by name: only the bundle's own names, each once, within ``limits``."""
+    members: dict[str, bytes] = {}
+    with _open_zip(raw, limits) as archive:
+        infos = archive.infolist()
+        _check_directory(infos, limits)
+        left = limits.total_bytes
+        for info in infos:
             name = info.filename
-            if name not in FIXED_MEMBERS and not ENTRY_MEMBER.fullmatch(name):
-                raise BundleFormatError(
-                    f"{name!r} is not a member of a bundle (entries are entries/<12 digits>.json)"
-                )
-            if name in members:
-                raise BundleFormatError(f"the bundle holds {name} twice")
-            total += info.file_size
-            if total > MAX_BUNDLE_BYTES:
-                raise BundleFormatError(f"the members inflate beyond {MAX_BUNDLE_BYTES} bytes")
+            limit, which = _member_limit(name, limits)
+            # Counted again as read, not taken from the directory: whatever the zip
+            # reader does with a size that lies, no more than the limits is ever held.
+            cap = min(limit, left)
             try:
-                members[name] = archive.read(info)
+                with archive.open(info) as member:
+                    data = member.read(cap + 1)
             except _ZIP_ERRORS as e:
                 raise BundleFormatError(f"{name} cannot be read: {e}") from e
+            if len(data) > cap:
+                which = which if cap == limit else "total_bytes"
+                raise BundleFormatError(
+                    f"{name} yields more than its directory says, beyond the reader's limit "
+                    f"({which})"
+                )
+            left -= len(data)
+            members[name] = data
     return members
 
 
-def read_bundle(source: Source) -> Bundle:
-    raw = _read_all(source)
-    members = _unzip(raw)
+def read_bundle(source: Source, limits: ReadLimits = DEFAULT_LIMITS) -> Bundle:
+    """The bundle's parts, read within ``limits``; ``BundleFormatError`` if unusable."""
+    raw = _read_all(source, limits.bundle_bytes)
+    members = _unzip(raw, limits)
     manifest = _json_member(members, MANIFEST)
     if manifest.get("format") != FORMAT:
         raise BundleFormatError(f"{MANIFEST} does not say format {FORMAT!r}")

@@ -28,7 +28,7 @@ from audit.bundle.layout import (
     note_text,
     zip_members,
 )
-from audit.bundle.reader import Bundle, read_bundle
+from audit.bundle.reader import DEFAULT_LIMITS, Bundle, ReadLimits, read_bundle
 from audit.bundle.report import Finding, Report
 from audit.bundle.report_sections import build_report, text_of
 from audit.checkpoint import Checkpoint, verify_checkpoint
@@ -390,6 +390,7 @@ def verify(
     witnesses: Sequence[CosignerKey] = (),
     quorum: int = 0,
     log_cosigner: CosignerKey | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> Report:
     """Verify the bundle at ``path`` (a path or a binary file) with the log's key.
 
@@ -399,9 +400,11 @@ def verify(
     cosigned the checkpoint (a rollback or a split view then needs their collusion);
     ``log_cosigner`` the log's own ML-DSA-44 cosigner key, whose cosignature keeps the
     tree head provable if Ed25519 falls. Every signature line must be by one of the keys
-    given. Returns a ``Report``; raises ``BundleFormatError`` for a bundle that cannot be
-    used at all and ``FormatError`` for a malformed ``log_key``, a ``since_checkpoint``
-    that does not verify with it, or a quorum the witnesses given cannot meet.
+    given. ``limits`` bounds the memory the reader spends on the bundle (``ReadLimits``).
+    Returns a ``Report``; raises ``BundleFormatError`` for a bundle that cannot be used
+    at all (one beyond ``limits`` included, naming the limit) and ``FormatError`` for a
+    malformed ``log_key``, a ``since_checkpoint`` that does not verify with it, or a
+    quorum the witnesses given cannot meet.
     """
     verifier = _verifier(log_key)
     if quorum < 0 or quorum > len({k.name for k in witnesses}):
@@ -410,7 +413,7 @@ def verify(
             "distinct witnesses"
         )
     since = _since(since_checkpoint, verifier)
-    bundle = read_bundle(path)
+    bundle = read_bundle(path, limits)
     check = Check(bundle, verifier, witnesses, quorum, log_cosigner)
     check.check_checkpoint()
     check.check_entries()
