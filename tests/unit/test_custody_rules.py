@@ -12,11 +12,12 @@ from traceability.domain.custody import (
     Party,
     Step,
     check_disposition,
+    check_first_custody,
     check_step,
     custodian_after,
 )
 from traceability.domain.qc_record import BatchState
-from traceability.errors import ConflictError, InvalidInputError
+from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
 
 S = CustodyState
 PERMITTED = {
@@ -89,3 +90,11 @@ def test_the_custodian_changes_only_on_a_completed_handoff() -> None:
 def test_a_party_is_site_or_user(value: object) -> None:
     with pytest.raises(InvalidInputError):
         Party.parse(value, "to")
+
+
+def test_a_commissioned_vial_is_acted_on_only_by_its_making_lab() -> None:
+    with pytest.raises(PermissionDeniedError, match="made at LAB1"):
+        check_first_custody(S.commissioned, maker="LAB1", acts_for_maker=False)
+    check_first_custody(S.commissioned, maker="LAB1", acts_for_maker=True)
+    for state in set(S) - {S.commissioned}:  # someone holds it: custody decides
+        check_first_custody(state, maker="LAB1", acts_for_maker=False)

@@ -13,6 +13,9 @@ vial or a shipper with the vials packed in it; the vials of a shipper move with 
 
 A vial has exactly one custodian at a time: the site that holds it, or the courier.
 Parties are written "site:CODE" or "user:NAME". Every refusal names the current state.
+A commissioned vial has no custodian yet: it stands at the lab that made it (its
+batch's site), whose people alone take it into custody or destroy it
+(`check_first_custody`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from traceability.domain.qc_record import BatchState
-from traceability.errors import ConflictError, InvalidInputError
+from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
 
 WHAT = "statement.what"
 
@@ -109,6 +112,18 @@ def check_disposition(step: Step, batch_state: BatchState) -> None:
     if batch_state in (BatchState.rejected, BatchState.recalled):
         raise ConflictError(f"the batch is {batch_state}; its vials can only go to destruction")
     raise ConflictError(f"the batch is {batch_state}; only a released vial is administered")
+
+
+def check_first_custody(state: CustodyState, *, maker: str, acts_for_maker: bool) -> None:
+    """A commissioned vial is in nobody's custody, so nobody's custody decides who may
+    act on it; the lab that made it (`maker`, its batch's site) answers for it until its
+    first storage. Acting for the site it would be stored at is not enough: a clinic's
+    people would otherwise take a lab's vial into their custody without any handoff."""
+    if state is CustodyState.commissioned and not acts_for_maker:
+        raise PermissionDeniedError(
+            f"the vial was made at {maker} and is in nobody's custody yet: only someone "
+            f"who acts for {maker} stores it first or destroys it"
+        )
 
 
 # --- parties --------------------------------------------------------------------------

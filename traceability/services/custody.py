@@ -31,6 +31,7 @@ from traceability.domain.custody import (
     Party,
     Step,
     check_disposition,
+    check_first_custody,
     check_step,
     custodian_after,
     handoff_step,
@@ -484,6 +485,7 @@ def store(
         )
     if not site_service.is_member(session, site, user):
         raise PermissionDeniedError(f"you do not act for site {site.code}")
+    _check_maker(session, vial, position, user)
     _check_not_offered(session, vial, position, now)
     assert unit_row is not None and unit_row.id is not None  # noqa: S101 - get_unit raises
     _check_slot_free(session, vial, unit_row.id, location)
@@ -520,6 +522,28 @@ _IN_SLOT = Hot.select(
     },
 )
 """A vial stored now in a slot: one whose latest custody event left it there."""
+
+
+def _check_maker(session: Session, vial: Vial, position: Position, user: User) -> None:
+    """A commissioned vial is acted on only by its making lab (`check_first_custody`).
+    A batch registered without a site (a one-site install) leaves it to the route's
+    roles and, for storage, to the site it is stored at."""
+    if position.state is not CustodyState.commissioned:
+        return
+    maker = making_lab(session, vial)
+    if maker is not None:
+        check_first_custody(
+            position.state,
+            maker=maker.code,
+            acts_for_maker=site_service.is_member(session, maker, user),
+        )
+
+
+def making_lab(session: Session, vial: Vial) -> Site | None:
+    """The site the vial's batch was made at (None for a batch registered without one)."""
+    batch = session.get(Batch, vial.batch_id)
+    assert batch is not None  # noqa: S101 - a foreign key
+    return session.get(Site, batch.site_id) if batch.site_id is not None else None
 
 
 def _check_slot_free(session: Session, vial: Vial, unit_id: int, location: Location) -> None:
@@ -847,7 +871,11 @@ def _final_step(
     nonce = _expect(signed, type=type, subject=vial.uri, user=user)
     unit = Unit(vial.uri, vial, None, [vial], position_of(session, vial))
     state = check_step(step, _state(unit))
-    position = _require_custodian(session, unit, user, None)
+    if unit.position is not None and unit.position.state is CustodyState.commissioned:
+        _check_maker(session, vial, unit.position, user)  # nobody holds it yet
+        position = unit.position
+    else:
+        position = _require_custodian(session, unit, user, None)
     batch = session.get(Batch, vial.batch_id)
     assert batch is not None  # noqa: S101 - a foreign key
     if step is Step.administer and caller.alarms:

@@ -88,11 +88,15 @@ def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> Cust
     assert batch is not None  # noqa: S101 - a foreign key
     member_sites = site_service.sites_of(session, user)
     if state is CustodyState.commissioned:
-        # Nobody holds it yet: any member of a site may put it into storage there.
-        actions.can_store = bool(member_sites)
-        if member_sites:
-            actions.store_site = member_sites[0].code
-            actions.units = list(site_service.units_of(session, member_sites[0]))
+        # Nobody holds it yet: its making lab stores it first or destroys it, as
+        # `services.custody` allows (`domain.custody.check_first_custody`); a batch made
+        # without a site leaves it to the members of any site.
+        maker = custody.making_lab(session, vial)
+        first = [s for s in member_sites if maker is None or s.id == maker.id]
+        if first:
+            actions.can_store = actions.can_destroy = True
+            actions.store_site = first[0].code
+            actions.units = list(site_service.units_of(session, first[0]))
         return actions
     if not mine:
         return actions
