@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from traceability.custody_log import signed_requests
@@ -267,6 +268,36 @@ def dispositions_of(session: Session, batch: Batch) -> list[Disposition]:
     )
 
 
+class DispositionPublic(BaseModel):
+    lot: str
+    decision: str
+    meaning: str
+    justification: str | None
+    signer: str
+    printed_name: str
+    signed_at: str
+    manifestation: str
+    log_index: int
+    state: str
+
+
+def disposition_public(lot: str, state: str, row: Disposition) -> DispositionPublic:
+    """A disposition as the API shows it: with its signature manifestation (11.50) and
+    the batch's state now, which a later decision may have changed."""
+    return DispositionPublic(
+        lot=lot,
+        decision=row.decision,
+        meaning=row.meaning,
+        justification=row.justification,
+        signer=row.signer,
+        printed_name=row.printed_name,
+        signed_at=row.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        manifestation=manifestation(row).line(),
+        log_index=row.log_index,
+        state=state,
+    )
+
+
 # --- a positive sterility result after a conditional release ----------------------------
 
 
@@ -364,3 +395,62 @@ def recall_if_needed(
 
 def recall_of(session: Session, batch: Batch) -> Recall | None:
     return session.exec(select(Recall).where(Recall.batch_id == batch.id)).first()
+
+
+@dataclass(frozen=True)
+class SignedDisposition:
+    """One disposition as a page lists it: the decision and its signature manifestation."""
+
+    decision: str
+    manifestation: str
+    justification: str | None
+    log_index: int
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """Where a batch stands on release, read once for the batch page: the gate now (and
+    whether a conditional release would pass where a full one fails), the state the
+    decisions start from, every signed disposition, whether one released it (so a
+    certificate exists), and its recall if any."""
+
+    readiness: GateResult
+    conditional_ready: bool
+    state: BatchState
+    dispositions: list[SignedDisposition]
+    certificate: bool
+    recall: Recall | None
+
+
+def release_record(
+    session: Session,
+    batch: Batch,
+    *,
+    today: date,
+    proof: BatchProof,
+    alarms: Sequence[str] = (),
+) -> ReleaseRecord:
+    """The batch's release record, for a caller that already proved it (`check_batch`)."""
+    readiness = gate(session, batch, today=today, proof=proof, alarms=alarms)
+    conditional = (
+        not readiness.passed
+        and gate(session, batch, today=today, proof=proof, conditional=True, alarms=alarms).passed
+    )
+    state = stored(BatchState, batch.state, f"batch {batch.lot}")
+    rows = dispositions_of(session, batch)
+    return ReleaseRecord(
+        readiness=readiness,
+        conditional_ready=conditional,
+        state=state,
+        dispositions=[
+            SignedDisposition(
+                decision=r.decision,
+                manifestation=manifestation(r).line(),
+                justification=r.justification,
+                log_index=r.log_index,
+            )
+            for r in rows
+        ],
+        certificate=any(r.decision in RELEASES for r in rows),
+        recall=recall_of(session, batch),
+    )

@@ -295,6 +295,34 @@ def printable(session: Session, batch: Batch, resolver: str) -> list[Printable]:
 
 
 @dataclass(frozen=True)
+class IssuedNow:
+    """A label just issued or reissued, as the caller who asked for it is told."""
+
+    serial: str
+    uri: str
+    log_index: int
+    reissue: bool
+
+
+def issued_now(
+    session: Session, batch: Batch, rows: Sequence[LabelIssue], resolver: str
+) -> list[IssuedNow]:
+    """What `issue` or `reissue` just wrote, with each label's QR payload (flushed first,
+    so that the new labels are the batch's current ones)."""
+    session.flush()
+    printed = {p.label.id: p for p in printable(session, batch, resolver)}
+    return [
+        IssuedNow(
+            serial=printed[r.id].vial.serial,
+            uri=printed[r.id].uri,
+            log_index=r.log_index,
+            reissue=r.replaces_id is not None,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
 class ScanJudgement:
     verdict: TagVerdict
     label_id: int | None

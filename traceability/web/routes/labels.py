@@ -17,7 +17,6 @@ from traceability.domain.roles import Role
 from traceability.services import batch_records, vial_labels
 from traceability.services.auth import Authenticated
 from traceability.services.label_printing import Printed, PrintJob, print_labels
-from traceability.storage.models import LabelIssue
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
 
@@ -67,22 +66,12 @@ def _reconciliation(session: SessionDep, lot: str) -> ReconciliationPublic:
 
 
 def _issued(
-    session: SessionDep, lot: str, rows: list[LabelIssue], resolver: str
+    session: SessionDep, lot: str, issued: list[vial_labels.IssuedNow]
 ) -> LabelsIssuedPublic:
-    session.flush()
-    printed = {
-        p.label.id: p
-        for p in vial_labels.printable(session, batch_records.get_batch(session, lot), resolver)
-    }
     return LabelsIssuedPublic(
         labels=[
-            IssuedLabelPublic(
-                serial=printed[r.id].vial.serial,
-                uri=printed[r.id].uri,
-                log_index=r.log_index,
-                reissue=r.replaces_id is not None,
-            )
-            for r in rows
+            IssuedLabelPublic(serial=i.serial, uri=i.uri, log_index=i.log_index, reissue=i.reissue)
+            for i in issued
         ],
         reconciliation=_reconciliation(session, lot),
     )
@@ -103,7 +92,8 @@ def issue_labels(
         rows = vial_labels.issue(
             call.session, context.log, call.signed, batch=batch, **call.context
         )
-        return _issued(call.session, lot, rows, resolver)
+        issued = vial_labels.issued_now(call.session, batch, rows, resolver)
+        return _issued(call.session, lot, issued)
 
 
 @router.post(
@@ -121,7 +111,8 @@ def reissue_labels(
         rows = vial_labels.reissue(
             call.session, context.log, call.signed, batch=batch, **call.context
         )
-        return _issued(call.session, lot, rows, resolver)
+        issued = vial_labels.issued_now(call.session, batch, rows, resolver)
+        return _issued(call.session, lot, issued)
 
 
 @router.get(

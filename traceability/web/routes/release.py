@@ -20,7 +20,7 @@ from traceability.errors import NotFoundError
 from traceability.services import batch_records, documents, esignature, release
 from traceability.services.auth import Authenticated
 from traceability.services.proof.batch import require_proven
-from traceability.storage.models import Disposition
+from traceability.services.release import DispositionPublic, disposition_public
 from traceability.web.deps import ContextDep, EvidenceDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
@@ -101,34 +101,6 @@ class ESignatureFields(BaseModel):
 
 class DispositionBody(SignedRequest):
     esignature: ESignatureFields
-
-
-class DispositionPublic(BaseModel):
-    lot: str
-    decision: str
-    meaning: str
-    justification: str | None
-    signer: str
-    printed_name: str
-    signed_at: str
-    manifestation: str
-    log_index: int
-    state: str
-
-
-def disposition_public(lot: str, state: str, row: Disposition) -> DispositionPublic:
-    return DispositionPublic(
-        lot=lot,
-        decision=row.decision,
-        meaning=row.meaning,
-        justification=row.justification,
-        signer=row.signer,
-        printed_name=row.printed_name,
-        signed_at=row.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        manifestation=release.manifestation(row).line(),
-        log_index=row.log_index,
-        state=state,
-    )
 
 
 @router.post(
