@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from traceability.custody_log import signed_requests
@@ -20,7 +21,7 @@ from traceability.domain.deviations import (
     check_can_change,
     state_of,
 )
-from traceability.errors import InvalidInputError
+from traceability.errors import InvalidInputError, NotFoundError
 from traceability.services import audit_trail, batch_records
 from traceability.services.qc_results import expect_about_open_batch
 from traceability.services.users import find_by_username
@@ -53,6 +54,44 @@ def events_of(session: Session, deviation: Deviation) -> Sequence[DeviationEvent
 
 def state(session: Session, deviation: Deviation) -> DeviationState:
     return state_of([e.kind for e in events_of(session, deviation)])
+
+
+def get_deviation(session: Session, deviation_id: int) -> Deviation:
+    """A deviation by id, for a caller that holds one of its events' foreign key."""
+    row = session.get(Deviation, deviation_id)
+    if row is None:
+        raise NotFoundError(f"no deviation {deviation_id}")
+    return row
+
+
+class DeviationPublic(BaseModel):
+    id: int
+    title: str
+    description: str
+    severity: str
+    recorded_by: str
+    log_index: int
+    state: str
+    assignee: str | None
+    conclusion: str | None
+
+
+def deviation_public(session: Session, row: Deviation) -> DeviationPublic:
+    """A deviation with where it stands: its state, latest assignee and conclusion, all
+    read from its events (the deviation row itself never changes)."""
+    events = events_of(session, row)
+    assert row.id is not None  # noqa: S101 - stored
+    return DeviationPublic(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        severity=row.severity,
+        recorded_by=row.recorded_by,
+        log_index=row.log_index,
+        state=state(session, row).value,
+        assignee=next((e.assignee for e in reversed(events) if e.assignee), None),
+        conclusion=next((e.conclusion for e in events if e.conclusion), None),
+    )
 
 
 def record(

@@ -19,7 +19,7 @@ from traceability.custody_log.appender import CustodyLog
 from traceability.domain.actor import Actor
 from traceability.domain.roles import Role
 from traceability.errors import NotFoundError, PermissionDeniedError
-from traceability.services.users import get_user
+from traceability.services.users import current_user
 from traceability.storage.models import ActorKey, User
 
 
@@ -61,8 +61,7 @@ def register_own_key(
 ) -> KeyPublic:
     """Register a key for the signed-in caller; the proof of possession names them, so
     their account is read in this unit of work (the caller's own, never another's)."""
-    assert actor.user_id is not None  # noqa: S101 - a signed-in caller has an account
-    user = get_user(session, actor.user_id)
+    user = current_user(session, actor)
     key = key_log.register_key(
         session, log, user=user, actor=actor, public_key=public_key, label=label, pop=pop, now=now
     )

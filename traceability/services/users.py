@@ -80,6 +80,14 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def current_user(session: Session, actor: Actor) -> User:
+    """The signed-in caller's own account, loaded in this unit of work: the user that
+    authentication read belongs to no session, and a use case that writes needs its
+    own copy."""
+    assert actor.user_id is not None  # noqa: S101 - a signed-in caller has an account
+    return get_user(session, actor.user_id)
+
+
 def find_by_username(session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == username)).first()
 

@@ -10,21 +10,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from labels.digital_link import batch_uri, product_uri
 from traceability.custody_log.signed_requests import SignedStatement, read_signed
-from traceability.domain.qc_record import record_status
 from traceability.domain.roles import Role
 from traceability.services import batch_records, qc_results, release
 from traceability.services import deviations as deviation_service
+from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
-from traceability.storage.models import Batch, Deviation, Product, SpecificationVersion, User
+from traceability.services.batch_record_view import (
+    BatchPublic,
+    ProductPublic,
+    ResultPublic,
+    SpecificationVersionPublic,
+    batch_public,
+    product_public,
+    version_public,
+)
+from traceability.services.deviations import DeviationPublic, deviation_public
 from traceability.web.context import ServiceContext
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
@@ -48,55 +55,6 @@ class SignedRequest(BaseModel):
     signature: Text = Field(max_length=200, description="base64 Ed25519 signature")
 
 
-class SpecificationVersionPublic(BaseModel):
-    version: int
-    document: dict[str, Any]
-    log_index: int
-    created_by: str
-    created_at: datetime
-
-
-class ProductPublic(BaseModel):
-    code: str
-    name: str
-    gtin: str
-    uri: str
-    processing_class: str
-    storage_condition: str
-    isbt128_facility: str | None
-    specifications: list[SpecificationVersionPublic]
-
-
-class VialPublic(BaseModel):
-    serial: str
-    uri: str
-    log_index: int
-
-
-class ResultPublic(BaseModel):
-    id: int
-    test: str
-    values: dict[str, Any]
-    unit: str | None
-    method: str
-    instrument: str
-    reagent_lots: list[str]
-    analyst: str
-    tested_at: datetime
-    assay_valid: bool
-    verdict: str
-    reasons: list[str]
-    supersedes: int | None
-    reason: str | None
-    entered_by: str
-    log_index: int
-    review: str | None
-    reviewed_by: str | None = None
-    review_comment: str | None = None
-    """Why the reviewer approved or, above all, sent the result back."""
-    oos: str | None
-
-
 class ReviewPublic(BaseModel):
     result: int
     decision: str
@@ -111,25 +69,6 @@ class OosPublic(BaseModel):
     reason: str
     decided_by: str
     log_index: int
-
-
-class BatchPublic(BaseModel):
-    lot: str
-    uri: str
-    product: str
-    donor_code: str
-    processing_class: str
-    manufactured_on: date
-    expires_on: date
-    specification_version: int
-    state: str
-    log_index: int
-    created_by: str
-    site: str | None = None
-    """The lab that makes the batch; only those who act for it keep its record."""
-    vials: list[VialPublic]
-    tests: dict[str, str]
-    results: list[ResultPublic]
 
 
 @dataclass(frozen=True)
@@ -154,100 +93,12 @@ def signed_call(
             session,
             signed,
             {
-                "user": _user(auth, session),
+                "user": user_service.current_user(session, auth.actor),
                 "actor": auth.actor,
                 "resolver": context.settings.resolver_base,
                 "now": context.clock(),
             },
         )
-
-
-def _user(auth: Authenticated, session: Session) -> User:
-    user = session.get(User, auth.user.id)
-    assert user is not None  # noqa: S101 - authenticated just now
-    return user
-
-
-def _product_public(session: Session, product: Product, resolver: str) -> ProductPublic:
-    return ProductPublic(
-        code=product.code,
-        name=product.name,
-        gtin=product.gtin,
-        uri=product_uri(resolver, product.gtin),
-        processing_class=product.processing_class,
-        storage_condition=product.storage_condition,
-        isbt128_facility=product.isbt128_facility,
-        specifications=[_version_public(v) for v in batch_records.versions_of(session, product)],
-    )
-
-
-def _version_public(row: SpecificationVersion) -> SpecificationVersionPublic:
-    return SpecificationVersionPublic(
-        version=row.version,
-        document=row.document,
-        log_index=row.log_index,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
-
-
-def batch_public(session: Session, batch: Batch, resolver: str) -> BatchPublic:
-    product = session.get(Product, batch.product_id)
-    version = session.get(SpecificationVersion, batch.specification_version_id)
-    assert product is not None and version is not None  # noqa: S101 - foreign keys
-    specification = batch_records.specification_of(session, batch)
-    views = {v.id: v for v in qc_results.views(session, batch)}
-    stored = qc_results.results_of(session, batch)
-    reviews = qc_results.reviews_of(session, stored)
-    results = [
-        ResultPublic(
-            id=r.id,
-            test=r.test,
-            values=r.values,
-            unit=r.unit,
-            method=r.method,
-            instrument=r.instrument,
-            reagent_lots=r.reagent_lots,
-            analyst=r.analyst,
-            tested_at=r.tested_at,
-            assay_valid=r.assay_valid,
-            verdict=r.verdict,
-            reasons=r.reasons,
-            supersedes=r.supersedes_id,
-            reason=r.reason,
-            entered_by=r.entered_by,
-            log_index=r.log_index,
-            review=views[r.id].review,
-            reviewed_by=reviews[r.id].reviewer if r.id in reviews else None,
-            review_comment=reviews[r.id].comment if r.id in reviews else None,
-            oos=views[r.id].oos,
-        )
-        for r in stored
-        if r.id is not None
-    ]
-    return BatchPublic(
-        lot=batch.lot,
-        uri=batch_uri(resolver, product.gtin, batch.lot),
-        product=product.code,
-        donor_code=batch.donor_code,
-        processing_class=batch.processing_class,
-        manufactured_on=batch.manufactured_on,
-        expires_on=batch.expires_on,
-        specification_version=version.version,
-        state=batch.state,
-        log_index=batch.log_index,
-        created_by=batch.created_by,
-        site=site.code if (site := batch_records.site_of(session, batch)) else None,
-        vials=[
-            VialPublic(serial=v.serial, uri=v.uri, log_index=v.log_index)
-            for v in batch_records.vials_of(session, batch)
-        ],
-        tests={
-            code: status.value
-            for code, status in record_status(specification, list(views.values())).items()
-        },
-        results=results,
-    )
 
 
 @router.post(
@@ -269,7 +120,7 @@ def register_product(
             **call.context,
         )
         session.flush()
-        return _product_public(session, product, resolver)
+        return product_public(session, product, resolver)
 
 
 @router.get("/products", response_model=list[ProductPublic], summary="Every product")
@@ -277,7 +128,7 @@ def list_products(
     auth: RecordReader, context: ContextDep, session: SessionDep
 ) -> list[ProductPublic]:
     return [
-        _product_public(session, p, context.settings.resolver_base)
+        product_public(session, p, context.settings.resolver_base)
         for p in batch_records.list_products(session)
     ]
 
@@ -290,7 +141,7 @@ def list_products(
 def get_product(
     code: str, auth: RecordReader, context: ContextDep, session: SessionDep
 ) -> ProductPublic:
-    return _product_public(
+    return product_public(
         session, batch_records.get_product(session, code), context.settings.resolver_base
     )
 
@@ -315,7 +166,7 @@ def add_specification(
             **call.context,
         )
         session.flush()
-        return _version_public(row)
+        return version_public(row)
 
 
 @router.post(
@@ -469,34 +320,6 @@ def conclude_oos(
         )
 
 
-class DeviationPublic(BaseModel):
-    id: int
-    title: str
-    description: str
-    severity: str
-    recorded_by: str
-    log_index: int
-    state: str
-    assignee: str | None
-    conclusion: str | None
-
-
-def deviation_public(session: Session, row: Deviation) -> DeviationPublic:
-    events = deviation_service.events_of(session, row)
-    assert row.id is not None  # noqa: S101 - stored
-    return DeviationPublic(
-        id=row.id,
-        title=row.title,
-        description=row.description,
-        severity=row.severity,
-        recorded_by=row.recorded_by,
-        log_index=row.log_index,
-        state=deviation_service.state(session, row).value,
-        assignee=next((e.assignee for e in reversed(events) if e.assignee), None),
-        conclusion=next((e.conclusion for e in events if e.conclusion), None),
-    )
-
-
 DeviationWriter = Annotated[Authenticated, Depends(RequireRoles(Role.lab, Role.qa))]
 DeviationManager = Annotated[Authenticated, Depends(RequireRoles(Role.qa))]
 
@@ -560,6 +383,6 @@ def change_deviation(
             batch=batch,
             **call.context,
         )
-        row = session.get(Deviation, event.deviation_id)
-        assert row is not None  # noqa: S101 - a foreign key
-        return deviation_public(session, row)
+        return deviation_public(
+            session, deviation_service.get_deviation(session, event.deviation_id)
+        )

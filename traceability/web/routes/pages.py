@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -22,8 +21,7 @@ from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
 from traceability.domain.disposition import FROM as DISPOSITION_FROM
 from traceability.domain.disposition import MEANINGS, Decision
-from traceability.domain.disposition import RELEASES as RELEASE_DECISIONS
-from traceability.domain.qc_record import CLOSED_STATES, BatchState
+from traceability.domain.qc_record import CLOSED_STATES
 from traceability.domain.roles import Role, parse_roles
 from traceability.domain.specifications import specification_from_json, specification_to_json
 from traceability.errors import TraceabilityError
@@ -41,9 +39,8 @@ from traceability.services import release as release_service
 from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
+from traceability.services.batch_record_view import batch_public
 from traceability.services.proof.batch import BatchProof, check_batch
-from traceability.services.stored import stored
-from traceability.storage.models import Batch
 from traceability.web.context import ServiceContext
 from traceability.web.deps import (
     Admin,
@@ -56,7 +53,6 @@ from traceability.web.deps import (
 from traceability.web.fields import RowCursor, Text
 from traceability.web.pages import render
 from traceability.web.problems import status_for
-from traceability.web.routes import batches as batch_routes
 from traceability.web.routes import users as user_routes
 from traceability.web.routes.batches import RecordReader
 from traceability.web.routes.batches import Reviewer as ReviewerPage
@@ -228,7 +224,7 @@ def batches_page(
     resolver = context.settings.resolver_base
     rows = []
     for batch in batch_records.list_batches(session):
-        public = batch_routes.batch_public(session, batch, resolver)
+        public = batch_public(session, batch, resolver)
         counts = Counter(public.tests.values())
         rows.append({**public.model_dump(), "summary": sorted(counts.items())})
     return render(request, "batches.html", {"batches": rows})
@@ -245,7 +241,7 @@ def batch_page(
 ) -> Response:
     batch = batch_records.get_batch(session, lot)
     proof = check_batch(session, evidence, batch)
-    public = batch_routes.batch_public(session, batch, context.settings.resolver_base)
+    public = batch_public(session, batch, context.settings.resolver_base)
     superseded = {r.supersedes for r in public.results if r.supersedes}
     current = {r.test: r for r in public.results if r.id not in superseded}
     keeps = batch_records.keeps_record(session, batch, auth.user)
@@ -271,7 +267,10 @@ def batch_page(
         and {Role.lab, Role.qa} & parse_roles(u.roles)
         and batch_records.keeps_record(session, batch, u)
     ]
-    release_view = _release_view(session, batch, auth, context, keeps=keeps, proof=proof)
+    record = release_service.release_record(
+        session, batch, today=context.clock().date(), proof=proof, alarms=context.alarms()
+    )
+    release_view = _release_view(session, record, auth, keeps=keeps, proof=proof)
     can["can_decide"] = bool(release_view["decisions"])
     return render(
         request,
@@ -289,7 +288,7 @@ def batch_page(
             "spec": spec,
             "origin": context.log.origin,
             "deviations": [
-                batch_routes.deviation_public(session, d)
+                deviation_service.deviation_public(session, d)
                 for d in deviation_service.deviations_of(session, batch)
             ],
         },
@@ -298,44 +297,27 @@ def batch_page(
 
 def _release_view(
     session: SessionDep,
-    batch: Batch,
+    record: release_service.ReleaseRecord,
     auth: Authenticated,
-    context: ContextDep,
     *,
     keeps: bool,
     proof: BatchProof,
 ) -> dict[str, object]:
     """The batch page's release section: checklist, decisions, signatures, recall."""
-    today = context.clock().date()
-    gate = partial(
-        release_service.gate, session, batch, today=today, proof=proof, alarms=context.alarms()
-    )
-    readiness = gate()
-    conditional = not readiness.passed and gate(conditional=True).passed
-    state = stored(BatchState, batch.state, f"batch {batch.lot}")
     decisions = (
-        [d.value for d in Decision if state in DISPOSITION_FROM[d]]
+        [d.value for d in Decision if record.state in DISPOSITION_FROM[d]]
         if keeps and auth.actor.has_any(Role.qa)
         else []
     )
-    rows = release_service.dispositions_of(session, batch)
     return {
-        "readiness": readiness,
-        "conditional_ready": conditional,
+        "readiness": record.readiness,
+        "conditional_ready": record.conditional_ready,
         "decisions": decisions,
         "meanings": {d.value: m for d, m in MEANINGS.items()},
         "first_signature": esignature.first_in_session(session, auth),
-        "dispositions": [
-            {
-                "decision": r.decision,
-                "manifestation": release_service.manifestation(r).line(),
-                "justification": r.justification,
-                "log_index": r.log_index,
-            }
-            for r in rows
-        ],
-        "certificate": any(r.decision in RELEASE_DECISIONS for r in rows),
-        "recall": release_service.recall_of(session, batch),
+        "dispositions": record.dispositions,
+        "certificate": record.certificate,
+        "recall": record.recall,
         "can_audit": auth.actor.has_any(Role.auditor, Role.qa),
         "proof": proof,
     }
@@ -384,7 +366,7 @@ def deviations_page(
     """Every deviation across batches (open ones by default): QA's worklist."""
     rows = []
     for deviation, lot in deviation_service.all_deviations(session):
-        public = batch_routes.deviation_public(session, deviation)
+        public = deviation_service.deviation_public(session, deviation)
         if show == "all" or public.state != "closed":
             rows.append({"lot": lot, "deviation": public})
     return render(request, "deviations.html", {"rows": rows, "show": show})
