@@ -29,8 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import groupby
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import Field, StrictInt
+
+from traceability.domain.what import Refusal, Text4000, What
 from traceability.errors import InvalidInputError
 
 ExcursionKind = Literal["above", "below"]
@@ -603,3 +606,10 @@ def parse_sensor_readings(data: object) -> list[Reading]:
     if not readings:
         raise InvalidInputError("no temperature readings", field=SENSOR_FIELD)
     return readings
+
+
+class ExcursionClosing(What):
+    """`coldchain.excursion.closed`: QA's assessment of one excursion, which closes it."""
+
+    excursion: Annotated[StrictInt, Field(ge=1), Refusal("{name} is the excursion's id")]
+    assessment: Text4000

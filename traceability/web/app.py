@@ -20,7 +20,7 @@ from traceability.services.proof.self_check import SelfCheck
 from traceability.settings import Settings, get_settings
 from traceability.storage.database import Database, create_db_engine
 from traceability.storage.group_commit import GroupCommit
-from traceability.web import api_docs, guard, problems
+from traceability.web import api_docs, guard, problems, statement_docs
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
 from traceability.web.headers import SecurityHeaders
 from traceability.web.rate_limit import SlidingWindowLimiter
@@ -142,6 +142,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    statement_docs.install(app)  # each signed route's body documents its statement's `what`
 
     return app
 

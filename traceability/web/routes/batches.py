@@ -35,6 +35,7 @@ from traceability.services.deviations import DeviationPublic, deviation_public
 from traceability.web.context import ServiceContext
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
+from traceability.web.statement_docs import statement_kinds
 
 router = APIRouter(tags=["batch records"])
 
@@ -106,6 +107,7 @@ def signed_call(
     response_model=ProductPublic,
     status_code=201,
     summary="Register a product with specification version 1 (signed)",
+    openapi_extra=statement_kinds("product.registered"),
 )
 def register_product(
     body: SignedRequest, auth: SpecificationWriter, context: ContextDep
@@ -151,6 +153,7 @@ def get_product(
     response_model=SpecificationVersionPublic,
     status_code=201,
     summary="Add the next specification version (signed)",
+    openapi_extra=statement_kinds("spec.version.created"),
 )
 def add_specification(
     code: str, body: SignedRequest, auth: SpecificationWriter, context: ContextDep
@@ -174,6 +177,7 @@ def add_specification(
     response_model=BatchPublic,
     status_code=201,
     summary="Register a batch and commission its vials (signed)",
+    openapi_extra=statement_kinds("batch.registered"),
 )
 def register_batch(body: SignedRequest, auth: BatchWriter, context: ContextDep) -> BatchPublic:
     resolver = context.settings.resolver_base
@@ -223,6 +227,7 @@ OosDecider = Annotated[Authenticated, Depends(RequireRoles(Role.qa))]
     response_model=ResultPublic,
     status_code=201,
     summary="Enter a QC result (signed); evaluated at once against the specification",
+    openapi_extra=statement_kinds("qc.result.entered"),
 )
 def enter_result(
     lot: Annotated[str, Path(max_length=20)],
@@ -263,6 +268,7 @@ def enter_result(
     response_model=ReviewPublic,
     status_code=201,
     summary="Approve or send back a colleague's result (signed)",
+    openapi_extra=statement_kinds("qc.result.reviewed"),
 )
 def review_result(
     lot: Annotated[str, Path(max_length=20)],
@@ -294,6 +300,7 @@ def review_result(
     response_model=OosPublic,
     status_code=201,
     summary="Conclude an OOS investigation: confirmed or invalidated (signed, QA)",
+    openapi_extra=statement_kinds("oos.concluded"),
 )
 def conclude_oos(
     lot: Annotated[str, Path(max_length=20)],
@@ -341,6 +348,7 @@ def list_deviations(
     response_model=DeviationPublic,
     status_code=201,
     summary="Record a deviation against a batch (signed, lab or qa)",
+    openapi_extra=statement_kinds("deviation.recorded"),
 )
 def record_deviation(
     lot: Annotated[str, Path(max_length=20)],
@@ -366,6 +374,7 @@ def record_deviation(
     response_model=DeviationPublic,
     status_code=201,
     summary="Assign (deviation.assigned) or close (deviation.closed) one (signed, qa)",
+    openapi_extra=statement_kinds("deviation.assigned", "deviation.closed"),
 )
 def change_deviation(
     lot: Annotated[str, Path(max_length=20)],

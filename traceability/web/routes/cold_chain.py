@@ -34,6 +34,7 @@ from traceability.storage.models import Shipper, Site, StorageUnit, User
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.pages import render
 from traceability.web.routes.batches import SignedRequest, signed_call
+from traceability.web.statement_docs import statement_kinds
 
 router = APIRouter(tags=["cold chain"])
 
@@ -379,6 +380,7 @@ def list_excursions(
     status_code=201,
     responses={409: {"description": "Already closed"}},
     summary="Close an excursion with QA's assessment (signed, QA)",
+    openapi_extra=statement_kinds("coldchain.excursion.closed"),
 )
 def close_excursion(body: SignedRequest, auth: Assessor, context: ContextDep) -> ExcursionPublic:
     resolver = context.settings.resolver_base

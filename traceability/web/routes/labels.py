@@ -19,6 +19,7 @@ from traceability.services.auth import Authenticated
 from traceability.services.label_printing import Printed, PrintJob, print_labels
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
+from traceability.web.statement_docs import statement_kinds
 
 router = APIRouter(tags=["labels"])
 
@@ -82,6 +83,7 @@ def _issued(
     response_model=LabelsIssuedPublic,
     status_code=201,
     summary="Issue first labels for a batch's vials, one log entry each (signed, lab or qa)",
+    openapi_extra=statement_kinds("labels.issued"),
 )
 def issue_labels(
     lot: Lot, body: SignedRequest, auth: LabelIssuer, context: ContextDep
@@ -101,6 +103,7 @@ def issue_labels(
     response_model=LabelsIssuedPublic,
     status_code=201,
     summary="Reissue labels with a reason; the old tags become void (signed, lab or qa)",
+    openapi_extra=statement_kinds("labels.reissued"),
 )
 def reissue_labels(
     lot: Lot, body: SignedRequest, auth: LabelIssuer, context: ContextDep

@@ -24,6 +24,7 @@ from traceability.services.release import DispositionPublic, disposition_public
 from traceability.web.deps import ContextDep, EvidenceDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
+from traceability.web.statement_docs import statement_kinds
 
 router = APIRouter(tags=["release"])
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class DispositionBody(SignedRequest):
     response_model=DispositionPublic,
     status_code=201,
     summary="Decide the batch's disposition, e-signed (QA; release only through the gate)",
+    openapi_extra=statement_kinds("batch.disposition.decided"),
     responses={
         403: {"description": "Not QA, wrong password, or you entered or reviewed its results"},
         409: {"description": "The gate fails (every failing check listed) or not from this state"},
