@@ -319,6 +319,12 @@ def list_batches(session: Session) -> Sequence[Batch]:
     return session.exec(select(Batch).order_by(col(Batch.id).desc())).all()
 
 
+def lot_of(session: Session, vial: Vial) -> str | None:
+    """The lot of the vial's batch (None only if the row is missing: a foreign key)."""
+    batch = session.get(Batch, vial.batch_id)
+    return batch.lot if batch is not None else None
+
+
 def vials_of(session: Session, batch: Batch) -> Sequence[Vial]:
     return session.exec(select(Vial).where(Vial.batch_id == batch.id).order_by(col(Vial.id))).all()
 

@@ -127,6 +127,17 @@ def limits_of(row: StorageUnit | Shipper) -> rules.TemperatureLimits:
     )
 
 
+def limits_text(row: StorageUnit | Shipper) -> str:
+    """A unit's or shipper's limits as people write them: "<= -150 °C, 10 min allowed"."""
+    if row.max_celsius is not None and row.min_celsius is not None:
+        text = f"{row.min_celsius} to {row.max_celsius} °C"
+    elif row.max_celsius is not None:
+        text = f"<= {row.max_celsius} °C"
+    else:
+        text = f">= {row.min_celsius} °C"
+    return f"{text}, {row.allowed_excursion_minutes} min allowed outside"
+
+
 def unit_place(session: Session, unit: StorageUnit, resolver: str) -> Place:
     site = session.get(Site, unit.site_id)
     assert site is not None  # noqa: S101 - a foreign key

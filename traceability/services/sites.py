@@ -251,8 +251,23 @@ def create_shipper(
     return shipper
 
 
+def latest_shippers(session: Session, *, limit: int = 50) -> list[tuple[Shipper, str]]:
+    """The newest shippers first, each with its site's code ("" if the row is missing)."""
+    rows = session.exec(select(Shipper).order_by(col(Shipper.id).desc()).limit(limit)).all()
+    out = []
+    for shipper in rows:
+        site = session.get(Site, shipper.site_id)
+        out.append((shipper, site.code if site else ""))
+    return out
+
+
+def find_shipper(session: Session, code: str) -> Shipper | None:
+    """The shipper with this SSCC, or None (a scanned code that names nothing here)."""
+    return session.exec(select(Shipper).where(Shipper.sscc == code)).first()
+
+
 def get_shipper(session: Session, code: str) -> Shipper:
-    shipper = session.exec(select(Shipper).where(Shipper.sscc == code)).first()
+    shipper = find_shipper(session, code)
     if shipper is None:
         raise NotFoundError(f"no shipper {code!r}")
     return shipper

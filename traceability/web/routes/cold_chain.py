@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
@@ -29,8 +29,8 @@ from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError, PermissionDeniedError
 from traceability.services import cold_chain
 from traceability.services import sites as site_service
+from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
-from traceability.storage.models import Shipper, Site, StorageUnit, User
 from traceability.web.deps import ContextDep, RequireRoles, SessionDep
 from traceability.web.pages import render
 from traceability.web.routes.batches import SignedRequest, signed_call
@@ -257,12 +257,6 @@ def _upload_public(
     )
 
 
-def _user(session: Session, auth: Authenticated) -> User:
-    user = session.get(User, auth.user.id)
-    assert user is not None  # noqa: S101 - authenticated
-    return user
-
-
 UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not a member of the unit's site"},
     404: {"description": "No such site, unit or shipper"},
@@ -292,7 +286,9 @@ def upload_unit_temperatures(
 ) -> UploadPublic:
     with context.db.read() as session:
         site_row, _ = cold_chain.find_unit(session, site, unit)
-        if not site_service.is_member(session, site_row, _user(session, auth)):
+        if not site_service.is_member(
+            session, site_row, user_service.current_user(session, auth.actor)
+        ):
             raise PermissionDeniedError(f"you do not act for site {site_row.code}")
     readings = readings_of(file)
     resolver = context.settings.resolver_base
@@ -305,7 +301,7 @@ def upload_unit_temperatures(
             readings=readings,
             source=file.source,
             sha256=file.sha256,
-            user=_user(session, auth),
+            user=user_service.current_user(session, auth.actor),
             actor=auth.actor,
             resolver=resolver,
             now=context.clock(),
@@ -340,7 +336,7 @@ def upload_shipper_temperatures(
             readings=readings,
             source=file.source,
             sha256=file.sha256,
-            user=_user(session, auth),
+            user=user_service.current_user(session, auth.actor),
             actor=auth.actor,
             resolver=resolver,
             now=context.clock(),
@@ -404,17 +400,6 @@ def close_excursion(body: SignedRequest, auth: Assessor, context: ContextDep) ->
 # --- the page -------------------------------------------------------------------------------
 
 
-def limits_text(row: StorageUnit | Shipper) -> str:
-    """A unit's or shipper's limits as people write them: "<= -150 °C, 10 min allowed"."""
-    if row.max_celsius is not None and row.min_celsius is not None:
-        text = f"{row.min_celsius} to {row.max_celsius} °C"
-    elif row.max_celsius is not None:
-        text = f"<= {row.max_celsius} °C"
-    else:
-        text = f">= {row.min_celsius} °C"
-    return f"{text}, {row.allowed_excursion_minutes} min allowed outside"
-
-
 @router.get("/ui/cold-chain", include_in_schema=False)
 def cold_chain_page(
     request: Request,
@@ -424,7 +409,7 @@ def cold_chain_page(
     show: Annotated[Literal["open", "all"], Query()] = "open",
 ) -> Response:
     resolver = context.settings.resolver_base
-    user = _user(session, auth)
+    user = user_service.current_user(session, auth.actor)
     member_of = {s.id for s in site_service.sites_of(session, user)}
     units = []
     for site in site_service.list_sites(session):
@@ -434,19 +419,18 @@ def cold_chain_page(
                 {
                     "site": site,
                     "unit": unit,
-                    "limits": limits_text(unit),
+                    "limits": cold_chain.limits_text(unit),
                     "uploads": cold_chain.uploads_for(session, place, limit=1),
                     "can_upload": site.id in member_of,
                 }
             )
     shippers = []
-    for shipper in session.exec(select(Shipper).order_by(col(Shipper.id).desc()).limit(50)).all():
-        site_row = session.get(Site, shipper.site_id)
+    for shipper, site_code in site_service.latest_shippers(session, limit=50):
         shippers.append(
             {
                 "shipper": shipper,
-                "site": site_row.code if site_row else "",
-                "limits": limits_text(shipper),
+                "site": site_code,
+                "limits": cold_chain.limits_text(shipper),
                 "uploads": cold_chain.uploads_for(
                     session, cold_chain.shipper_place(shipper), limit=1
                 ),

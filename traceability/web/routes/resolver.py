@@ -12,16 +12,22 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import select
 
 from labels.digital_link import VialId, batch_uri
 from labels.errors import IdentifierError
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
-from traceability.services import custody, custody_actions, vial_labels, vial_record
+from traceability.services import (
+    batch_records,
+    custody,
+    custody_actions,
+    sites,
+    vial_labels,
+    vial_record,
+)
+from traceability.services import users as user_service
 from traceability.services.proof.batch import check_batch
-from traceability.storage.models import Batch, Shipper, User
 from traceability.web.deps import ContextDep, MaybeUser, SessionDep, covered_evidence
 from traceability.web.pages import render
 from traceability.web.problems import wants_html
@@ -96,8 +102,7 @@ def resolve_vial(
         return JSONResponse(record.to_json(), headers={"Vary": "Accept, Cookie"})
     actions = None
     if auth is not None and auth.actor.has_any(Role.lab, Role.qa, Role.courier):
-        user = session.get(User, auth.user.id)
-        assert user is not None  # noqa: S101 - authenticated
+        user = user_service.current_user(session, auth.actor)
         actions = custody_actions.actions_for(session, user, vial, context.clock())
         if _someone_elses(actions) and auth.actor.has_any(Role.courier):
             # A courier holding a vial that is not theirs and not offered to them: flagged.
@@ -170,7 +175,7 @@ def resolve_shipper(
     request: Request, sscc: str, context: ContextDep, session: SessionDep, auth: MaybeUser
 ) -> Response:
     _limit(request, context)
-    shipper = session.exec(select(Shipper).where(Shipper.sscc == sscc)).first()
+    shipper = sites.find_shipper(session, sscc)
     if shipper is None:
         raise NotFoundError("no shipper with this SSCC is registered here")
     unit = custody.unit_for(session, shipper.uri)
@@ -178,8 +183,7 @@ def resolve_shipper(
     staff = auth is not None and auth.actor.has_any(*STAFF)
     vials = []
     for vial in unit.vials:
-        batch = session.get(Batch, vial.batch_id)
-        vials.append((vial, batch.lot if batch else ""))
+        vials.append((vial, batch_records.lot_of(session, vial) or ""))
     if _wants_json(request):
         body = {"sscc": shipper.sscc, "uri": shipper.uri, "state": state, "vials": len(vials)}
         if staff:
@@ -187,8 +191,7 @@ def resolve_shipper(
         return JSONResponse(body, headers={"Vary": "Accept, Cookie"})
     actions = None
     if unit.vials and auth is not None and auth.actor.has_any(Role.lab, Role.qa, Role.courier):
-        user = session.get(User, auth.user.id)
-        assert user is not None  # noqa: S101 - authenticated
+        user = user_service.current_user(session, auth.actor)
         actions = custody_actions.actions_for(session, user, unit.vials[0], context.clock())
     return render(
         request,

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from labels.digital_link import parse_vial_path
@@ -21,10 +21,9 @@ from labels.errors import IdentifierError
 from traceability.domain.label_tags import FLAGGED
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError, NotFoundError, TooLargeError
-from traceability.services import custody, vial_labels, vial_record
+from traceability.services import batch_records, custody, sites, vial_labels, vial_record
 from traceability.services.auth import Authenticated
 from traceability.services.image_scan import MAX_BYTES, decode_qr_codes
-from traceability.storage.models import Batch, Shipper
 from traceability.web.deps import ContextDep, RequireRoles
 from traceability.web.pages import render
 
@@ -79,7 +78,7 @@ def _describe(session: Session, text: str, context: ContextDep, by: str) -> Scan
     # Found by path, then held to the exact identity stored: a label made for another
     # resolver host names nothing here.
     if parts.path.startswith("/00/"):
-        shipper = session.exec(select(Shipper).where(Shipper.sscc == parts.path[4:])).first()
+        shipper = sites.find_shipper(session, parts.path[4:])
         if shipper is None or shipper.uri != _identity(text):
             return ScannedCode(text=text, kind="unknown")
         unit = custody.unit_for(session, shipper.uri)
@@ -160,12 +159,12 @@ def _scan(data: bytes, context: ContextDep, username: str) -> ScanResult:
 
 
 def _contents(session: Session, sscc: str, codes: list[ScannedCode]) -> ShipperContents:
-    shipper = session.exec(select(Shipper).where(Shipper.sscc == sscc)).one()
+    shipper = sites.get_shipper(session, sscc)
     seen = {(c.lot, c.serial) for c in codes if c.kind == "vial"}
     packed = [
-        (batch.lot, vial.serial)
+        (lot, vial.serial)
         for vial in custody.vials_in(session, shipper)
-        if (batch := session.get(Batch, vial.batch_id)) is not None
+        if (lot := batch_records.lot_of(session, vial)) is not None
     ]
     missing = [f"{lot} / vial {serial}" for lot, serial in packed if (lot, serial) not in seen]
     return ShipperContents(
