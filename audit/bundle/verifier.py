@@ -10,7 +10,6 @@ again from the evidence (``layout``). Then it builds the report (``report_sectio
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -26,7 +25,7 @@ from audit.bundle.layout import (
     batch_registration,
     bundle_members,
     note_text,
-    zip_members,
+    zip_bytes,
 )
 from audit.bundle.reader import DEFAULT_LIMITS, Bundle, ReadLimits, read_bundle
 from audit.bundle.report import Finding, Report
@@ -90,6 +89,8 @@ class Check:
         self.cosigners: list[str] = []
         self.findings: list[Finding] = []
         self.entries: dict[int, Entry] = {}
+        self.parsed: dict[int, Entry] = {}
+        """Every entry that parsed, by the index in its file name (reordered ones too)."""
         self.keys = KeyHistory()
         self.signers: dict[int, KeyRecord] = {}
         """The key record behind each entry whose signature and binding verified."""
@@ -172,6 +173,7 @@ class Check:
         except AuditError as e:
             self.find("malformed", index, f"not a well-formed log entry: {e}")
             return
+        self.parsed[index] = entry
         if entry.index != index:
             self.find("reordered", index, f"the entry stored as {index} says it is {entry.index}")
         else:
@@ -363,6 +365,7 @@ def _check_bytes(check: Check, log_key: str) -> None:
         else Consistency(
             bundle.consistency[0], bundle.consistency[1], tuple(bundle.consistency[2])
         ),
+        parsed=[check.parsed[index] for index in sorted(check.parsed)],
     )
     differ = False
     for name, data in expected.items():
@@ -375,11 +378,8 @@ def _check_bytes(check: Check, log_key: str) -> None:
                 else "is not what the signed evidence makes (changed, or written differently)"
             )
             check.find(kind, None, f"{name} {detail}")
-    if not differ:
-        out = io.BytesIO()
-        zip_members(out, expected)
-        if out.getvalue() != bundle.raw:
-            check.find("layout", None, "the zip's own bytes are not the layout a bundle has")
+    if not differ and zip_bytes(expected) != bundle.raw:
+        check.find("layout", None, "the zip's own bytes are not the layout a bundle has")
 
 
 def verify(
