@@ -399,3 +399,35 @@ def test_a_configuration_error_is_the_servers_503(api: Api) -> None:
     body = assert_problem(response, 503)
     assert body["code"] == "configuration" and "TRACE_SECRET_KEY" not in response.text
     assert response.headers["retry-after"]
+
+
+# --- 8. problems in the OpenAPI schema ----------------------------------------------------
+
+
+def test_every_operation_declares_its_problem_responses(api: Api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    assert "Problem" in schema["components"]["schemas"]
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            errors = {code for code in responses if code[0] in "45"}
+            for code in errors:
+                content = responses[code].get("content", {})
+                if list(content) != ["application/problem+json"]:
+                    missing.append(f"{method} {path} {code}: {list(content)}")
+            if path != "/healthz" and "503" not in errors:
+                missing.append(f"{method} {path}: no 503")
+            if operation.get("security") and not {"401", "403"} <= errors:
+                missing.append(f"{method} {path}: no 401/403")
+            if "requestBody" in operation and not {"400", "413", "422"} <= errors:
+                missing.append(f"{method} {path}: no 400/413/422")
+            if operation.get("parameters") and "422" not in errors:
+                missing.append(f"{method} {path}: no 422")
+    assert not missing, missing
+
+
+def test_a_wrong_method_is_a_405_naming_every_method_of_the_path(api: Api) -> None:
+    response = api.client.delete("/users")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET, POST"

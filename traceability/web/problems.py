@@ -14,6 +14,7 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from traceability.errors import (
     AccountLockedError,
@@ -151,6 +153,25 @@ def outage_problem(request: Request, outage: Outage) -> Response:
     )
 
 
+def routes_of(routes: list[Any]) -> Iterator[Route]:
+    """Every route, through the routers included (FastAPI keeps them nested; ours have no
+    prefix, so each route's path is its path)."""
+    for route in routes:
+        if isinstance(route, Route):
+            yield route
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            yield from routes_of(inner.routes)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in routes_of(request.app.routes):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    return sorted(methods)
+
+
 def _code(error: TraceabilityError) -> str:
     """`InvalidInputError` -> "invalid-input": a stable name clients can switch on."""
     name = type(error).__name__.removesuffix("Error") or "Traceability"
@@ -232,9 +253,12 @@ def install(app: FastAPI) -> None:
         detail = (
             error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
         )
-        return problem(
-            request, error.status_code, detail, code="http", headers=getattr(error, "headers", None)
-        )
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            # Starlette names the methods of the first route on the path only; a path
+            # with a GET route and a POST route then allowed one of them.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return problem(request, error.status_code, detail, code="http", headers=headers)
 
     @app.exception_handler(DataError)
     async def _data(request: Request, error: DataError) -> Response:

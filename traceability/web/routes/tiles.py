@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Path
 from fastapi.responses import PlainTextResponse, Response
 
 from audit.checkpoint import Checkpoint
@@ -105,6 +105,26 @@ def get_checkpoint(session: SessionDep) -> PlainTextResponse:
     )
 
 
+TileIndex = Annotated[
+    str,
+    Path(
+        description="N[.p/W]: three-digit groups, all but the last starting with x",
+        # In the schema only: the route's own parser refuses the rest naming N or W.
+        json_schema_extra={
+            "pattern": r"^(x(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})/(x[0-9]{3}/)*)?[0-9]{3}"
+            r"(\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+        },
+    ),
+]
+TileLevel = Annotated[
+    str,
+    Path(
+        description="L: the level, 0 to 63",
+        json_schema_extra={"pattern": "^([0-9]|[1-5][0-9]|6[0-3])$"},
+    ),
+]
+
+
 @router.get(
     "/tile/entries/{index:path}",
     response_class=Response,
@@ -112,7 +132,7 @@ def get_checkpoint(session: SessionDep) -> PlainTextResponse:
     summary="Entry bundle N[.p/W]: entries 256N.. as uint16 length + exact bytes (C2SP tlog-tiles)",
 )
 def get_entry_bundle(
-    index: str,
+    index: TileIndex,
     session: SessionDep,
     accept_encoding: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -133,7 +153,7 @@ def get_entry_bundle(
     responses=_OCTETS,
     summary="Level-L tile N[.p/W]: the tree's hashes at height 8L, 256N.. (C2SP tlog-tiles)",
 )
-def get_tile(level: str, index: str, session: SessionDep) -> Response:
+def get_tile(level: TileLevel, index: TileIndex, session: SessionDep) -> Response:
     try:
         number = parse_level(level)
     except TilePathError as e:
