@@ -30,6 +30,9 @@ Inspector = Annotated[Authenticated, Depends(RequireRoles(Role.auditor, Role.qa)
 Lot = Annotated[str, Query(min_length=1, max_length=20, description="The batch's lot")]
 BatchLot = Annotated[str, Path(max_length=20)]
 MAX_NOTE_BYTES = 16 * 1024
+MAX_QUERY_NOTE = 4096
+"""In a query string a note's characters are percent-encoded, up to 12 bytes each: the
+HTTP server refuses request lines past 64 KB before any route sees them."""
 ZIP_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
 
 
@@ -69,8 +72,9 @@ def get_bundle(
     since: Annotated[
         str | None,
         Query(
-            max_length=MAX_NOTE_BYTES,
-            description="A signed checkpoint note you hold: adds a consistency proof from it",
+            max_length=MAX_QUERY_NOTE,
+            description="A signed checkpoint note you hold: adds a consistency proof from it "
+            "(a longer one goes in the body of POST /audit/bundles)",
         ),
     ] = None,
 ) -> Response:
