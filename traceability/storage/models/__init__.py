@@ -10,14 +10,12 @@ triggers that refuse UPDATE and DELETE on both engines.
 from __future__ import annotations
 
 from traceability.storage.models.accounts import (
+    APPEND_ONLY_TABLES,
     AuditTrailEntry,
-    AuditTrailEntryPublic,
     AuthSession,
     SignInEvent,
-    SignInEventPublic,
     User,
     UserBase,
-    UserPublic,
 )
 from traceability.storage.models.cold_chain import (
     Excursion,
@@ -37,6 +35,7 @@ from traceability.storage.models.custody import (
     StorageUnit,
 )
 from traceability.storage.models.log import (
+    LOG_TABLES,
     ActorKey,
     CheckpointCosignatureRow,
     CheckpointRow,
@@ -65,9 +64,10 @@ from traceability.storage.models.release import (
 )
 
 __all__ = [
+    "APPEND_ONLY_TABLES",
+    "LOG_TABLES",
     "ActorKey",
     "AuditTrailEntry",
-    "AuditTrailEntryPublic",
     "AuthSession",
     "Batch",
     "CheckpointCosignatureRow",
@@ -97,7 +97,6 @@ __all__ = [
     "RequestNonce",
     "Shipper",
     "SignInEvent",
-    "SignInEventPublic",
     "Site",
     "SiteMember",
     "SpecificationVersion",
@@ -105,6 +104,5 @@ __all__ = [
     "TemperatureUpload",
     "User",
     "UserBase",
-    "UserPublic",
     "Vial",
 ]

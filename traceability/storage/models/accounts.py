@@ -31,15 +31,6 @@ class User(UserBase, table=True):
     password_changed_at: datetime = utc_field()
 
 
-class UserPublic(SQLModel):
-    id: int
-    username: str
-    full_name: str
-    roles: list[str]
-    is_active: bool
-    created_at: datetime
-
-
 class AuthSession(SQLModel, table=True):
     """A bearer token or a web sign-in; only the token's SHA-256 is kept."""
 
@@ -70,17 +61,6 @@ class SignInEvent(SQLModel, table=True):
     reason: str = Field(max_length=64)
 
 
-class SignInEventPublic(SQLModel):
-    id: int
-    at: datetime
-    username: str
-    user_id: int | None
-    success: bool
-    channel: str
-    client: str | None
-    reason: str
-
-
 class AuditTrailEntry(SQLModel, table=True):
     """One creation or correction of a record (21 CFR 11.10(e)). Append-only.
 
@@ -101,13 +81,5 @@ class AuditTrailEntry(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class AuditTrailEntryPublic(SQLModel):
-    id: int
-    at: datetime
-    actor_user_id: int | None
-    actor: str
-    action: str
-    record_type: str
-    record_id: str
-    changes: list[dict[str, Any]]
-    reason: str | None
+APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_trail", "sign_in_events")
+"""Evidence tables; the database refuses UPDATE and DELETE on them."""

@@ -120,9 +120,6 @@ class KeyRevocation(SQLModel, table=True):
     reason: str = Field(max_length=2000)
 
 
-APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_trail", "sign_in_events")
-"""Evidence tables; the database refuses UPDATE and DELETE on them."""
-
 LOG_TABLES: tuple[str, ...] = (
     "log_entries",
     "log_nodes",
@@ -130,3 +127,4 @@ LOG_TABLES: tuple[str, ...] = (
     "actor_keys",
     "key_revocations",
 )
+"""The custody log's tables (entries, nodes, checkpoints, keys)."""
