@@ -65,7 +65,9 @@ EVENT_NAMES: dict[str, str] = {
     "custody.pack": "Packed",
     "custody.handover.offered": "Handover offered",
     "custody.handover.accepted": "Handover accepted",
+    "custody.handed_to_courier": "Handed to courier",
     "custody.hand_to_courier": "Handed to courier",
+    "custody.handed_to_site": "Handed to site",
     "custody.hand_to_site": "Handed to site",
     "custody.dispatched": "Dispatched",
     "custody.dispatch": "Dispatched",
@@ -75,12 +77,18 @@ EVENT_NAMES: dict[str, str] = {
     "custody.administer": "Administered",
     "custody.destroyed": "Destroyed",
     "custody.destroy": "Destroyed",
+    "coldchain.excursion.detected": "Temperature excursion",
     "coldchain.excursion": "Temperature excursion",
     "coldchain.excursion.closed": "Excursion closed",
     "batch.recalled": "Batch recalled",
 }
 """Words for the entry types a vial's timeline shows, for people reading a report. The
-type itself stays in ``TimelineEvent.type``; a type not listed here reads as itself."""
+type itself stays in ``TimelineEvent.type``; a type not listed here reads as itself.
+Each kind is listed under its current name and the names it was written under before
+(the service's ``statement_kinds``; a test holds the two together)."""
+
+DISPOSITION_TYPES = ("batch.disposition.decided", "batch.disposition")
+"""A disposition's entry type, current name first (``batch.disposition`` before the rule)."""
 
 
 def event_name(entry_type: str) -> str:
@@ -218,7 +226,7 @@ def build_report(check: Check, since: Checkpoint | None) -> Report:
                     e.index not in flagged,
                 )
             )
-        elif e.type == "batch.disposition":
+        elif e.type in DISPOSITION_TYPES:
             justification = e.what.get("justification")
             report.dispositions.append(
                 DispositionLine(

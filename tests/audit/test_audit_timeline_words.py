@@ -16,6 +16,7 @@ def where(what: dict[str, Any], place: dict[str, Any] | None = None) -> str:
 
 def test_event_types_read_as_words_and_unknown_ones_as_themselves() -> None:
     assert bundle.event_name("custody.hand_to_courier") == "Handed to courier"
+    assert bundle.event_name("custody.handed_to_courier") == "Handed to courier"
     assert bundle.event_name("custody.handover.accepted") == "Handover accepted"
     assert bundle.event_name("vial.commissioned") == "Commissioned"
     assert bundle.event_name("something.new") == "something.new"

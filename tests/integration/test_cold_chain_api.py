@@ -78,7 +78,9 @@ def excursion_entries(w: World, vial: str) -> list[dict[str, Any]]:
     history = w.api.client.get("/log/history", headers=w.quinn.headers, params={"subject": vial})
     assert history.status_code == 200, history.text
     return [
-        e["body"] for e in history.json()["entries"] if e["body"]["type"] == "coldchain.excursion"
+        e["body"]
+        for e in history.json()["entries"]
+        if e["body"]["type"] == "coldchain.excursion.detected"
     ]
 
 
@@ -172,7 +174,7 @@ def test_every_vial_in_the_unit_during_an_excursion_gets_a_log_entry_and_no_othe
     assert uploaded["what"]["excursions"][0]["peak_celsius"] == "-140.5"
 
     logged = entry(w, found["vials"][0]["log_index"])
-    assert logged["type"] == "coldchain.excursion" and logged["subject"] == here
+    assert logged["type"] == "coldchain.excursion.detected" and logged["subject"] == here
     assert logged["what"] == {
         "excursion": found["id"],
         "kind": "above",

@@ -323,11 +323,11 @@ def test_packing_moves_a_shippers_vials_together(world: World) -> None:
         "/log/history", params={"subject": vials[0]}, headers=w.quinn.headers
     ).json()
     types = [e["body"]["type"] if "body" in e else e["type"] for e in history["entries"]]
-    assert types[-4:] == [
-        "custody.pack",
-        "custody.hand_to_courier",
-        "custody.hand_to_site",
-        "custody.receive",
+    assert types[-4:] == [  # <subject>.<past participle> (statement_kinds)
+        "custody.packed",
+        "custody.handed_to_courier",
+        "custody.handed_to_site",
+        "custody.received",
     ], types
     report = verify_log(w.api.db, w.api.app.state.context.log.keys.log.verifier())
     assert report.ok, report.findings

@@ -101,11 +101,14 @@ def decide(
     justification: str | None = None,
     username: str | None = "same",
     password: str = PASSWORD,
+    type_name: str = "batch.disposition",
 ) -> Any:
+    """Signed under the kind's name before issue 18 unless `type_name` says otherwise:
+    such entries, in existing logs and from older clients, must keep proving."""
     what: dict[str, Any] = {"decision": decision, "meaning": meaning}
     if justification is not None:
         what["justification"] = justification
-    body = who.body("batch.disposition", batch_uri(w), what)
+    body = who.body(type_name, batch_uri(w), what)
     body["esignature"] = {"password": password}
     if username is not None:
         body["esignature"]["username"] = who.username if username == "same" else username
@@ -372,6 +375,33 @@ def test_conditional_release_then_a_late_positive_sterility_recalls_the_batch(
     again = w.step(w.lena, "/custody/administer", "custody.administered", w.vial("0002"))
     assert again.status_code == 409 and "recalled" in again.json()["detail"]
     assert_reconciled(w.api)
+
+
+def test_a_disposition_under_its_current_name_proves_beside_one_under_the_old(
+    world: World,
+) -> None:
+    w = world
+    complete(w)
+    held = decide(
+        w,
+        w.quinn,
+        "on hold",
+        "Placed on hold pending investigation",
+        justification="check the logger",
+        type_name="batch.disposition.decided",
+    )
+    assert held.status_code == 201, held.text
+    entry = w.api.client.get(f"/log/entries/{held.json()['log_index']}", headers=w.quinn.headers)
+    assert entry.json()["body"]["type"] == "batch.disposition.decided"
+    released = decide(w, w.quinn, "released", "Approved for release")  # the old name
+    assert released.status_code == 201, released.text
+    assert w.state(w.vial()) == "released"
+    assert readiness(w)["checks"][0]["passed"] is True  # proven-by-log reads both
+    assert_reconciled(w.api)
+    wrong = decide(
+        w, w.quinn, "rejected", "Rejected", justification="x", type_name="batch.recalled"
+    )
+    assert wrong.status_code == 422 and wrong.json()["field"] == "statement.type"
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:

@@ -22,6 +22,7 @@ from traceability.custody_log.statements import (
     Statement,
     statement_from_json,
 )
+from traceability.domain.statement_kinds import current
 from traceability.errors import InvalidInputError, PermissionDeniedError
 from traceability.storage.models import User
 
@@ -62,7 +63,8 @@ def read_signed(statement: Mapping[str, Any], signature: str) -> SignedStatement
 def expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> None:  # noqa: A002
     """The statement must be this endpoint's, about this subject, by the signed-in user."""
     statement = signed.statement
-    if statement.type != type:
+    # A client written before a kind was renamed still signs its old name (statement_kinds).
+    if current(statement.type) != type:
         raise InvalidInputError(f"this request takes a {type!r} statement", field="statement.type")
     if statement.subject != subject:
         raise InvalidInputError(f"this request is about {subject}", field="statement.subject")

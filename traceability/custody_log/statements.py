@@ -239,7 +239,7 @@ def validate(statement: Statement) -> Statement:
     if len(statement.subject) > MAX_SUBJECT_LENGTH:
         raise InvalidInputError("subject is too long", field="subject")
     if not TYPE_PATTERN.fullmatch(statement.type):
-        raise InvalidInputError("type must look like 'custody.accepted'", field="type")
+        raise InvalidInputError("type must look like 'custody.handover.accepted'", field="type")
     if not WHEN_PATTERN.fullmatch(statement.when):
         raise InvalidInputError("when must be RFC 3339 UTC ending in Z", field="when")
     try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from traceability.domain.cold_chain import ExcursionClosing
+from traceability.domain.custody import Step
 from traceability.domain.deviations import Assignment, Closure, DeviationRecord
 from traceability.domain.disposition import DispositionRequest
 from traceability.domain.label_tags import LabelRequest, ReissueRequest
@@ -117,6 +118,19 @@ KINDS: tuple[Kind, ...] = (
     Kind(EXCURSION_DETECTED, old=("coldchain.excursion",)),
     Kind(EXCURSION_CLOSED, ExcursionClosing),
 )
+
+STEP_TYPES: dict[Step, str] = {
+    Step.store: CUSTODY_STORED,
+    Step.pack: CUSTODY_PACKED,
+    Step.hand_to_courier: HANDED_TO_COURIER,
+    Step.hand_to_site: HANDED_TO_SITE,
+    Step.dispatch: CUSTODY_DISPATCHED,
+    Step.receive: CUSTODY_RECEIVED,
+    Step.administer: CUSTODY_ADMINISTERED,
+    Step.destroy: CUSTODY_DESTROYED,
+}
+"""The type of the entry a custody step writes on each vial it moves (a shipper's step
+puts one on each vial in it; the handoffs themselves are `custody.handover.*`)."""
 
 BY_TYPE: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 _CURRENT: dict[str, str] = {name: kind.name for kind in KINDS for name in (kind.name, *kind.old)}

@@ -40,6 +40,7 @@ from traceability.domain.actor import Actor
 from traceability.domain.changes import diff
 from traceability.domain.custody import read_text
 from traceability.domain.roles import Role, parse_roles
+from traceability.domain.statement_kinds import EXCURSION_DETECTED
 from traceability.errors import (
     ConflictError,
     InvalidInputError,
@@ -62,7 +63,7 @@ from traceability.storage.models import (
 )
 
 UPLOADED = "coldchain.readings.uploaded"
-EXCURSION = "coldchain.excursion"
+EXCURSION = EXCURSION_DETECTED
 CLOSED = "coldchain.excursion.closed"
 BIZ_STEP = "sensor_reporting"
 """The GS1 CBV 2.0 business step for sensor data."""

@@ -42,6 +42,7 @@ from traceability.domain.custody import (
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.qc_record import BatchState
 from traceability.domain.roles import Role, parse_roles
+from traceability.domain.statement_kinds import STEP_TYPES
 from traceability.errors import (
     ConflictError,
     InvalidInputError,
@@ -405,7 +406,7 @@ def _move(
             index = log.append_as_service(
                 session,
                 subject=vial.uri,
-                type=f"custody.{step.name}",
+                type=STEP_TYPES[step],
                 now=now,
                 what=what,
                 why={"bizStep": BIZ_STEP[step]},

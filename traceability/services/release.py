@@ -43,6 +43,7 @@ from traceability.domain.release_gate import (
     unproven_result,
 )
 from traceability.domain.specifications import Verdict
+from traceability.domain.statement_kinds import DISPOSITION_DECIDED
 from traceability.errors import ConflictError
 from traceability.services import (
     audit_trail,
@@ -193,7 +194,7 @@ def decide(
 ) -> Disposition:
     signed_requests.expect(
         signed,
-        type="batch.disposition",
+        type=DISPOSITION_DECIDED,
         subject=qc_results.subject_of(session, batch, resolver),
         user=user,
     )

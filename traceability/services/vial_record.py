@@ -21,6 +21,7 @@ from traceability.custody_log.appender import subject_entries
 from traceability.domain.custody import ADMINISTRABLE, CustodyState
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.qc_record import BatchState, QcStatus, record_status
+from traceability.domain.statement_kinds import current
 from traceability.errors import NotFoundError
 from traceability.services import custody, qc_results, vial_labels
 from traceability.services.batch_records import specification_of, vials_of
@@ -32,21 +33,19 @@ EVENT_NAMES = {
     "vial.commissioned": "Vial commissioned when the batch was registered",
     "label.issued": "Label issued",
     "custody.stored": "Stored",
-    "custody.store": "Stored",
     "custody.packed": "Packed into a shipper",
-    "custody.pack": "Packed into a shipper",
     "custody.handover.offered": "Handoff offered",
     "custody.handover.accepted": "Handoff accepted: custody passed",
-    "custody.hand_to_courier": "Handed to a courier",
-    "custody.hand_to_site": "Handed to the receiving site",
+    "custody.handed_to_courier": "Handed to a courier",
+    "custody.handed_to_site": "Handed to the receiving site",
     "custody.dispatched": "In transit",
-    "custody.dispatch": "In transit",
     "custody.received": "Received; container condition recorded",
-    "custody.receive": "Received; container condition recorded",
     "custody.administered": "Administered",
     "custody.destroyed": "Destroyed",
-    "coldchain.excursion": "Temperature excursion",
+    "coldchain.excursion.detected": "Temperature excursion",
 }
+"""By current type name; an entry written under an old name is looked up by its current
+one (`statement_kinds.current`)."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ def _timeline(session: Session, vial: Vial, *, staff: bool) -> list[TimelineEven
         entry = parse_entry(bytes(row.entry))
         what = entry.body.get("what")
         what = what if isinstance(what, dict) else {}
-        name = EVENT_NAMES.get(entry.type, entry.type)
+        name = EVENT_NAMES.get(current(entry.type), entry.type)
         detail = None
         if entry.type == "label.issued" and "voids_tag_sha256" in what:
             name = "Label reissued; the earlier label is void"

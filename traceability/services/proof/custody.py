@@ -30,6 +30,7 @@ from traceability.domain.custody import (
     read_text,
 )
 from traceability.domain.label_tags import tag_digest
+from traceability.domain.statement_kinds import EXCURSION_DETECTED, STEP_TYPES, spellings
 from traceability.errors import InvalidInputError
 from traceability.services.proof.findings import ProofFinding, compare, unproven
 from traceability.storage.models import (
@@ -45,29 +46,18 @@ from traceability.storage.models import (
 )
 
 STEP_OF_TYPE: dict[str, Step] = {
-    "custody.stored": Step.store,
-    "custody.store": Step.store,
-    "custody.packed": Step.pack,
-    "custody.pack": Step.pack,
-    "custody.hand_to_courier": Step.hand_to_courier,
-    "custody.hand_to_site": Step.hand_to_site,
-    "custody.dispatched": Step.dispatch,
-    "custody.dispatch": Step.dispatch,
-    "custody.received": Step.receive,
-    "custody.receive": Step.receive,
-    "custody.administered": Step.administer,
-    "custody.administer": Step.administer,
-    "custody.destroyed": Step.destroy,
-    "custody.destroy": Step.destroy,
+    name: step for step, kind in STEP_TYPES.items() for name in spellings(kind)
 }
-"""The custody entry types that write a custody event row, and their step. A vial's own
-steps are signed by the person (`custody.stored`); a shipper's steps put a service entry
-on each vial in it, named for the step (`custody.store`, `custody.hand_to_courier`)."""
+"""The custody entry types that write a custody event row, and their step, under every
+name a log holds them by. A vial's own steps are signed by the person
+(`custody.stored`); a shipper's steps put a service entry of the same kind on each vial
+in it (`custody.stored`, `custody.handed_to_courier`; before issue 18 named for the
+step, `custody.store`, `custody.hand_to_courier`)."""
 
 ACCEPTED = "custody.handover.accepted"
 OFFERED = "custody.handover.offered"
 LABEL_ISSUED = "label.issued"
-EXCURSION = "coldchain.excursion"
+EXCURSION = spellings(EXCURSION_DETECTED)
 EXCURSION_CLOSED = "coldchain.excursion.closed"
 
 
@@ -389,7 +379,7 @@ def check_vial_excursions(
     findings: list[ProofFinding] = []
     rows, extra = _one_per_entry(marks, "excursion_vials")
     findings += extra
-    entries = {p.entry.index: p for p in chain if p.entry.type == EXCURSION}
+    entries = {p.entry.index: p for p in chain if p.entry.type in EXCURSION}
     for index, proven in entries.items():
         row = rows.get(index)
         if row is None:

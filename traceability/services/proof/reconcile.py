@@ -26,6 +26,11 @@ from audit.errors import AuditError
 from audit.note import Verifier
 from traceability.custody_log.evidence import LogEvidence, Unproven
 from traceability.custody_log.verify_log import verify_log
+from traceability.domain.statement_kinds import (
+    DISPOSITION_DECIDED,
+    EXCURSION_DETECTED,
+    spellings,
+)
 from traceability.services.proof.batch import check_batch
 from traceability.services.proof.custody import ACCEPTED, STEP_OF_TYPE
 from traceability.services.proof.findings import ProofFinding
@@ -40,6 +45,7 @@ class Projection:
     table: str
     column: str
     types: tuple[str, ...]
+    """Every spelling found in logs (`statement_kinds.spellings`): old names make rows too."""
     vials_only: bool = False
     """Only entries about a vial make a row (a shipper's step puts one on each vial)."""
 
@@ -55,7 +61,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection("oos_decisions", "log_index", ("oos.concluded",)),
     Projection("deviations", "log_index", ("deviation.recorded",)),
     Projection("deviation_events", "log_index", ("deviation.assigned", "deviation.closed")),
-    Projection("dispositions", "log_index", ("batch.disposition",)),
+    Projection("dispositions", "log_index", spellings(DISPOSITION_DECIDED)),
     Projection("recalls", "log_index", ("batch.recalled",)),
     Projection("label_issues", "log_index", ("label.issued",)),
     Projection("shippers", "log_index", ("shipper.commissioned",)),
@@ -63,7 +69,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection("handoff_acceptances", "log_index", (ACCEPTED,)),
     Projection("custody_events", "log_index", (*STEP_OF_TYPE, ACCEPTED), vials_only=True),
     Projection("temperature_uploads", "log_index", ("coldchain.readings.uploaded",)),
-    Projection("excursion_vials", "log_index", ("coldchain.excursion",)),
+    Projection("excursion_vials", "log_index", spellings(EXCURSION_DETECTED)),
     Projection("excursion_closures", "log_index", ("coldchain.excursion.closed",)),
     Projection("actor_keys", "registered_index", ("key.registered",)),
     Projection("key_revocations", "revoked_index", ("key.revoked",)),

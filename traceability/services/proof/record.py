@@ -35,6 +35,7 @@ from traceability.domain.specifications import (
     evaluate,
     specification_to_json,
 )
+from traceability.domain.statement_kinds import DISPOSITION_DECIDED, spellings
 from traceability.errors import TraceabilityError
 from traceability.services.proof.findings import ProofFinding, compare, unproven
 from traceability.storage.models import (
@@ -66,7 +67,8 @@ class BatchEntries:
     by_type: dict[str, list[Proven]]
 
     def of(self, *types: str) -> list[Proven]:
-        return [p for t in types for p in self.by_type.get(t, [])]
+        """Entries of these kinds (current names), under any name a log holds them by."""
+        return [p for t in spellings(*types) for p in self.by_type.get(t, [])]
 
 
 def check_batch_row(
@@ -116,7 +118,7 @@ def check_batch_row(
 def signed_state(entries: BatchEntries) -> BatchState:
     """The batch's state as its signed dispositions and recall leave it."""
     state = BatchState.quarantine
-    decisions = entries.of("batch.disposition", "batch.recalled")
+    decisions = entries.of(DISPOSITION_DECIDED, "batch.recalled")
     for proven in sorted(decisions, key=lambda p: p.index):
         if proven.entry.type == "batch.recalled":
             state = BatchState.recalled
@@ -131,7 +133,7 @@ def signed_state(entries: BatchEntries) -> BatchState:
 def signed_decisions(entries: BatchEntries) -> tuple[str, ...]:
     """The decisions of the batch's proven dispositions, in the order they were signed."""
     out = []
-    for proven in sorted(entries.of("batch.disposition"), key=lambda p: p.index):
+    for proven in sorted(entries.of(DISPOSITION_DECIDED), key=lambda p: p.index):
         try:
             out.append(DispositionRequest.from_what(proven.entry.what).decision.value)
         except TraceabilityError:
@@ -290,7 +292,7 @@ def _rows_against(
             findings.append(unproven(record, found))
             continue
         entry = found.entry
-        if entry.type not in types or entry.subject != entries.subject:
+        if entry.type not in spellings(*types) or entry.subject != entries.subject:
             findings.append(
                 ProofFinding(
                     "changed",
@@ -577,7 +579,7 @@ def check_dispositions(
         dispositions,
         entries,
         table="dispositions",
-        types=("batch.disposition",),
+        types=(DISPOSITION_DECIDED,),
         made=decided,
         evidence=evidence,
     )
