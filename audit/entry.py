@@ -175,7 +175,7 @@ def pop_message(key: str, log: str, user: str | None) -> bytes:
 # --- entries ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A stored entry whose bytes passed ``parse_entry``.
 

@@ -42,6 +42,7 @@ from audit.errors import FormatError, ProofError
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "InclusionVerifier",
     "consistency_proof",
     "frontier_append",
     "frontier_from_leaves",
@@ -275,6 +276,77 @@ def verify_inclusion(
         r = _node(p, r) if on_left else _node(r, p)
     if not hmac.compare_digest(r, expected_root):
         raise ProofError("inclusion proof does not lead to the given root")
+
+
+class InclusionVerifier:
+    """``verify_inclusion`` for many leaves of one tree: the same checks, the same answers,
+    and less hashing, for a verifier that checks thousands of entries against one
+    checkpoint.
+
+    It remembers each node it computed on a path that led to the root, with the rest of
+    that path. A later proof that reaches the same node (the same range of leaves) with
+    the same hash, and whose remaining hashes are the same as that path's, is proven
+    there: the leaves below a node share every sibling above it, and a node's hash found
+    on a verified path is that node's (another would take a SHA-256 collision). Anything
+    else is computed to the root as ``verify_inclusion`` does; so a proof must still have
+    exactly the length the tree's shape requires, 32-byte hashes, and no hash that
+    differs from the tree's, whether or not it would change the root.
+    """
+
+    def __init__(self, size: int, root: bytes) -> None:
+        self._size = _evidence_size(size, "size")
+        self._root = _evidence_hash(root, "root")
+        self._proven: dict[tuple[int, int], tuple[bytes, list[bytes]]] = {}
+        """(first leaf, level) of a node -> its hash and the proof hashes above it."""
+
+    def verify(self, leaf_hash: bytes, index: int, proof: Sequence[bytes]) -> None:
+        """``verify_inclusion(leaf_hash, index, size, proof, root)``: None, or ProofError."""
+        leaf = _evidence_hash(leaf_hash, "leaf hash")
+        path = _evidence_path(proof)
+        index = _evidence_size(index, "index")
+        size = self._size
+        if index >= size:
+            raise ProofError(f"index {index} is not below tree size {size}")
+        plan = _inclusion_plan(index, size)
+        if len(path) != len(plan):
+            raise ProofError(f"inclusion proof has {len(path)} hashes, expected {len(plan)}")
+        proven = self._proven
+        seen: list[tuple[tuple[int, int], bytes, int]] = []
+        # The walk of RFC 9162 2.1.3.2 (as in _walk), keeping the level: after each
+        # step, r is the hash of the node at (level, fn), whose leaves start at
+        # fn << level (nodes on the tree's right edge stand in for their parents).
+        fn, sn, level, r = index, size - 1, 0, leaf
+        for k, on_left in enumerate(plan):
+            p = path[k]
+            if on_left:
+                r = _node(p, r)
+                if not fn & 1:
+                    fn, sn, shifted = _shift_counting(fn, sn)
+                    level += shifted
+            else:
+                r = _node(r, p)
+            fn >>= 1
+            sn >>= 1
+            level += 1
+            key = (fn << level, level)
+            known = proven.get(key)
+            if known is not None and known[0] == r and known[1] == path[k + 1 :]:
+                break  # this path is now proven to the root: so is every node below
+            seen.append((key, r, k))
+        else:
+            if not hmac.compare_digest(r, self._root):
+                raise ProofError("inclusion proof does not lead to the given root")
+        for key, node, k in seen:
+            proven.setdefault(key, (node, path[k + 1 :]))
+
+
+def _shift_counting(fn: int, sn: int) -> tuple[int, int, int]:
+    shifted = 0
+    while fn & 1 == 0 and fn != 0:
+        fn >>= 1
+        sn >>= 1
+        shifted += 1
+    return fn, sn, shifted
 
 
 def _consistency_plan(size1: int, size2: int) -> list[bool]:

@@ -47,7 +47,7 @@ from audit.errors import (
     ProofError,
     VerificationError,
 )
-from audit.merkle import verify_consistency, verify_inclusion
+from audit.merkle import InclusionVerifier, verify_consistency
 from audit.note import Verifier, parse_note, parse_verifier_key
 from audit.signers import KeyBindingError, KeyHistory, KeyRecord
 
@@ -95,6 +95,8 @@ class Check:
         self.signers: dict[int, KeyRecord] = {}
         """The key record behind each entry whose signature and binding verified."""
         self.checkpoint: Checkpoint | None = None
+        self.inclusion: InclusionVerifier | None = None
+        """Proves entries in the checkpoint's tree (made at the first proof)."""
         self.checkpoint_verified = False
 
     def find(self, kind: str, index: int | None, detail: str) -> None:
@@ -217,9 +219,10 @@ class Check:
             self.find("inclusion", index, f"the proof in {PROOFS} is not a list of hashes")
             return
         try:
-            verify_inclusion(
-                entry.leaf_hash, entry.index, checkpoint.size, proof, checkpoint.root_hash
-            )
+            if self.inclusion is None:
+                # One tree for every entry: nodes proven once are not hashed again.
+                self.inclusion = InclusionVerifier(checkpoint.size, checkpoint.root_hash)
+            self.inclusion.verify(entry.leaf_hash, entry.index, proof)
         except ProofError as e:
             self.find("inclusion", index, f"not in the checkpoint's tree: {e}")
 

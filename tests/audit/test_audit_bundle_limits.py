@@ -149,3 +149,25 @@ def test_a_clean_bundle_reads_within_limits_just_its_size(world: World) -> None:
     assert bundle.verify(world.path, log_key=world.key, limits=limits).ok
     # and a bundle rewritten by hand in the same layout still reads
     assert bundle.verify(rewrite(world.path, {}), log_key=world.key).ok
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([], []),
+        (["ab" * 32], [bytes.fromhex("ab" * 32)]),
+        (["ab" * 32, "0f" * 32], [bytes.fromhex("ab" * 32), bytes.fromhex("0f" * 32)]),
+        (["AB" * 32], None),  # uppercase
+        (["ab" * 31 + "a"], None),  # 63 digits
+        (["ab" * 31 + "a", "ab" * 32 + "a"], None),  # lengths that add up, items that do not
+        (["ab" * 31 + "g0"], None),
+        ([" " + "ab" * 31 + "a"], None),  # fromhex would skip the space
+        (["ab" * 32, 7], None),
+        ("ab" * 32, None),
+        (None, None),
+    ],
+)
+def test_proof_hashes_are_read_strictly(value: object, expected: list[bytes] | None) -> None:
+    from audit.bundle.reader import _hashes
+
+    assert _hashes(value) == expected
