@@ -1,7 +1,12 @@
-"""Fixtures: every integration test runs on SQLite and on PostgreSQL, from a clean schema."""
+"""Fixtures: every integration test runs on SQLite and on PostgreSQL, from a clean schema.
+
+The schema is migrated once per process (per pytest-xdist worker) on each engine: SQLite
+tests get a copy of the migrated file, PostgreSQL tests the run's database emptied.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from tests.support import (
     live_server,
     migrated_database,
     migrated_postgres_url,
+    sqlite_test_dir,
 )
 from traceability.security.passwords import configure_hashing
 from traceability.settings import Settings, load_settings
@@ -29,16 +35,22 @@ configure_hashing(time_cost=1, memory_cost=1024)
 
 
 @pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated database with no rows (PostgreSQL: built once, emptied per test)."""
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated database with no rows (PostgreSQL: built once, emptied per test;
+    SQLite: a copy of the file migrated once, in memory where /dev/shm allows)."""
     if request.param == "postgres":
-        return migrated_postgres_url()
-    return fresh_database_url(request.param, str(tmp_path))
+        yield migrated_postgres_url()
+        return
+    folder = sqlite_test_dir(request.node.name)
+    try:
+        yield fresh_database_url(request.param, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    with migrated_database(database_url, already=database_url.startswith("postgresql")) as db:
+    with migrated_database(database_url, already=True) as db:
         yield db
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import atexit
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,7 +61,8 @@ def require_postgres() -> str:
     if the server is unreachable.
 
     The configured database (`test`) is only connected to, to create a database for this
-    run, so that two runs on one machine (a developer's and a helper's) never share tables.
+    run, so that two runs on one machine (a developer's and a helper's) never share tables,
+    nor do two pytest-xdist workers of one run (the name holds the process id).
     """
     global _RUN_DATABASE
     if _RUN_DATABASE is not None:
@@ -69,6 +73,9 @@ def require_postgres() -> str:
     try:
         with engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+            # A test database need not survive a power cut: its commits return without
+            # waiting for the WAL to reach the disk (what other sessions see is the same).
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except OperationalError as e:
         reason = f"PostgreSQL at {url} is unreachable ({type(e.orig).__name__})"
         if os.environ.get("TRACE_REQUIRE_POSTGRES") == "1":
@@ -92,89 +99,148 @@ def _drop_run_database(url: str, name: str) -> None:
         engine.dispose()
 
 
+_SCRATCH: Path | None = None
+"""This process's folder for SQLite test databases: in memory (/dev/shm) where there is
+one, so that a commit's fsync costs nothing; removed at exit."""
+
+_SQLITE_SCHEMA: Path | None = None
+"""A SQLite file the migrations built once in this process; each test gets a copy."""
+
+
+def scratch_dir() -> Path:
+    global _SCRATCH
+    if _SCRATCH is None:
+        shm = Path("/dev/shm")
+        where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+        _SCRATCH = Path(tempfile.mkdtemp(prefix="trace-tests-", dir=where))
+        atexit.register(shutil.rmtree, _SCRATCH, True)
+    return _SCRATCH
+
+
+def _sqlite_schema() -> Path:
+    """Run the migrations once (about a second) into a file tests copy (a millisecond)."""
+    global _SQLITE_SCHEMA
+    if _SQLITE_SCHEMA is None:
+        path = scratch_dir() / "schema.db"
+        database = Database(create_db_engine(f"sqlite:///{path}"))
+        migrate.upgrade(database.engine)
+        with database.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.dispose()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _SQLITE_SCHEMA = path
+    return _SQLITE_SCHEMA
+
+
 def fresh_database_url(engine_name: str, tmp_dir: str) -> str:
+    """A migrated database with no rows: for SQLite a copy of the schema built once,
+    in `tmp_dir`; for PostgreSQL this run's database, emptied."""
     if engine_name == "sqlite":
-        return f"sqlite:///{tmp_dir}/trace.db"
-    url = require_postgres()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+        path = Path(tmp_dir) / "trace.db"
+        shutil.copy(_sqlite_schema(), path)  # with its mode (0600)
+        return f"sqlite:///{path}"
+    return migrated_postgres_url()
+
+
+def sqlite_test_dir(name: str) -> str:
+    """A new folder for one test's SQLite database, on the scratch file system."""
+    return tempfile.mkdtemp(prefix=f"{name[:40]}-", dir=scratch_dir())
 
 
 _PG_MIGRATED: tuple[object, ...] | None = None
 """The fingerprint of the schema as the migrations build it, once they have run."""
 
+_PG_EMPTY: str = ""
+"""The statements that empty the migrated schema (see `migrated_postgres_url`)."""
+
+_FINGERPRINT = """
+SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
+    SELECT 'table ' || tablename::text AS item FROM pg_tables WHERE schemaname = 'public'
+    UNION ALL
+    SELECT 'column ' || table_name::text || '.' || column_name::text || ' ' || data_type::text
+        || ' ' || is_nullable::text || ' ' || coalesce(column_default, '')
+    FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL
+    SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL
+    SELECT 'constraint ' || c.conrelid::regclass::text || ' ' || pg_get_constraintdef(c.oid)
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+    WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT 'trigger ' || c.relname::text || '.' || t.tgname::text || '.' || t.tgenabled::text
+        || ' ' || pg_get_triggerdef(t.oid)
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND NOT t.tgisinternal
+    UNION ALL
+    SELECT 'function ' || p.proname || md5(p.prosrc) FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+) AS schema
+"""
+"""One digest of the public schema: tables, columns, indexes, constraints, triggers (and
+whether each is enabled) and functions."""
+
 
 def _pg_fingerprint(conn: Any) -> tuple[object, ...]:
-    tables = tuple(
-        conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-        ).scalars()
-    )
-    triggers = tuple(
-        conn.execute(
-            text(
-                "SELECT c.relname::text || '.' || t.tgname::text || '.' || t.tgenabled::text "
-                "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'public' AND NOT t.tgisinternal ORDER BY 1"
-            )
-        ).scalars()
-    )
-    functions = tuple(
-        conn.execute(
-            text(
-                "SELECT p.proname || md5(p.prosrc) FROM pg_proc p "
-                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' "
-                "ORDER BY 1"
-            )
-        ).scalars()
-    )
+    digest = conn.execute(text(_FINGERPRINT)).scalar()
+    has_version = conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar()
     version = (
         conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        if "alembic_version" in tables
+        if has_version is not None
         else None
     )
-    return (tables, triggers, functions, version)
+    return (digest, version)
+
+
+def _pg_empty_statements(conn: Any) -> str:
+    """DELETE from every table, sequences back to their start: what TRUNCATE ... RESTART
+    IDENTITY does, but TRUNCATE gives each of the ~40 tables new files (about a second
+    per test on a busy machine), and DELETE of a test's few rows takes milliseconds."""
+    tables = conn.execute(
+        text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version' ORDER BY 1"
+        )
+    ).scalars()
+    sequences = conn.execute(
+        text("SELECT sequencename, start_value FROM pg_sequences WHERE schemaname = 'public'")
+    ).all()
+    deletes = [f'DELETE FROM "{table}"' for table in tables]
+    restarts = [f"SELECT setval('\"{name}\"', {start}, false)" for name, start in sequences]
+    return "; ".join(deletes + restarts)
+
+
+_PG_ENGINE: Any = None
+"""This process's AUTOCOMMIT engine for emptying the run's database."""
 
 
 def migrated_postgres_url() -> str:
     """PostgreSQL with the migrated schema and no rows.
 
-    Migrating takes about a second; emptying the tables a few milliseconds. So the
-    schema is built once and then emptied (with triggers off for this session only,
-    since the append-only tables refuse TRUNCATE), unless the last test changed it
-    (a tamper test drops triggers): then it is dropped and migrated again.
+    Migrating takes seconds; emptying the tables a few milliseconds. So the schema is
+    built once and then emptied (with triggers off for this session only, since the
+    append-only tables refuse DELETE), unless the last test changed it (a tamper test
+    drops triggers): then it is dropped and migrated again.
     """
-    global _PG_MIGRATED
+    global _PG_MIGRATED, _PG_EMPTY, _PG_ENGINE
     url = require_postgres()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            if _PG_MIGRATED is not None and _pg_fingerprint(conn) == _PG_MIGRATED:
-                tables = [t for t in _PG_MIGRATED[0] if t != "alembic_version"]  # type: ignore[attr-defined]
-                conn.execute(text("SET session_replication_role = replica"))
-                conn.execute(text("SET lock_timeout = '20s'"))
-                conn.execute(
-                    text(
-                        "TRUNCATE "
-                        + ", ".join(f'"{t}"' for t in tables)
-                        + " RESTART IDENTITY CASCADE"
-                    )
-                )
-                return url
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        database = Database(create_db_engine(url))
-        migrate.upgrade(database.engine)
-        database.dispose()
-        with engine.connect() as conn:
-            _PG_MIGRATED = _pg_fingerprint(conn)
-    finally:
-        engine.dispose()
+    if _PG_ENGINE is None:
+        _PG_ENGINE = create_engine(url, isolation_level="AUTOCOMMIT")
+    with _PG_ENGINE.connect() as conn:
+        if _PG_MIGRATED is not None and _pg_fingerprint(conn) == _PG_MIGRATED:
+            conn.execute(text("SET session_replication_role = replica"))
+            conn.execute(text("SET lock_timeout = '20s'"))
+            conn.exec_driver_sql(_PG_EMPTY)
+            return url
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    database = Database(create_db_engine(url))
+    migrate.upgrade(database.engine)
+    database.dispose()
+    with _PG_ENGINE.connect() as conn:
+        _PG_MIGRATED = _pg_fingerprint(conn)
+        _PG_EMPTY = _pg_empty_statements(conn)
     return url
 
 
