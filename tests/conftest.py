@@ -34,18 +34,23 @@ ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 configure_hashing(time_cost=1, memory_cost=1024)
 
 
-@pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A migrated database with no rows (PostgreSQL: built once, emptied per test;
-    SQLite: a copy of the file migrated once, in memory where /dev/shm allows)."""
-    if request.param == "postgres":
-        yield migrated_postgres_url()
-        return
+@pytest.fixture
+def sqlite_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A copy of the SQLite file migrated once, in memory where /dev/shm allows."""
     folder = sqlite_test_dir(request.node.name)
     try:
-        yield fresh_database_url(request.param, folder)
+        yield fresh_database_url("sqlite", folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated database with no rows (PostgreSQL: built once, emptied per test)."""
+    if request.param == "postgres":
+        return migrated_postgres_url()
+    url: str = request.getfixturevalue("sqlite_url")
+    return url
 
 
 @pytest.fixture

@@ -36,17 +36,43 @@ def require_chromium() -> str:
     pytest.skip(reason)
 
 
-@contextmanager
-def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+_SHARED: tuple[Any, Any] | None = None
+"""This process's Playwright and the Chromium it launched, on first use."""
 
-    path = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=FLAGS, headless=True)
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """The process's one Chromium (launching it costs a second or two); each test's
+    pages are in contexts of their own, all closed when the block ends."""
+    global _SHARED
+    if _SHARED is None:
+        from playwright.sync_api import sync_playwright
+
+        path = require_chromium()
+        playwright = sync_playwright().start()
         try:
-            yield browser
-        finally:
+            browser = playwright.chromium.launch(executable_path=path, args=FLAGS, headless=True)
+        except BaseException:
+            playwright.stop()
+            raise
+        _SHARED = (playwright, browser)
+    browser = _SHARED[1]
+    try:
+        yield browser
+    finally:
+        for context in list(browser.contexts):
+            context.close()
+
+
+def close_chromium() -> None:
+    global _SHARED
+    if _SHARED is not None:
+        playwright, browser = _SHARED
+        _SHARED = None
+        try:
             browser.close()
+        finally:
+            playwright.stop()
 
 
 def new_page(browser: Any, now: datetime, **context: Any) -> Any:
