@@ -111,7 +111,7 @@ def test_the_batch_page_offers_each_role_only_its_own_signed_actions(
         "deviation.assigned",
         "deviation.closed",
         "labels.issued",
-        "batch.disposition",
+        "batch.disposition.decided",
     }
     as_lab = page(api, lena, f"/ui/batches/{LOT}")
     assert forms(as_lab) == {"deviation.recorded", "labels.issued"}
