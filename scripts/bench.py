@@ -352,7 +352,7 @@ def main(argv: list[str]) -> int:
         "--configs",
         nargs="*",
         default=None,
-        help="server configurations measured back to back (each a TRACE_BENCH_OFF value)",
+        help='server configurations measured back to back, each "NAME=value,..." ("" for none)',
     )
     handoff_parser.add_argument("--rounds", type=int, default=1, help="times over the configs")
     args = parser.parse_args(argv)

@@ -10,8 +10,10 @@ ceiling that the HTTP stack alone allows.
 
 Run: ./scripts/bench handoff [--clients 64] [--seconds 20] [--workers N] [--configs ...]
 
-`--configs "" lane group`: each a value of TRACE_BENCH_OFF, measured back to back in one
-run on copies of one set-up database, and a table of all of them at the end.
+`--configs "" "NAME=value,NAME=value"`: server configurations (environment settings added
+to the server's; "" for none), measured back to back in one run on copies of one set-up
+database, with a table of all of them at the end (issue 18 measured the speed devices
+this way, each switched off by a temporary setting).
 """
 
 from __future__ import annotations
@@ -513,8 +515,8 @@ def run(
     rounds: int = 1,
 ) -> None:
     """Set up once, then measure each configuration on its own copy of the set-up
-    database, back to back: `configs` are values of TRACE_BENCH_OFF (the devices
-    switched off, comma-separated; "" for none). Without it, one run as configured.
+    database, back to back: `configs` are environment settings for the server
+    ("NAME=value" pairs, comma-separated; "" for none). Without it, one run as configured.
     `rounds`: the list is measured this many times over, interleaved, so that a load
     elsewhere on the machine falls on every configuration alike; the table shows each
     configuration's median."""
@@ -562,11 +564,10 @@ def run(
                 if Path(f"{template}{suffix}").exists():
                     shutil.copyfile(f"{template}{suffix}", f"{copy}{suffix}")
             run_env = {**env, "TRACE_DATABASE_URL": f"sqlite:///{copy}"}
-            if config is not None:
-                run_env["TRACE_BENCH_OFF"] = config
-            name = (
-                "(as configured)" if config is None else (f"off: {config}" if config else "all on")
-            )
+            for setting in filter(None, (config or "").split(",")):
+                variable, _, value = setting.partition("=")
+                run_env[variable] = value
+            name = "(as configured)" if config is None else (config or "as it is")
             say(f"--- {name}")
             server = Server(run_env, port, workers, tmp / f"run{n}.log")
             try:

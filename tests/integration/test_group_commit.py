@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from tests.support import fresh_database_url, migrated_database
-from traceability.errors import BusyError
 from traceability.storage.database import Database
 from traceability.storage.group_commit import GroupCommit
 from traceability.storage.models import Site
@@ -157,102 +154,16 @@ def test_a_unit_whose_rows_fail_to_store_is_the_one_refused(database: Database) 
     assert counted.result(timeout=10) == 1
 
 
-# --- `run` on a SQLite file: the batch runs on the event loop --------------------------
-
-
-@pytest.fixture
-def sqlite_file(tmp_path: Path) -> Iterator[Database]:
-    """A SQLite file: the event-loop batches are SQLite's (PostgreSQL keeps the thread)."""
-    with migrated_database(fresh_database_url("sqlite", str(tmp_path))) as database:
-        assert database.writer_lock is not None
-        yield database
-
-
-def test_run_batches_on_the_loop_and_a_failing_unit_fails_alone(sqlite_file: Database) -> None:
-    database = sqlite_file
+def test_run_awaits_the_writer_thread_s_commit(database: Database) -> None:
+    """`run` hands the unit to the writer thread: the event loop only waits for it."""
     writer = GroupCommit(database)
-    loop_thread: list[int] = []
+    loop_thread = threading.get_ident()
+    ran_on: list[int] = []
 
-    def where(session: Session) -> int:
-        loop_thread.append(threading.get_ident())
-        session.info.setdefault("batch", object())
-        return id(session.info["batch"])
+    def where(session: Session) -> str:
+        ran_on.append(threading.get_ident())
+        return _add_site("LOOPED")(session)
 
-    async def main() -> list[object]:
-        calls = [
-            writer.run(_add_site("A")),
-            writer.run(_add_site("A")),  # a duplicate: fails in its savepoint rerun
-            writer.run(_add_site("B")),
-            writer.run(where),
-            writer.run(where),
-        ]
-        return await asyncio.gather(*calls, return_exceptions=True)
-
-    results = asyncio.run(main())
-    assert results[0] == "A" and results[2] == "B"
-    assert isinstance(results[1], IntegrityError)
-    assert results[3] == results[4]  # one batch, one transaction
-    assert loop_thread == [threading.get_ident()] * len(loop_thread)  # this loop's thread
-    assert _codes(database) == ["A", "B"]
-
-
-def test_run_waits_for_the_lock_without_holding_up_the_loop(sqlite_file: Database) -> None:
-    """While another writer (another worker process, the CLI) holds the lock, the loop
-    keeps serving; the unit runs once the lock is free, and then it is stored."""
-    database = sqlite_file
-    writer = GroupCommit(database)
-    lock = database.writer_lock
-    assert lock is not None
-    lock.acquire()  # as another writer would
-
-    async def main() -> tuple[str, int]:
-        pending = asyncio.ensure_future(writer.run(_add_site("LATE")))
-        ticks = 0
-        for _ in range(20):  # the loop turns while the unit waits for the lock
-            await asyncio.sleep(0.005)
-            ticks += 1
-        assert not pending.done()
-        assert _codes(database) == []
-        lock.release()
-        return await pending, ticks
-
-    assert asyncio.run(main()) == ("LATE", 20)
-    assert _codes(database) == ["LATE"]
-
-
-def test_run_gives_every_waiting_unit_the_busy_error_when_the_lock_never_comes(
-    sqlite_file: Database,
-) -> None:
-    database = sqlite_file
-    writer = GroupCommit(database)
-    lock = database.writer_lock
-    assert lock is not None
-    lock._timeout = 0.05  # a short busy timeout for the test
-    holder = threading.Thread(target=lock.acquire)
-    holder.start()
-    holder.join()
-
-    async def main() -> list[object]:
-        calls = [writer.run(_add_site("X")), writer.run(_add_site("Y"))]
-        return await asyncio.gather(*calls, return_exceptions=True)
-
-    try:
-        results = asyncio.run(main())
-    finally:
-        lock.release()
-    assert [type(r) for r in results] == [BusyError, BusyError]
-    assert _codes(database) == []
-    # The lock free again, the next call runs.
-    assert asyncio.run(writer.run(_add_site("Z"))) == "Z"
-
-
-def test_a_write_opened_inside_a_loop_batch_is_refused_at_once(sqlite_file: Database) -> None:
-    writer = GroupCommit(sqlite_file)
-
-    def nested(session: Session) -> None:
-        with sqlite_file.write():
-            pass
-
-    with pytest.raises(RuntimeError, match="inside another"):
-        asyncio.run(writer.run(nested))
-    assert asyncio.run(writer.run(_add_site("AFTER"))) == "AFTER"
+    assert asyncio.run(writer.run(where)) == "LOOPED"
+    assert ran_on and ran_on[0] != loop_thread
+    assert "LOOPED" in _codes(database)

@@ -14,6 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlmodel import SQLModel, select
 
 from tests.support import TEST_ACTOR
@@ -48,8 +49,15 @@ def test_a_custody_step_finds_the_newest_row_by_index_without_sorting(
     """Every custody step reads a vial's newest custody event and a unit's newest
     handoff; sorting all of that vial's rows for it would make each step slower the
     longer the vial's history."""
-    sql = getattr(custody, statement).sql
     with database.engine.connect() as connection:
+        # `:name` parameters, as text() takes them, and no driver casts (psycopg's).
+        named = (
+            PGDialect(paramstyle="named")
+            if connection.dialect.name == "postgresql"
+            else type(connection.dialect)(paramstyle="named")
+        )
+        compiled = getattr(custody, statement).compile(dialect=named)
+        sql, values = str(compiled), {**compiled.params, **values}  # the LIMIT's own too
         if connection.dialect.name == "sqlite":
             plan = " | ".join(
                 str(row[-1])

@@ -238,7 +238,12 @@ class CustodyLog:
             return list(cached[2])
         if cached is not None and 0 < cached[0] < head.size <= cached[0] + CATCH_UP:
             size, last, frontier = cached[0], cached[1], list(cached[2])
-            rows = tables.LEAVES_FROM.all(connection_of(tree.session), {"lo": size - 1})
+            rows = [
+                (int(index), bytes(leaf))
+                for index, leaf in connection_of(tree.session).execute(
+                    tables.LEAVES_FROM, {"lo": size - 1}
+                )
+            ]
             if rows and rows[0] == (size - 1, last) and rows[-1] == (head.size - 1, head.last_leaf):
                 for index, leaf in rows[1:]:
                     if index != size:
@@ -288,7 +293,7 @@ class CustodyLog:
             if connection.dialect.name == "postgresql"
             else tables.POSITIONS  # SQLite: this unit of work holds the write lock
         )
-        found = query.first(connection, params)
+        found = connection.execute(query, params).first()
         assert found is not None  # noqa: S101 - a SELECT of scalar subqueries has one row
         revoked, last, last_leaf, seq, seq_leaf = found
         if last is None:

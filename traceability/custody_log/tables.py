@@ -1,8 +1,9 @@
 """SQL for the append path: prepared once, run on the session's connection.
 
 The ORM's unit of work costs about a millisecond per append in Python; the append path
-is the log's hot loop, so it uses these Core and `storage.hot` statements directly.
-Everything else may use the ORM models in `traceability.storage.models`.
+is the log's hot loop, so it uses these SQLAlchemy Core statements directly (built
+once, so their compiled form is cached). Everything else may use the ORM models in
+`traceability.storage.models`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Executable, Table, bindparam, select
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Integer,
+    LargeBinary,
+    Table,
+    bindparam,
+    column,
+    select,
+    text,
+)
 
-from traceability.storage.hot import Hot
 from traceability.storage.models import ActorKey, KeyRevocation, LogEntryRow, LogNode, User
 
 ENTRIES = cast(Table, LogEntryRow.__table__)  # type: ignore[attr-defined]
@@ -36,42 +46,43 @@ KEY_REGISTRATION = select(ENTRIES.c.entry).where(
 """A key's registration entry: the writer reads keys from the log, not from `actor_keys`."""
 
 
-_KEY = {"key": KEYS.c.key_id.type, "subject": ENTRIES.c.subject.type}
-_POSITION_COLUMNS = [
-    REVOCATIONS.c.revoked_index,
-    ENTRIES.c.idx,
-    ENTRIES.c.leaf_hash,
-    ENTRIES.c.subject_seq,
-    ENTRIES.c.leaf_hash,
-]
+def _newest(*columns: Any, subject: bool = False) -> Any:
+    """The first column of the log's newest entry (of the subject's, with `subject`)."""
+    query = select(*columns)
+    if subject:
+        query = query.where(ENTRIES.c.subject == bindparam("subject"))
+        return query.order_by(ENTRIES.c.subject_seq.desc()).limit(1).scalar_subquery()
+    return query.order_by(ENTRIES.c.idx.desc()).limit(1).scalar_subquery()
 
-POSITIONS = Hot(
-    "SELECT "
-    "(SELECT revoked_index FROM key_revocations WHERE key_id = :key), "
-    "(SELECT idx FROM log_entries ORDER BY idx DESC LIMIT 1), "
-    "(SELECT leaf_hash FROM log_entries ORDER BY idx DESC LIMIT 1), "
-    "(SELECT subject_seq FROM log_entries WHERE subject = :subject "
-    "ORDER BY subject_seq DESC LIMIT 1), "
-    "(SELECT leaf_hash FROM log_entries WHERE subject = :subject "
-    "ORDER BY subject_seq DESC LIMIT 1)",
-    params=_KEY,
-    columns=_POSITION_COLUMNS,
+
+POSITIONS = select(
+    select(REVOCATIONS.c.revoked_index)
+    .where(REVOCATIONS.c.key_id == bindparam("key"))
+    .scalar_subquery(),
+    _newest(ENTRIES.c.idx),
+    _newest(ENTRIES.c.leaf_hash),
+    _newest(ENTRIES.c.subject_seq, subject=True),
+    _newest(ENTRIES.c.leaf_hash, subject=True),
 )
 """In one statement, under the log lock: the key's revocation, the log's head, and the
 subject's head: (revoked index, last index, last leaf, subject's last seq, its leaf)."""
 
-LEAVES_FROM = Hot.select(
-    [ENTRIES.c.idx, ENTRIES.c.leaf_hash],
-    "FROM log_entries WHERE idx >= :lo ORDER BY idx",
-    params={"lo": ENTRIES.c.idx.type},
+LEAVES_FROM = (
+    select(ENTRIES.c.idx, ENTRIES.c.leaf_hash)
+    .where(ENTRIES.c.idx >= bindparam("lo"))
+    .order_by(ENTRIES.c.idx)
 )
 """(index, leaf hash) of every entry from `lo` on, in order."""
 
-PG_LOCK_AND_POSITIONS = Hot(
+PG_LOCK_AND_POSITIONS = text(
     "SELECT revoked, last_idx, last_leaf, last_seq, seq_leaf "
-    "FROM trace_log_positions(:key, :subject)",
-    params=_KEY,
-    columns=_POSITION_COLUMNS,
+    "FROM trace_log_positions(:key, :subject)"
+).columns(
+    column("revoked", Integer),
+    column("last_idx", Integer),
+    column("last_leaf", LargeBinary),
+    column("last_seq", Integer),
+    column("seq_leaf", LargeBinary),
 )
 """The same on PostgreSQL, after taking the log's advisory lock, in one round trip
 (migration 0003); three statements would cost two more network round trips."""
@@ -121,9 +132,6 @@ def store_entry(
             params |= {f"level{n}": level, f"idx{n}": index, f"hash{n}": digest}
         connection.execute(_pg_entry_with_nodes(len(nodes)), params)
         return
-    _ENTRY.run(connection, entry)
-    _NODES.run_many(connection, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
-
-
-_ENTRY = Hot.insert(ENTRIES)
-_NODES = Hot.insert(NODES)
+    connection.execute(INSERT_ENTRY, entry)
+    if nodes:
+        connection.execute(INSERT_NODE, [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])

@@ -10,28 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from audit.merkle import node_hash
 from traceability.errors import ConflictError
 from traceability.storage.database import connection_of
-from traceability.storage.hot import Hot
 from traceability.storage.models import LogEntryRow, LogNode
 
 _ENTRIES = LogEntryRow.__table__  # type: ignore[attr-defined]
 _NODES = LogNode.__table__  # type: ignore[attr-defined]
-_LEAF = Hot.select(
-    [_ENTRIES.c.leaf_hash],
-    "FROM log_entries WHERE idx = :idx",
-    params={"idx": _ENTRIES.c.idx.type},
+_LEAF = select(_ENTRIES.c.leaf_hash).where(_ENTRIES.c.idx == bindparam("idx"))
+_NODE = select(_NODES.c.hash).where(
+    _NODES.c.level == bindparam("level"), _NODES.c.idx == bindparam("idx")
 )
-_NODE = Hot.select(
-    [_NODES.c.hash],
-    "FROM log_nodes WHERE level = :level AND idx = :idx",
-    params={"level": _NODES.c.level.type, "idx": _NODES.c.idx.type},
-)
-"""Plain reads (`storage.hot`): a proof or a frontier reads O(log n) of them, and the
-append path rebuilds its frontier whenever another process appended since."""
+"""Plain Core reads: a proof or a frontier reads O(log n) of them, and the append path
+rebuilds its frontier whenever another process appended since."""
 
 
 class TreeIntegrityError(ConflictError):
@@ -50,7 +44,7 @@ class StoredTree:
         self._memo: dict[tuple[int, int], bytes] = {}
 
     def leaf(self, index: int) -> bytes:
-        row = _LEAF.first(connection_of(self.session), {"idx": index})
+        row = connection_of(self.session).execute(_LEAF, {"idx": index}).first()
         if row is None:
             raise TreeIntegrityError(f"leaf {index} is missing")
         return bytes(row[0])
@@ -61,7 +55,7 @@ class StoredTree:
             return self.leaf(index)
         key = (level, index)
         if key not in self._memo:
-            row = _NODE.first(connection_of(self.session), {"level": level, "idx": index})
+            row = connection_of(self.session).execute(_NODE, {"level": level, "idx": index}).first()
             if row is None:
                 raise TreeIntegrityError(f"tree node ({level}, {index}) is missing")
             self._memo[key] = bytes(row[0])

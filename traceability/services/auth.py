@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from traceability.domain.actor import Actor
@@ -22,9 +24,7 @@ from traceability.errors import AuthenticationError
 from traceability.security.passwords import hash_password, needs_rehash, verify_password
 from traceability.security.tokens import new_token, token_digest
 from traceability.services.users import UNLOCKED, find_by_username
-from traceability.storage.hot import Hot
 from traceability.storage.models import AuthSession, SignInEvent, User
-from traceability.storage.records import record_of_row
 
 
 class SessionKind(StrEnum):
@@ -154,16 +154,14 @@ _SESSIONS = AuthSession.__table__  # type: ignore[attr-defined]
 _USERS = User.__table__  # type: ignore[attr-defined]
 _SESSION_NAMES = tuple(c.name for c in _SESSIONS.c)
 _USER_NAMES = tuple(c.name for c in _USERS.c)
-WHO_BY_TOKEN = Hot.select(
-    [*_SESSIONS.c, *_USERS.c],
-    "FROM auth_sessions JOIN users ON users.id = auth_sessions.user_id "
-    "WHERE auth_sessions.token_digest = :digest",
-    params={"digest": _SESSIONS.c.token_digest.type},
-    remember=4096,
+WHO_BY_TOKEN: Select[Any] = (
+    sa_select(*_SESSIONS.c, *_USERS.c)
+    .join_from(_SESSIONS, _USERS, _USERS.c.id == _SESSIONS.c.user_id)
+    .where(_SESSIONS.c.token_digest == bindparam("digest"))
 )
-"""A token's session and its user in one plain query (`storage.hot`): it runs on every
-request, where loading ORM objects through a session costs several times more. Run
-it with `token_query`'s parameters and check its row with `authenticated`."""
+"""A token's session and its user in one plain query (SQLAlchemy Core): it runs on
+every request, where loading ORM objects through a session costs several times more.
+Run it with `token_query`'s parameters and check its row with `authenticated`."""
 
 
 def token_query(token: str) -> dict[str, str]:
@@ -173,7 +171,8 @@ def token_query(token: str) -> dict[str, str]:
 
 def authenticate(session: Session, token: str, *, now: datetime) -> Authenticated:
     """The user behind a token, if the token is live and the user still active."""
-    return authenticated(WHO_BY_TOKEN.first(session.connection(), token_query(token)), now=now)
+    found = session.connection().execute(WHO_BY_TOKEN, token_query(token)).first()
+    return authenticated(None if found is None else tuple(found), now=now)
 
 
 def authenticated(found: tuple[Any, ...] | None, *, now: datetime) -> Authenticated:
@@ -195,13 +194,13 @@ def authenticated(found: tuple[Any, ...] | None, *, now: datetime) -> Authentica
 
 
 def _built(found: tuple[Any, ...]) -> Authenticated:
-    """The session and user records of this row, shared (`storage.records`): every
+    """The session and user records of this row, belonging to no ORM session: every
     request reads its row again, so a sign-out, a lockout or a role change counts at
-    once; only building the records is saved when the row is one seen before."""
+    once."""
     split = len(_SESSION_NAMES)
     return Authenticated(
-        user=record_of_row(User, _USER_NAMES, found[split:]),
-        auth_session=record_of_row(AuthSession, _SESSION_NAMES, found[:split]),
+        user=User(**dict(zip(_USER_NAMES, found[split:], strict=True))),
+        auth_session=AuthSession(**dict(zip(_SESSION_NAMES, found[:split], strict=True))),
     )
 
 

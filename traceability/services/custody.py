@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, func
+from sqlalchemy import Connection, Row, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -55,7 +55,6 @@ from traceability.services import sites as site_service
 from traceability.services.proof.batch import check_batch
 from traceability.services.stored import stored
 from traceability.storage.database import connection_of
-from traceability.storage.hot import Hot
 from traceability.storage.models import (
     Batch,
     CustodyEvent,
@@ -67,7 +66,6 @@ from traceability.storage.models import (
     Vial,
 )
 from traceability.storage.models import HandoffAcceptance as AcceptanceRow
-from traceability.storage.records import record_of_row
 
 WHAT = "statement.what"
 
@@ -118,7 +116,7 @@ _POSITION = (
     _EVENTS.c.shipper_id,
 )
 """The columns a position is made of. Positions are read on every custody step, twice,
-so they are read as plain rows (`storage.hot`) rather than loaded as ORM objects,
+so they are read as plain rows (SQLAlchemy Core) rather than loaded as ORM objects,
 which costs several times more per query."""
 
 
@@ -173,17 +171,18 @@ def positions(session: Session, vial_ids: Sequence[int]) -> dict[int, Position]:
     return {v: found.get(v, COMMISSIONED) for v in vial_ids}
 
 
-_POSITION_OF = Hot.select(
-    _POSITION,
-    "FROM custody_events WHERE vial_id = :vial ORDER BY id DESC LIMIT 1",
-    params={"vial": _EVENTS.c.vial_id.type},
+_POSITION_OF = (
+    sa_select(*_POSITION)
+    .where(_EVENTS.c.vial_id == bindparam("vial"))
+    .order_by(_EVENTS.c.id.desc())
+    .limit(1)
 )
-"""The statements of every custody step are module constants (`storage.hot`)."""
+"""The statements of every custody step are module constants, compiled once (cached)."""
 
 
 def position_of(session: Session, vial: Vial) -> Position:
     assert vial.id is not None  # noqa: S101 - stored
-    return _position(_POSITION_OF.first(_reads(session), {"vial": vial.id}))
+    return _position(_reads(session).execute(_POSITION_OF, {"vial": vial.id}).first())
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,40 +240,39 @@ _VIALS = Vial.__table__  # type: ignore[attr-defined]
 _HANDOFFS = Handoff.__table__  # type: ignore[attr-defined]
 _ACCEPTANCES = AcceptanceRow.__table__  # type: ignore[attr-defined]
 _VIAL_NAMES = tuple(c.name for c in _VIALS.c)
-_VIAL_BY_URI = Hot.select(
-    list(_VIALS.c), "FROM vials WHERE uri = :uri", params={"uri": _VIALS.c.uri.type}
-)
+_VIAL_BY_URI = sa_select(_VIALS).where(_VIALS.c.uri == bindparam("uri"))
 _HANDOFF_NAMES = tuple(c.name for c in _HANDOFFS.c)
-_OPEN_HANDOFF = Hot.select(
-    list(_HANDOFFS.c),
-    "FROM handoffs WHERE handoffs.id = "
-    "(SELECT id FROM handoffs WHERE unit_uri = :unit ORDER BY id DESC LIMIT 1) "
-    "AND handoffs.expires_at > :now AND NOT EXISTS "
-    "(SELECT 1 FROM handoff_acceptances WHERE handoff_acceptances.handoff_id = handoffs.id)",
-    params={"unit": _HANDOFFS.c.unit_uri.type, "now": _HANDOFFS.c.expires_at.type},
+_NEWEST_HANDOFF = (
+    sa_select(_HANDOFFS.c.id)
+    .where(_HANDOFFS.c.unit_uri == bindparam("unit"))
+    .order_by(_HANDOFFS.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_OPEN_HANDOFF = sa_select(_HANDOFFS).where(
+    _HANDOFFS.c.id == _NEWEST_HANDOFF,
+    _HANDOFFS.c.expires_at > bindparam("now"),
+    ~sa_select(_ACCEPTANCES.c.id).where(_ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id).exists(),
 )
 """Only a unit's newest handoff can be open: a new one is offered only while none is
 (`offer_handoff`, under the log lock), and an accepted or lapsed one stays so. Reading
 just that one keeps the query's cost flat however long the unit's history; asking for
 the newest open one among all of them walked every earlier, accepted handoff."""
-_HANDOFF_AND_ACCEPTANCE = Hot.select(
-    [*_HANDOFFS.c, _ACCEPTANCES.c.id],
-    "FROM handoffs LEFT OUTER JOIN handoff_acceptances "
-    "ON handoff_acceptances.handoff_id = handoffs.id WHERE handoffs.id = :handoff",
-    params={"handoff": _HANDOFFS.c.id.type},
+_HANDOFF_AND_ACCEPTANCE = (
+    sa_select(_HANDOFFS, _ACCEPTANCES.c.id)
+    .select_from(_HANDOFFS.outerjoin(_ACCEPTANCES, _ACCEPTANCES.c.handoff_id == _HANDOFFS.c.id))
+    .where(_HANDOFFS.c.id == bindparam("handoff"))
 )
-_INSERT_HANDOFF = Hot.insert(_HANDOFFS, [n for n in _HANDOFF_NAMES if n != "id"], returning="id")
-_INSERT_ACCEPTANCE = Hot.insert(
-    _ACCEPTANCES, ["handoff_id", "accepted_by", "log_index", "created_at"]
-)
+_INSERT_HANDOFF = _HANDOFFS.insert().returning(_HANDOFFS.c.id)
+_INSERT_ACCEPTANCE = _ACCEPTANCES.insert()
 
 
 def unit_for(session: Session, uri: str) -> Unit:
     """The vial or shipper a URI names. The vial comes from a plain (Core) read, as a
     detached record: every custody step starts here, and vials are never changed."""
-    row = _VIAL_BY_URI.first(_reads(session), {"uri": uri})
+    row = _reads(session).execute(_VIAL_BY_URI, {"uri": uri}).first()
     if row is not None:
-        vial = record_of_row(Vial, _VIAL_NAMES, row)
+        vial = Vial(**dict(zip(_VIAL_NAMES, row, strict=True)))
         return Unit(uri, vial, None, [vial], position_of(session, vial))
     shipper = session.exec(select(Shipper).where(Shipper.uri == uri)).first()
     if shipper is None:
@@ -306,14 +304,12 @@ def _expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> 
 
 
 _NONCES = RequestNonce.__table__  # type: ignore[attr-defined]
-_INSERT_NONCE = Hot.insert(_NONCES, ["nonce", "username", "log_index", "created_at"])
-_NONCE_USED = Hot(
-    "SELECT id FROM request_nonces WHERE nonce = :nonce", params={"nonce": _NONCES.c.nonce.type}
-)
+_INSERT_NONCE = _NONCES.insert()
+_NONCE_USED = sa_select(_NONCES.c.id).where(_NONCES.c.nonce == bindparam("nonce"))
 
 
 def _check_fresh(session: Session, nonce: str) -> None:
-    used = _NONCE_USED.first(_reads(session), {"nonce": nonce})
+    used = _reads(session).execute(_NONCE_USED, {"nonce": nonce}).first()
     if used is not None:
         raise ConflictError("this signed request was already used (a replay); sign a new one")
 
@@ -324,8 +320,8 @@ def _append(
     _check_fresh(session, nonce)
     user, now = caller.user, caller.now
     appended = signed_requests.append(session, log, signed, user=user, now=now)
-    _INSERT_NONCE.run(
-        connection_of(session),
+    connection_of(session).execute(
+        _INSERT_NONCE,
         {"nonce": nonce, "username": user.username, "log_index": appended.index, "created_at": now},
     )
     caller.signed_entries.append(appended)
@@ -432,10 +428,7 @@ def _move(
                 "created_at": now,
             }
         )
-    _INSERT_EVENTS.run_many(connection_of(session), events)
-
-
-_INSERT_EVENTS = Hot.insert(_EVENTS, [c.name for c in _EVENTS.c if c.name != "id"])
+    connection_of(session).execute(_EVENTS.insert(), events)
 
 
 BIZ_STEP = {
@@ -506,21 +499,18 @@ def store(
     )
 
 
-_IN_SLOT = Hot.select(
-    [_EVENTS.c.vial_id],
-    "FROM custody_events WHERE unit_id = :unit AND UPPER(position) = :position "
-    "AND UPPER(rack) = :rack AND UPPER(box) = :box "
-    "AND state = :stored AND vial_id != :vial AND custody_events.id = "
-    "(SELECT MAX(later.id) FROM custody_events AS later "
-    "WHERE later.vial_id = custody_events.vial_id)",
-    params={
-        "unit": _EVENTS.c.unit_id.type,
-        "position": _EVENTS.c.position.type,
-        "rack": _EVENTS.c.rack.type,
-        "box": _EVENTS.c.box.type,
-        "stored": _EVENTS.c.state.type,
-        "vial": _EVENTS.c.vial_id.type,
-    },
+_LATER = _EVENTS.alias("later")
+_LATEST_OF_VIAL = (
+    sa_select(func.max(_LATER.c.id)).where(_LATER.c.vial_id == _EVENTS.c.vial_id).scalar_subquery()
+)
+_IN_SLOT = sa_select(_EVENTS.c.vial_id).where(
+    _EVENTS.c.unit_id == bindparam("unit"),
+    func.upper(_EVENTS.c.position) == bindparam("position"),
+    func.upper(_EVENTS.c.rack) == bindparam("rack"),
+    func.upper(_EVENTS.c.box) == bindparam("box"),
+    _EVENTS.c.state == bindparam("stored"),
+    _EVENTS.c.vial_id != bindparam("vial"),
+    _EVENTS.c.id == _LATEST_OF_VIAL,
 )
 """A vial stored now in a slot: one whose latest custody event left it there."""
 
@@ -550,16 +540,20 @@ def making_lab(session: Session, vial: Vial) -> Site | None:
 def _check_slot_free(session: Session, vial: Vial, unit_id: int, location: Location) -> None:
     """A position holds one vial: storing a second there would make the storage map,
     and the search for a vial in the tank, wrong. "a1" and "A1" are one place."""
-    row = _IN_SLOT.first(
-        _reads(session),
-        {
-            "unit": unit_id,
-            "position": location.position.upper(),
-            "rack": location.rack.upper(),
-            "box": location.box.upper(),
-            "stored": CustodyState.in_storage.value,
-            "vial": vial.id,
-        },
+    row = (
+        _reads(session)
+        .execute(
+            _IN_SLOT,
+            {
+                "unit": unit_id,
+                "position": location.position.upper(),
+                "rack": location.rack.upper(),
+                "box": location.box.upper(),
+                "stored": CustodyState.in_storage.value,
+                "vial": vial.id,
+            },
+        )
+        .first()
     )
     if row is not None:
         there = session.get(Vial, row[0])
@@ -663,15 +657,13 @@ def _check_not_offered(session: Session, vial: Vial, position: Position, now: da
 
 def open_handoff(session: Session, unit_uri: str, now: datetime) -> Offer | None:
     """The unit's handoff still waiting for acceptance, if any (one query, any history)."""
-    row = _OPEN_HANDOFF.first(_reads(session), {"unit": unit_uri, "now": now})
+    row = _reads(session).execute(_OPEN_HANDOFF, {"unit": unit_uri, "now": now}).first()
     return None if row is None else _offer(row)
 
 
 _USERS = User.__table__  # type: ignore[attr-defined]
-_COURIER = Hot(
-    "SELECT is_active, roles FROM users WHERE username = :username",
-    params={"username": _USERS.c.username.type},
-    columns=[_USERS.c.is_active, _USERS.c.roles],
+_COURIER = sa_select(_USERS.c.is_active, _USERS.c.roles).where(
+    _USERS.c.username == bindparam("username")
 )
 
 
@@ -679,7 +671,7 @@ def _check_party(session: Session, party: Party) -> None:
     if party.kind == "site":
         site_service.get_site(session, party.name, field=f"{WHAT}.to")
         return
-    user = _COURIER.first(_reads(session), {"username": party.name})
+    user = _reads(session).execute(_COURIER, {"username": party.name}).first()
     if user is None or not user[0] or Role.courier not in parse_roles(user[1]):
         raise InvalidInputError(f"{party.name} is not an active courier", field=f"{WHAT}.to")
 
@@ -730,7 +722,7 @@ def offer_handoff(
         "created_at": now,
         "expires_at": now + ttl,
     }
-    stored = _INSERT_HANDOFF.first(connection_of(session), values)
+    stored = connection_of(session).execute(_INSERT_HANDOFF, values).first()
     assert stored is not None  # noqa: S101 - an insert returns its id
     return Offer(id=stored[0], **values)
 
@@ -742,7 +734,7 @@ def accept_handoff(
     user, now = caller.user, caller.now
     nonce = _expect(signed, type="custody.handover.accepted", subject=unit.uri, user=user)
     request = HandoffAcceptance.from_what(signed.statement.what)
-    row = _HANDOFF_AND_ACCEPTANCE.first(_reads(session), {"handoff": request.handoff})
+    row = _reads(session).execute(_HANDOFF_AND_ACCEPTANCE, {"handoff": request.handoff}).first()
     if row is None:
         raise InvalidInputError(
             f"no handoff {request.handoff} of this unit", field=f"{WHAT}.handoff"
@@ -775,8 +767,8 @@ def accept_handoff(
     state = check_step(step, position.state, what=unit.name)
     appended = _append(session, log, signed, nonce, caller)
     assert handoff.id is not None  # noqa: S101 - stored
-    _INSERT_ACCEPTANCE.run(
-        connection_of(session),
+    connection_of(session).execute(
+        _INSERT_ACCEPTANCE,
         {
             "handoff_id": handoff.id,
             "accepted_by": user.username,

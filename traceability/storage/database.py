@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Executable, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
-from traceability.bench_switches import off
 from traceability.errors import BusyError
 from traceability.storage.dbapi import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -33,7 +31,6 @@ from traceability.storage.dbapi import (
     configure_sqlite,
     require_sqlite_file,
 )
-from traceability.storage.hot import Hot
 
 _WRITE_OPTION = "trace_write"
 _CONNECTION = "trace_connection"
@@ -130,8 +127,6 @@ class WriterLock:
         self.release()
 
     def acquire(self) -> None:
-        """Take the lock for a unit of work that another thread will run
-        (`Database.write(held=True)`); `release` lets go, from any thread."""
         if not self._threads.acquire(timeout=self._timeout):
             raise BusyError("the database is busy with other writers; try again")
         try:
@@ -145,18 +140,6 @@ class WriterLock:
             self._threads.release()
             raise
         self._fd = fd
-
-    @contextmanager
-    def held_here(self) -> Iterator[None]:
-        """Mark this thread as inside a unit of work under the lock taken by `acquire`
-        (in another thread): a write opened inside it is refused, not waited for."""
-        if getattr(self._holder, "holds", False):
-            raise RuntimeError("a write unit of work was opened inside another one")
-        self._holder.holds = True
-        try:
-            yield
-        finally:
-            self._holder.holds = False
 
     def release(self) -> None:
         try:
@@ -178,14 +161,9 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer: AbstractContextManager[Any] | None = None
-        self._sqlite_file: str | None = None
-        self._readers = threading.local()
-        self._opened: list[sqlite3.Connection] = []
-        self._opened_lock = threading.Lock()
         if engine.dialect.name == "sqlite":
             path = engine.url.database
             if path and path != ":memory:":
-                self._sqlite_file = path
                 self._writer = WriterLock(Path(f"{path}-writer.lock"))
             else:
                 self._writer = threading.Lock()
@@ -199,45 +177,24 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
-    def read_first(self, statement: Hot, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """One row of a `storage.hot` query, read on its own (a snapshot of its own).
-
-        For what every request reads first, who is calling: on a SQLite file it runs on
-        a connection this thread opened once and keeps, in autocommit, so a single
-        SELECT is its own read transaction and costs no pool, BEGIN or ROLLBACK. (The
-        event loop calls this between requests; a connection per thread keeps threads
-        off each other's cursors.) Elsewhere it borrows a connection from the pool.
-        """
-        if self._sqlite_file is None or off("hot"):
-            with self.engine.connect() as connection:
-                return statement.first(connection, values)
-        driver: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if driver is None:
-            driver = sqlite3.connect(
-                self._sqlite_file, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-            )
-            configure_sqlite(driver)
-            self._readers.connection = driver
-            with self._opened_lock:
-                self._opened.append(driver)
-        return statement.first_on_sqlite(driver, self.engine.dialect, values)
-
-    @property
-    def writer_lock(self) -> WriterLock | None:
-        """The lock of a SQLite file's writers, for `write(held=True)`; else None."""
-        return self._writer if isinstance(self._writer, WriterLock) else None
+    def read_first(
+        self, statement: Executable, values: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """One row of a Core query, read on a connection of its own (a snapshot of its
+        own): for what every request reads first, who is calling, so that a write later
+        in the request never waits behind, or upgrades, that read."""
+        with self.engine.connect() as connection:
+            found = connection.execute(statement, values).first()
+        return None if found is None else tuple(found)
 
     @contextmanager
-    def write(self, *, held: bool = False) -> Iterator[Session]:
+    def write(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises.
 
         The commit has returned before the caller acknowledges anything, so an
-        acknowledged write is durable (given `synchronous=FULL` on SQLite). `held`:
-        the caller already holds `writer_lock` (taken in another thread).
+        acknowledged write is durable (given `synchronous=FULL` on SQLite).
         """
         lock: AbstractContextManager[Any] = self._writer or nullcontext()
-        if held:
-            lock = lock.held_here() if isinstance(lock, WriterLock) else nullcontext()
         with lock, Session(self.engine, expire_on_commit=False) as session:
             session.info[_CONNECTION] = session.connection(execution_options={_WRITE_OPTION: True})
             try:
@@ -258,9 +215,4 @@ class Database:
             proxied.close()
 
     def dispose(self) -> None:
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-        for driver in opened:
-            driver.close()
-        self._readers = threading.local()
         self.engine.dispose()

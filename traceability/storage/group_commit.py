@@ -19,11 +19,6 @@ the batch fails with that error and nothing of it was stored.
 
 The thread starts on the first submission and ends after `idle_seconds` without work,
 so an app that is never shut down cleanly (a test) leaves no thread behind for long.
-
-On a SQLite file, `run` (the web app's way in) runs the batches on the event loop
-instead of the writer thread, once a helper thread has taken the writers' lock
-(`_drain_on_loop` says why). The units, the savepoint rerun and the results are the
-same; one event loop per `GroupCommit` is assumed, as one per server worker.
 """
 
 from __future__ import annotations
@@ -38,7 +33,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session
 
-from traceability.storage.database import Database, WriterLock
+from traceability.storage.database import Database
 
 T = TypeVar("T")
 
@@ -57,24 +52,15 @@ class GroupCommit:
         db: Database,
         *,
         max_batch: int = 64,
-        loop_batch: int = 24,
         idle_seconds: float = 2.0,
     ) -> None:
-        """`loop_batch`: the most units one batch runs on the event loop, which serves
-        no request meanwhile; 24 kept the worst stall short without giving up the shared
-        commit (`./scripts/bench handoff`: p99 158-184 ms at 64, 135-137 ms at 24)."""
         self._db = db
         self._max_batch = max_batch
-        self._loop_batch = loop_batch
         self._idle_seconds = idle_seconds
         self._waiting: deque[_Unit] = deque()
         self._lock = threading.Lock()
         self._work_arrived = threading.Condition(self._lock)
         self._running = False
-        self._on_loop: deque[_Unit] = deque()
-        """Units submitted with `run` on a SQLite file (the event loop's own queue)."""
-        self._draining = False
-        self._drainer: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -95,52 +81,8 @@ class GroupCommit:
         return future
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """`submit`, awaited from the event loop without holding a thread of the pool.
-
-        On a SQLite file the batch runs on the event loop itself, once a helper thread
-        has taken the writers' lock: see `_drain_on_loop`."""
-        lock = self._db.writer_lock
-        if lock is None:
-            return await asyncio.wrap_future(self.submit(work))
-        future: Future[T] = Future()
-        self._on_loop.append(_Unit(work, future))
-        if not self._draining:
-            self._draining = True
-            # Kept: the loop holds only a weak reference to a task.
-            self._drainer = asyncio.get_running_loop().create_task(self._drain_on_loop(lock))
-        return await asyncio.wrap_future(future)
-
-    async def _drain_on_loop(self, lock: WriterLock) -> None:
-        """Run the waiting units in batches on the event loop, the lock taken off it.
-
-        Every statement of a unit lets go of the interpreter lock while SQLite works,
-        and a writer thread must then wait for the event loop to let go of it again:
-        under load that waiting took longer than the units' own work, all of it while
-        holding the lock every worker process queues on. On the loop a batch runs
-        without that waiting, and meanwhile this process serves no request (the other
-        workers do). The wait for the lock happens in a thread, so the loop is free
-        until the lock is had; a unit whose caller went away meanwhile is skipped.
-        """
-        loop = asyncio.get_running_loop()
-        try:
-            while self._on_loop:
-                try:
-                    await loop.run_in_executor(None, lock.acquire)
-                except Exception as error:  # BusyError: nothing ran; every waiter hears it
-                    while self._on_loop:
-                        unit = self._on_loop.popleft()
-                        if unit.future.set_running_or_notify_cancel():
-                            unit.future.set_exception(error)
-                    return
-                try:
-                    count = min(len(self._on_loop), self._loop_batch)
-                    batch = [self._on_loop.popleft() for _ in range(count)]
-                    self._commit(batch, held=True)
-                finally:
-                    lock.release()
-        finally:
-            self._draining = False
-            self._drainer = None
+        """`submit`, awaited from the event loop without holding a thread of the pool."""
+        return await asyncio.wrap_future(self.submit(work))
 
     def _serve(self) -> None:
         try:
@@ -159,16 +101,16 @@ class GroupCommit:
                 self._running = False
             raise
 
-    def _commit(self, batch: list[_Unit], *, held: bool = False) -> None:
+    def _commit(self, batch: list[_Unit]) -> None:
         units = [u for u in batch if u.future.set_running_or_notify_cancel()]
         if not units:
             return  # their callers went away before they ran
         try:
-            if not self._try_together(units, held=held):
+            if not self._try_together(units):
                 # Nothing of the batch was kept. Every unit runs again, the one that
                 # failed too, each in a savepoint: one pass is then enough however many
                 # fail, and each hears the outcome of that pass.
-                self._run_apart(units, held=held)
+                self._run_apart(units)
         except BaseException as error:  # BEGIN or COMMIT failed: nothing was stored
             for unit in units:
                 if not unit.future.done():
@@ -176,12 +118,12 @@ class GroupCommit:
             if not isinstance(error, Exception):
                 raise
 
-    def _try_together(self, units: list[_Unit], *, held: bool = False) -> bool:
+    def _try_together(self, units: list[_Unit]) -> bool:
         """Run every unit in one transaction, without savepoints (the common case: none
         fails). On the first failure, roll back the whole batch and say so."""
         results: list[Any] = []
         try:
-            with self._db.write(held=held) as session:
+            with self._db.write() as session:
                 for unit in units:
                     try:
                         results.append(unit.work(session))
@@ -194,9 +136,9 @@ class GroupCommit:
             unit.future.set_result(result)
         return True
 
-    def _run_apart(self, units: list[_Unit], *, held: bool = False) -> None:
+    def _run_apart(self, units: list[_Unit]) -> None:
         outcomes: list[tuple[_Unit, Any, Exception | None]] = []
-        with self._db.write(held=held) as session:
+        with self._db.write() as session:
             for unit in units:
                 try:
                     with session.begin_nested():  # stores the unit's rows as it ends

@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from traceability.bench_switches import off
 from traceability.clock import Clock, utcnow
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.witnessing import Witnessing, endpoints
@@ -44,7 +43,6 @@ from traceability.web.routes import (
     tiles,
     users,
 )
-from traceability.web.step_lane import StepLane
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +71,10 @@ ROUTERS = (
 
 class _App(FastAPI):
     """FastAPI with the security headers outermost, around Starlette's own error layer,
-    so that a 500 answer carries them too (`add_middleware` would sit inside it), and
-    the custody steps' fast lane (`web.step_lane`) just inside them."""
+    so that a 500 answer carries them too (`add_middleware` would sit inside it)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        if off("lane"):
-            return SecurityHeaders(super().build_middleware_stack())
-        lane = StepLane(super().build_middleware_stack(), self)
-        self.state.step_lane = lane
-        return SecurityHeaders(lane)
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(

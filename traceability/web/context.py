@@ -30,7 +30,8 @@ class ServiceContext:
     templates: Jinja2Templates
     log: CustodyLog
     writer: GroupCommit
-    """Runs the busiest signed writes (custody steps) with group commit."""
+    """Runs the busiest signed writes (custody steps) with group commit, on its own
+    writer thread: one fsync'd commit for the steps waiting together."""
     scan_limiter: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(limit=60)
     )

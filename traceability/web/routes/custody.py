@@ -12,18 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from traceability.bench_switches import off
 from traceability.custody_log.signed_requests import (
     SignedStatement,
     read_signed,
@@ -47,7 +44,6 @@ from traceability.web.deps import Admin, ContextDep, RequireRoles, SessionDep
 from traceability.web.fields import STRICT_BODY, Text
 from traceability.web.routes.batches import SignedRequest
 
-T = TypeVar("T")
 router = APIRouter(tags=["custody"])
 
 Staff = Annotated[
@@ -299,20 +295,8 @@ Action = Callable[
 """One custody step; a handoff step returns its handoff, for the answer to name it."""
 
 
-@dataclass(frozen=True)
-class StepRoute:
-    """A signed custody step: its path, who may take it, and what it does.
-
-    The one description of each step, read by its FastAPI route and by the fast lane
-    (`web.step_lane`), which serves the well-formed requests of these paths."""
-
-    path: str
-    roles: frozenset[Role]
-    action: Action
-
-
 async def run_step(
-    step: StepRoute,
+    action: Action,
     statement: dict[str, Any],
     signature: str,
     auth: Authenticated,
@@ -333,7 +317,6 @@ async def run_step(
     if not isinstance(subject, str):
         raise InvalidInputError("subject is the unit's URI", field="statement.subject")
     signed = verify_early(context.log, read_signed(statement, signature))
-    action = step.action
 
     def unit_of_work(session: Session) -> tuple[int, dict[str, Any]]:
         context.log.lock(session)  # the step checks state, then appends: all of it serialised
@@ -358,28 +341,12 @@ async def run_step(
             )
         return 201, payload
 
-    if off("group"):
-        try:
-            status, payload = await run_in_threadpool(_in_own_unit, context, unit_of_work)
-        except custody.CustodyRefused as refused:
-            await run_in_threadpool(
-                _in_own_unit,
-                context,
-                partial(_keep_flag, context=context, refused=refused, by=username),
-            )
-            raise
-        return JSONResponse(payload, status_code=status)
     try:
         status, payload = await context.writer.run(unit_of_work)
     except custody.CustodyRefused as refused:
         await context.writer.run(partial(_keep_flag, context=context, refused=refused, by=username))
         raise
     return JSONResponse(payload, status_code=status)
-
-
-def _in_own_unit(context: ServiceContext, work: Callable[[Session], T]) -> T:
-    with context.db.write() as session:
-        return work(session)
 
 
 def _earlier_answer(
@@ -525,27 +492,6 @@ def _offer(
     return custody.offer_handoff(session, context.log, signed, unit=unit, caller=caller, ttl=ttl)
 
 
-SITE_WORKERS = frozenset({Role.lab, Role.qa})
-CARRIERS = frozenset({Role.lab, Role.qa, Role.courier})
-COURIERS = frozenset({Role.courier})
-
-STEPS: dict[str, StepRoute] = {
-    step.path: step
-    for step in (
-        StepRoute("/custody/store", SITE_WORKERS, _on_vial(custody.store)),
-        StepRoute("/custody/pack", SITE_WORKERS, _pack),
-        StepRoute("/custody/handoffs", CARRIERS, _offer),
-        StepRoute("/custody/handoffs/accept", CARRIERS, _on_unit(custody.accept_handoff)),
-        StepRoute("/custody/dispatch", COURIERS, _on_unit(custody.dispatch)),
-        StepRoute("/custody/receive", SITE_WORKERS, _on_unit(custody.receive)),
-        StepRoute("/custody/administer", SITE_WORKERS, _on_vial(custody.administer)),
-        StepRoute("/custody/destroy", SITE_WORKERS, _on_vial(custody.destroy)),
-    )
-}
-"""Every signed custody step by path. Each route below declares the same roles (a test
-holds them to it), so the fast lane and the route let in the same people."""
-
-
 STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not yours: the unit is in another party's custody (flagged)"},
     409: {"description": "Not permitted from the unit's current state (named), or a replay"},
@@ -560,23 +506,27 @@ def _step_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Calla
 
 
 async def _from_route(
-    path: str, body: SignedRequest, auth: Authenticated, context: ServiceContext, key: str | None
+    action: Action,
+    body: SignedRequest,
+    auth: Authenticated,
+    context: ServiceContext,
+    key: str | None,
 ) -> JSONResponse:
-    return await run_step(STEPS[path], body.statement, body.signature, auth, context, key)
+    return await run_step(action, body.statement, body.signature, auth, context, key)
 
 
 @_step_route("/custody/store", "Store a vial at a site's unit, rack, box, position (signed)")
 async def store(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/store", body, auth, context, key)
+    return await _from_route(_on_vial(custody.store), body, auth, context, key)
 
 
 @_step_route("/custody/pack", "Pack stored vials into an empty shipper (signed)")
 async def pack(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/pack", body, auth, context, key)
+    return await _from_route(_pack, body, auth, context, key)
 
 
 @_step_route(
@@ -585,42 +535,42 @@ async def pack(
 async def offer_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/handoffs", body, auth, context, key)
+    return await _from_route(_offer, body, auth, context, key)
 
 
 @_step_route("/custody/handoffs/accept", "Accept an offered handoff (signed, the named party)")
 async def accept_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/handoffs/accept", body, auth, context, key)
+    return await _from_route(_on_unit(custody.accept_handoff), body, auth, context, key)
 
 
 @_step_route("/custody/dispatch", "The courier sets off: in transit (signed, courier)")
 async def dispatch(
     body: SignedRequest, auth: Courier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/dispatch", body, auth, context, key)
+    return await _from_route(_on_unit(custody.dispatch), body, auth, context, key)
 
 
 @_step_route("/custody/receive", "Record receipt and the container's condition (signed)")
 async def receive(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/receive", body, auth, context, key)
+    return await _from_route(_on_unit(custody.receive), body, auth, context, key)
 
 
 @_step_route("/custody/administer", "The vial was administered (signed; released batches only)")
 async def administer(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/administer", body, auth, context, key)
+    return await _from_route(_on_vial(custody.administer), body, auth, context, key)
 
 
 @_step_route("/custody/destroy", "The vial was destroyed, with the reason (signed)")
 async def destroy(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route("/custody/destroy", body, auth, context, key)
+    return await _from_route(_on_vial(custody.destroy), body, auth, context, key)
 
 
 class HeldVial(BaseModel):
