@@ -10,9 +10,7 @@ from typing import Annotated
 
 import typer
 
-from audit import bundle
-from audit.cosignature import CosignerKey, parse_cosigner_key
-from audit.errors import FormatError
+from audit import cli as audit_cli
 from traceability.cli.common import errors_as_exit, fail, new_app, open_database, settings_from
 from traceability.cli.verify_log import AUDIT_HELP, verify_log_command
 from traceability.clock import utcnow
@@ -179,44 +177,12 @@ def verify_command(
     at least --quorum distinct witnesses must have cosigned it. Exit 0 when everything
     verifies; 1 with each finding listed; 2 for unusable input.
     """
-    since = None if since_checkpoint is None else _read_file(since_checkpoint, "--since-checkpoint")
-    witnesses = [key for text in witness or [] for key in _cosigner_keys(text, "--witness")]
-    cosigner = None
+    argv = ["verify", str(bundle_path), "--log-key", log_key, "--quorum", str(quorum)]
+    if since_checkpoint is not None:
+        argv += ["--since-checkpoint", str(since_checkpoint)]
+    for text in witness or []:
+        argv += ["--witness", text]
     if log_cosigner is not None:
-        (cosigner, *more) = _cosigner_keys(log_cosigner, "--log-cosigner")
-        if more:
-            raise fail("--log-cosigner: give one key")
-    if not bundle_path.is_file():
-        raise fail(f"no bundle at {bundle_path}")
-    try:
-        report = bundle.verify(
-            bundle_path,
-            log_key=_key_text(log_key, "--log-key").strip(),
-            since_checkpoint=since,
-            witnesses=witnesses,
-            quorum=quorum,
-            log_cosigner=cosigner,
-        )
-    except FormatError as e:
-        raise fail(str(e)) from None
-    typer.echo(report.text(), nl=False)
-    status = "verified" if report.ok else f"{len(report.findings)} finding(s)"
-    typer.echo(f"{report.entries} entries: {status}")
-    raise typer.Exit(code=0 if report.ok else 1)
-
-
-def _key_text(value: str, option: str) -> str:
-    """A key given as text, or the name of a file holding it."""
-    if Path(value).is_file():
-        return _read_file(Path(value), option).decode("utf-8", "replace")
-    return value
-
-
-def _cosigner_keys(value: str, option: str) -> list[CosignerKey]:
-    lines = [line.strip() for line in _key_text(value, option).splitlines() if line.strip()]
-    if not lines:
-        raise fail(f"{option}: no key given")
-    try:
-        return [parse_cosigner_key(line) for line in lines]
-    except FormatError as e:
-        raise fail(f"{option}: {e}") from None
+        argv += ["--log-cosigner", log_cosigner]
+    # One verifier command: the auditor's own (`trace-audit`, installable alone) runs it.
+    raise typer.Exit(code=audit_cli.main(argv))
