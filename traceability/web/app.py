@@ -13,12 +13,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from traceability.clock import Clock, utcnow
-from traceability.custody_log.appender import CustodyLog
-from traceability.custody_log.witnessing import Witnessing, endpoints
-from traceability.services.proof.self_check import SelfCheck
+from traceability.custody_log.witnessing import Witnessing
+from traceability.services.runtime import Database
 from traceability.settings import Settings, get_settings
-from traceability.storage.database import Database, create_db_engine
-from traceability.storage.group_commit import GroupCommit
 from traceability.web import api_docs, guard, problems, statement_docs
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
 from traceability.web.headers import SecurityHeaders
@@ -84,25 +81,13 @@ def create_app(
     clock: Clock = utcnow,
 ) -> FastAPI:
     settings = settings or get_settings()
-    database = database or Database(create_db_engine(settings.database_url))
-    custody_log = CustodyLog.from_settings(settings)
-    context = ServiceContext(
-        settings=settings,
-        db=database,
+    context = ServiceContext.build(
+        settings,
+        database=database,
         clock=clock,
         templates=Jinja2Templates(directory=str(TEMPLATES_DIR)),
-        log=custody_log,
-        writer=GroupCommit(database),
         scan_limiter=SlidingWindowLimiter(limit=settings.scans_per_minute),
     )
-    context.witnessing = Witnessing(
-        database,
-        custody_log,
-        endpoints(settings.witness_entries),
-        quorum=settings.witness_quorum,
-        timeout=settings.witness_timeout_seconds,
-    )
-    context.self_check = SelfCheck(database, custody_log, context.witnessing.alarms)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -147,7 +132,6 @@ def _checkpoint_timer(context: ServiceContext, stop: threading.Event) -> None:
     down (the demo's) is cosigned at once. Outside the write transaction: a slow witness
     never holds the log's lock."""
     witnessing = context.witnessing
-    assert witnessing is not None  # noqa: S101 - create_app sets it
     _cosign(context, witnessing)
     interval = context.settings.checkpoint_interval_seconds
     while not stop.wait(interval):
@@ -169,7 +153,6 @@ def _cosign(context: ServiceContext, witnessing: Witnessing) -> None:
 def _self_checker(context: ServiceContext, stop: threading.Event) -> None:
     """Reconcile at start-up, then every N minutes (`SelfCheck`); an alarm is logged."""
     check = context.self_check
-    assert check is not None  # noqa: S101 - create_app sets it
     interval = context.settings.self_check_minutes * 60
     check.started = True
     while True:

@@ -42,9 +42,7 @@ class IntegrityPublic(BaseModel):
 
 
 def _check(context: ServiceContext) -> SelfCheck:
-    check = context.self_check
-    assert check is not None  # noqa: S101 - create_app sets it
-    return check
+    return context.self_check
 
 
 def _public(outcome: Integrity | None) -> IntegrityPublic:

@@ -144,8 +144,7 @@ def decide(
     try:
         with context.db.write() as session:
             context.log.issue_checkpoint(session, now=context.clock())
-        if context.witnessing is not None:
-            context.witnessing.run(context.clock())
+        context.witnessing.run(context.clock())
     except Exception:  # noqa: BLE001 - never report a stored decision as failed
         logger.exception("could not sign or cosign a checkpoint after a disposition")
     return public
