@@ -36,43 +36,17 @@ def require_chromium() -> str:
     pytest.skip(reason)
 
 
-_SHARED: tuple[Any, Any] | None = None
-"""This process's Playwright and the Chromium it launched, on first use."""
-
-
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """The process's one Chromium (launching it costs a second or two); each test's
-    pages are in contexts of their own, all closed when the block ends."""
-    global _SHARED
-    if _SHARED is None:
-        from playwright.sync_api import sync_playwright
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
 
-        path = require_chromium()
-        playwright = sync_playwright().start()
+    path = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=FLAGS, headless=True)
         try:
-            browser = playwright.chromium.launch(executable_path=path, args=FLAGS, headless=True)
-        except BaseException:
-            playwright.stop()
-            raise
-        _SHARED = (playwright, browser)
-    browser = _SHARED[1]
-    try:
-        yield browser
-    finally:
-        for context in list(browser.contexts):
-            context.close()
-
-
-def close_chromium() -> None:
-    global _SHARED
-    if _SHARED is not None:
-        playwright, browser = _SHARED
-        _SHARED = None
-        try:
-            browser.close()
+            yield browser
         finally:
-            playwright.stop()
+            browser.close()
 
 
 def new_page(browser: Any, now: datetime, **context: Any) -> Any:
