@@ -89,3 +89,9 @@ def api(
         yield Api(client=client, app=app, db=database, clock=clock, settings=settings)
     server.switch.wait_idle()
     server.switch.target = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (a minute each on a busy machine) first, so that under pytest-xdist
+    no worker is left running one of them alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

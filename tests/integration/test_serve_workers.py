@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from tests.support import PASSWORD
@@ -29,6 +30,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_two_worker_processes_serve_and_every_write_lands(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/var/trace.db"
     env = os.environ | {
