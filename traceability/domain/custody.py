@@ -16,21 +16,38 @@ Parties are written "site:CODE" or "user:NAME". Every refusal names the current 
 A commissioned vial has no custodian yet: it stands at the lab that made it (its
 batch's site), whose people alone take it into custody or destroy it
 (`check_first_custody`).
+
+What a person signs for each step is read by the step's model (`Location` for
+`custody.stored`, `HandoffOffer`, `Condition`, ...: `domain.what`), the same one the
+service reads the request with, the proof re-reads the entry with and the API documents.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
 
 from traceability.domain.qc_record import BatchState
+from traceability.domain.what import Refusal, Text32, Text2000, What, refused, stripped
 from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
-
-WHAT = "statement.what"
 
 
 class CustodyState(StrEnum):
@@ -161,74 +178,95 @@ def handoff_step(to: Party) -> Step:
 
 
 # --- requests read from signed statements ---------------------------------------------
+#
+# One model per statement kind a person signs (`domain.what`, `domain.statement_kinds`):
+# the service reads a request with it once, the proof re-reads a stored entry with it,
+# and the API documents it. Every custody request carries a nonce, first, so that a
+# request missing both its nonce and another member is refused for the nonce.
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-
-def _nonce(what: Mapping[str, Any]) -> str:
-    value = what.get("nonce")
-    if not isinstance(value, str) or not NONCE.fullmatch(value):
-        raise InvalidInputError(
-            "nonce is 16-64 random base64url characters, new for each request",
-            field=f"{WHAT}.nonce",
-        )
-    return value
-
-
-def _text(what: Mapping[str, Any], name: str, max_length: int, *, required: bool = True) -> str:
-    value = what.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_length:
-        raise InvalidInputError(
-            f"{name} is text of 1-{max_length} characters", field=f"{WHAT}.{name}"
-        )
-    return value.strip()
-
+Nonce = Annotated[
+    StrictStr,
+    Field(pattern=NONCE.pattern, description="random, new for each request"),
+    Refusal("{name} is 16-64 random base64url characters, new for each request"),
+]
+"""Random per request: the service refuses a nonce it has seen (a replayed request)."""
 
 PLACE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,31}")
 """A rack, box or position as written on the tank's map: letters, digits and a few
 separators, so that one place has one spelling up to letter case ("a1" is "A1")."""
 
 
-def _place_code(what: Mapping[str, Any], name: str) -> str:
-    value = what.get(name)
-    text = value.strip() if isinstance(value, str) else ""
+def _place_code(value: str) -> str:
+    text = value.strip()
     if not PLACE_CODE.fullmatch(text):
-        raise InvalidInputError(
-            f"{name} is 1-32 letters, digits, spaces or . _ / - (as on the storage map)",
-            field=f"{WHAT}.{name}",
-        )
+        raise ValueError("not a place code")
     return text
 
 
-def _tag(what: Mapping[str, Any]) -> str | None:
-    value = what.get("tag")
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > 64:
-        raise InvalidInputError("tag is the label tag scanned (s=...)", field=f"{WHAT}.tag")
-    return value
+PlaceCode = Annotated[
+    StrictStr,
+    AfterValidator(_place_code),
+    Refusal("{name} is 1-32 letters, digits, spaces or . _ / - (as on the storage map)"),
+    WithJsonSchema({"type": "string", "pattern": f"^{PLACE_CODE.pattern}$"}),
+]
+"""Stripped; its length is that of the code, spaces around it aside."""
+
+PARTY_SCHEMA = {"type": "string", "pattern": _PARTY.pattern, "examples": ["site:CLINIC1"]}
 
 
-@dataclass(frozen=True)
-class Location:
-    site: str
-    unit: str
-    rack: str
-    box: str
-    position: str
+def _party(value: object) -> Party:
+    try:
+        return Party.parse(value, "to")
+    except InvalidInputError as e:
+        raise refused(str(e)) from None
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> Location:
-        return cls(
-            site=_text(what, "site", 32),
-            unit=_text(what, "unit", 32),
-            # A stored vial is found again by its exact place: all three are required.
-            rack=_place_code(what, "rack"),
-            box=_place_code(what, "box"),
-            position=_place_code(what, "position"),
-        )
+
+PartyName = Annotated[
+    Party,
+    PlainValidator(_party),
+    Refusal('a party is "site:CODE" or "user:NAME"'),
+    WithJsonSchema(PARTY_SCHEMA),
+]
+"""A party as a request names it, "site:CODE" or "user:NAME", read as a `Party`."""
+
+Tag = Annotated[
+    StrictStr,
+    Field(max_length=64, description="the tag of the label scanned (its s=...)"),
+    Refusal("{name} is the label tag scanned (s=...)"),
+]
+"""Optional: a scanned label must be the vial's current one."""
+
+
+def _empty_if_null(value: object) -> object:
+    return "" if value is None else value
+
+
+class CustodyRequest(What):
+    """What every signed custody request holds, first: its nonce."""
+
+    nonce: Nonce
+
+
+class Dispatch(CustodyRequest):
+    """`custody.dispatched`: the courier holding the unit (the subject) sets off."""
+
+
+class Administration(CustodyRequest):
+    """`custody.administered`: the vial was given to a patient (whose data stays in the
+    clinic's record)."""
+
+
+class Location(CustodyRequest):
+    """`custody.stored`: where a vial is put, as on the site's storage map."""
+
+    site: Text32 = Field(description="the site's code")
+    unit: Text32 = Field(description="the storage unit's code at that site")
+    # A stored vial is found again by its exact place: all three are required.
+    rack: PlaceCode
+    box: PlaceCode
+    position: PlaceCode
 
     def describe(self) -> str:
         return (
@@ -236,62 +274,103 @@ class Location:
         )
 
 
-@dataclass(frozen=True)
-class HandoffOffer:
-    to: Party
-    nonce: str
-    tag: str | None
-
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> HandoffOffer:
-        return cls(Party.parse(what.get("to"), f"{WHAT}.to"), _nonce(what), _tag(what))
+MAX_PACKED = 500
 
 
-@dataclass(frozen=True)
-class HandoffAcceptance:
-    handoff: int
-    nonce: str
-    tag: str | None
+def _vial_uris(value: object) -> object:
+    """The whole list is refused at once, naming `vials`, as the reader always did."""
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(uri, str) for uri in value)
+        or len(set(value)) != len(value)
+        or len(value) > MAX_PACKED
+    ):
+        raise refused(f"vials is a list of 1-{MAX_PACKED} distinct vial URIs")
+    return value
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> HandoffAcceptance:
-        value = what.get("handoff")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidInputError("handoff is the open handoff's id", field=f"{WHAT}.handoff")
-        return cls(value, _nonce(what), _tag(what))
+
+class Packing(CustodyRequest):
+    """`custody.packed`: the stored vials put into an empty shipper (the subject)."""
+
+    vials: Annotated[
+        tuple[StrictStr, ...],
+        BeforeValidator(_vial_uris),
+        Field(
+            min_length=1,
+            max_length=MAX_PACKED,
+            description="distinct vial URIs",
+            json_schema_extra={"uniqueItems": True},
+        ),
+        Refusal(f"{{name}} is a list of 1-{MAX_PACKED} distinct vial URIs"),
+    ]
 
 
-@dataclass(frozen=True)
-class Condition:
-    """The container's condition on receipt."""
+class HandoffOffer(CustodyRequest):
+    """`custody.handover.offered`: the custodian offers the unit to a courier or site."""
 
-    seal_intact: bool
-    damaged: bool
-    logger_attached: bool
-    notes: str
+    to: PartyName
+    tag: Tag | None = None
 
-    @classmethod
-    def from_what(cls, what: Mapping[str, Any]) -> Condition:
-        flags = {}
-        for name in ("seal_intact", "damaged", "logger_attached"):
-            value = what.get(name)
-            if not isinstance(value, bool):
-                raise InvalidInputError(f"{name} is true or false", field=f"{WHAT}.{name}")
-            flags[name] = value
-        notes = _text(what, "notes", 2000, required=False)
-        if (flags["damaged"] or not flags["seal_intact"]) and not notes:
-            raise InvalidInputError(
-                "describe the damage or the broken seal in notes", field=f"{WHAT}.notes"
-            )
-        return cls(flags["seal_intact"], flags["damaged"], flags["logger_attached"], notes)
+
+class HandoffAcceptance(CustodyRequest):
+    """`custody.handover.accepted`: the named party takes an open handoff."""
+
+    handoff: Annotated[StrictInt, Field(ge=1), Refusal("{name} is the open handoff's id")]
+    tag: Tag | None = None
+
+
+class Condition(CustodyRequest):
+    """`custody.received`: the container's condition on receipt. A broken seal or
+    damage is described in `notes`."""
+
+    seal_intact: Annotated[StrictBool, Refusal("{name} is true or false")]
+    damaged: Annotated[StrictBool, Refusal("{name} is true or false")]
+    logger_attached: Annotated[StrictBool, Refusal("{name} is true or false")]
+    notes: Annotated[
+        StrictStr,
+        BeforeValidator(_empty_if_null),
+        Field(max_length=2000),
+        AfterValidator(str.strip),
+        Refusal("{name} is text of 1-2000 characters"),
+    ] = ""
+
+    @model_validator(mode="after")
+    def _explained(self) -> Condition:
+        if (self.damaged or not self.seal_intact) and not self.notes:
+            raise refused("describe the damage or the broken seal in notes", field="notes")
+        return self
+
+
+class Destruction(CustodyRequest):
+    """`custody.destroyed`: the vial was destroyed, and why."""
+
+    reason: Text2000
 
 
 def read_nonce(what: Mapping[str, Any]) -> str:
-    return _nonce(what)
+    """A custody request's nonce alone (`CustodyRequest`)."""
+    return CustodyRequest.from_what(what).nonce
 
 
 def read_text(what: Mapping[str, Any], name: str, max_length: int = 2000) -> str:
-    return _text(what, name, max_length)
+    """One text member, stripped, of 1-`max_length` characters.
+
+    Kept for callers that do not yet read their kind's model (a destruction's reason is
+    `Destruction.from_what(what).reason`)."""
+    return str(getattr(_text_model(name, max_length).from_what(what), name))
+
+
+@functools.cache
+def _text_model(name: str, max_length: int) -> type[What]:
+    text: Any = Annotated[
+        StrictStr,
+        Field(min_length=1, max_length=max_length),
+        AfterValidator(stripped),
+        Refusal(f"{{name}} is text of 1-{max_length} characters"),
+    ]
+    fields: dict[str, Any] = {name: (text, ...)}
+    return create_model(f"Text_{name}", __base__=What, **fields)
 
 
 def is_expired(expires_at: datetime, now: datetime) -> bool:

@@ -29,7 +29,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from traceability.domain.cold_chain import ExcursionClosing
-from traceability.domain.custody import Step
+from traceability.domain.custody import (
+    Administration,
+    Condition,
+    Destruction,
+    Dispatch,
+    HandoffAcceptance,
+    HandoffOffer,
+    Location,
+    Packing,
+    Step,
+)
 from traceability.domain.deviations import Assignment, Closure, DeviationRecord
 from traceability.domain.disposition import DispositionRequest
 from traceability.domain.label_tags import LabelRequest, ReissueRequest
@@ -102,18 +112,20 @@ KINDS: tuple[Kind, ...] = (
     Kind(LABELS_REISSUED, ReissueRequest),
     Kind(LABEL_ISSUED),
     Kind(SHIPPER_COMMISSIONED),
-    # A person's custody step is signed about the vial or shipper; a shipper's step also
-    # puts a service entry of the same kind on each vial in it.
-    Kind(CUSTODY_STORED, old=("custody.store",)),
-    Kind(CUSTODY_PACKED, old=("custody.pack",)),
-    Kind(HANDOVER_OFFERED),
-    Kind(HANDOVER_ACCEPTED),
+    # A person's custody step is signed about the vial or shipper (its model says what
+    # it holds); a shipper's step also puts a service entry of the same kind on each
+    # vial in it ({shipper, request_entry}: no person signs those). A handoff is signed
+    # as offered and accepted, so handed_to_* are only ever such service entries.
+    Kind(CUSTODY_STORED, Location, old=("custody.store",)),
+    Kind(CUSTODY_PACKED, Packing, old=("custody.pack",)),
+    Kind(HANDOVER_OFFERED, HandoffOffer),
+    Kind(HANDOVER_ACCEPTED, HandoffAcceptance),
     Kind(HANDED_TO_COURIER, old=("custody.hand_to_courier",)),
     Kind(HANDED_TO_SITE, old=("custody.hand_to_site",)),
-    Kind(CUSTODY_DISPATCHED, old=("custody.dispatch",)),
-    Kind(CUSTODY_RECEIVED, old=("custody.receive",)),
-    Kind(CUSTODY_ADMINISTERED, old=("custody.administer",)),
-    Kind(CUSTODY_DESTROYED, old=("custody.destroy",)),
+    Kind(CUSTODY_DISPATCHED, Dispatch, old=("custody.dispatch",)),
+    Kind(CUSTODY_RECEIVED, Condition, old=("custody.receive",)),
+    Kind(CUSTODY_ADMINISTERED, Administration, old=("custody.administer",)),
+    Kind(CUSTODY_DESTROYED, Destruction, old=("custody.destroy",)),
     Kind(READINGS_UPLOADED),
     Kind(EXCURSION_DETECTED, old=("coldchain.excursion",)),
     Kind(EXCURSION_CLOSED, ExcursionClosing),

@@ -50,42 +50,43 @@ def refused(message: str, *, field: str | None = None) -> PydanticCustomError:
     return PydanticCustomError(REFUSED, "{message}", context)
 
 
-def _stripped(value: str) -> str:
-    stripped = value.strip()
-    if not stripped:
+def stripped(value: str) -> str:
+    """Text a person typed, without the spaces around it; blank is refused."""
+    text = value.strip()
+    if not text:
         raise ValueError("blank")
-    return stripped
+    return text
 
 
 Text32 = Annotated[
     StrictStr,
     Field(min_length=1, max_length=32),
-    AfterValidator(_stripped),
+    AfterValidator(stripped),
     Refusal("{name} is text of 1-32 characters"),
 ]
 """Text a person typed, stripped; blank or longer than the limit is refused."""
 Text64 = Annotated[
     StrictStr,
     Field(min_length=1, max_length=64),
-    AfterValidator(_stripped),
+    AfterValidator(stripped),
     Refusal("{name} is text of 1-64 characters"),
 ]
 Text200 = Annotated[
     StrictStr,
     Field(min_length=1, max_length=200),
-    AfterValidator(_stripped),
+    AfterValidator(stripped),
     Refusal("{name} is text of 1-200 characters"),
 ]
 Text2000 = Annotated[
     StrictStr,
     Field(min_length=1, max_length=2000),
-    AfterValidator(_stripped),
+    AfterValidator(stripped),
     Refusal("{name} is text of 1-2000 characters"),
 ]
 Text4000 = Annotated[
     StrictStr,
     Field(min_length=1, max_length=4000),
-    AfterValidator(_stripped),
+    AfterValidator(stripped),
     Refusal("{name} is text of 1-4000 characters"),
 ]
 

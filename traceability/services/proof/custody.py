@@ -22,12 +22,12 @@ from traceability.custody_log.evidence import LogEvidence, Proven
 from traceability.domain.custody import (
     AFTER,
     Condition,
+    Destruction,
     HandoffOffer,
     Location,
     Party,
     Step,
     custodian_after,
-    read_text,
 )
 from traceability.domain.label_tags import tag_digest
 from traceability.domain.statement_kinds import EXCURSION_DETECTED, STEP_TYPES, spellings
@@ -153,7 +153,7 @@ def _step_made(
     elif step is Step.administer:
         detail = {}
     elif step is Step.destroy and request is not None:
-        detail = {"reason": read_text(request.entry.what, "reason")}
+        detail = {"reason": Destruction.from_what(request.entry.what).reason}
     if "custodian" in what and isinstance(what["custodian"], str):
         custodian: str | None = what["custodian"]
     elif step is Step.store and location is not None:
