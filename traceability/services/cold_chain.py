@@ -38,7 +38,6 @@ from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain import cold_chain as rules
 from traceability.domain.actor import Actor
 from traceability.domain.changes import diff
-from traceability.domain.custody import read_text
 from traceability.domain.roles import Role, parse_roles
 from traceability.domain.statement_kinds import EXCURSION_DETECTED
 from traceability.errors import (
@@ -70,7 +69,6 @@ BIZ_STEP = "sensor_reporting"
 
 Source = Literal["csv", "epcis"]
 SOURCES: tuple[Source, ...] = ("csv", "epcis")
-MAX_ASSESSMENT = 4000
 WHAT = "statement.what"
 
 
@@ -490,13 +488,10 @@ def excursion_by_id(session: Session, excursion_id: int) -> Excursion:
     return row
 
 
-def _requested(session: Session, what: dict[str, Any]) -> Excursion:
-    value = what.get("excursion")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInputError("excursion is the excursion's id", field=f"{WHAT}.excursion")
-    row = session.get(Excursion, value)
+def _requested(session: Session, closing: rules.ExcursionClosing) -> Excursion:
+    row = session.get(Excursion, closing.excursion)
     if row is None:
-        raise InvalidInputError(f"no excursion {value}", field=f"{WHAT}.excursion")
+        raise InvalidInputError(f"no excursion {closing.excursion}", field=f"{WHAT}.excursion")
     return row
 
 
@@ -512,18 +507,18 @@ def close(
 ) -> ExcursionClosure:
     """QA closes an excursion with an assessment, signed on QA's device; once only.
 
-    The excursion is named by `what.excursion`, and the statement must be about that
-    excursion's URI, so a signature cannot be moved from one excursion to another.
+    The request is read once, by its kind's model (`ExcursionClosing`). The excursion is
+    named by `what.excursion`, and the statement must be about that excursion's URI, so
+    a signature cannot be moved from one excursion to another.
     """
-    what = signed.statement.what
-    excursion = _requested(session, what)
+    closing = rules.ExcursionClosing.from_what(signed.statement.what)
+    excursion = _requested(session, closing)
     assert excursion.id is not None  # noqa: S101 - stored
     signed_requests.expect(
         signed, type=CLOSED, subject=excursion_uri(resolver, excursion.id), user=user
     )
     if Role.qa not in parse_roles(user.roles):
         raise PermissionDeniedError("only QA closes an excursion")
-    assessment = read_text(what, "assessment", MAX_ASSESSMENT)
     earlier = closure_of(session, excursion)
     if earlier is not None:
         raise ConflictError(
@@ -533,7 +528,7 @@ def close(
     appended = signed_requests.append(session, log, signed, user=user, now=now)
     row = ExcursionClosure(
         excursion_id=excursion.id,
-        assessment=assessment,
+        assessment=closing.assessment,
         closed_by=user.username,
         log_index=appended.index,
         created_at=now,
@@ -548,7 +543,7 @@ def close(
         record_type="excursion",
         record_id=str(excursion.id),
         changes=diff({"state": "open"}, {"state": "closed", "log_index": appended.index}),
-        reason=assessment,
+        reason=closing.assessment,
     )
     return row
 
