@@ -297,15 +297,15 @@ def test_labels_pdf_bad_input_is_one_line_exit_2(
 def test_the_demo_shows_custody_in_progress(database: Database) -> None:
     from datetime import UTC, datetime
 
-    from traceability.services import custody
+    from traceability.services.custody import views
     from traceability.services.users import get_by_username
 
     assert invoke(database, "demo", "load").exit_code == 0
     with database.read() as session:
         now = datetime.now(UTC)
-        nina = custody.custody_of(session, get_by_username(session, "nina"), now)
-        rami = custody.custody_of(session, get_by_username(session, "rami"), now)
-        lab = custody.custody_of(session, get_by_username(session, "lena"), now)
+        nina = views.custody_of(session, get_by_username(session, "nina"), now)
+        rami = views.custody_of(session, get_by_username(session, "rami"), now)
+        lab = views.custody_of(session, get_by_username(session, "lena"), now)
     assert [h.from_party for h in nina.offered] == ["user:cora"]
     assert [h.from_party for h in rami.offered] == ["site:LAB1"]
     assert len(lab.holding) == 10  # 12 stored, 2 of them gone in the shipper

@@ -24,7 +24,7 @@ from tests.support import Api
 from traceability.cli.epcis import epcis
 from traceability.clock import rfc3339
 from traceability.domain.custody import Step
-from traceability.services.custody import BIZ_STEP
+from traceability.services.custody.frame import BIZ_STEP
 from traceability.services.epcis import digest_uri
 from traceability.storage.database import Database
 from traceability.storage.models import CustodyEvent, Vial

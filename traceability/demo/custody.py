@@ -18,8 +18,8 @@ from labels.digital_link import VialId
 from traceability.custody_log.appender import CustodyLog
 from traceability.demo.records import GTIN, DemoSigner
 from traceability.domain.actor import Actor
-from traceability.services import custody
 from traceability.services import sites as site_service
+from traceability.services.custody import frame, handoffs, positions, steps
 from traceability.services.users import get_by_username
 from traceability.storage.models import Shipper, Vial
 
@@ -81,8 +81,8 @@ def load_custody(
             session, log, kind, subject, {**what, "nonce": secrets.token_urlsafe(16)}, now
         )
 
-    def caller(who: DemoSigner) -> custody.Caller:
-        return custody.Caller(who.user, now)
+    def caller(who: DemoSigner) -> frame.Caller:
+        return frame.Caller(who.user, now)
 
     for lot, unit, serials in (
         ("UC26-101", "LN2-A", ("0001", "0002", "0003", "0004", "0005")),
@@ -98,7 +98,7 @@ def load_custody(
                 "box": lot[-3:],
                 "position": f"A{n}",
             }
-            custody.store(
+            steps.store(
                 session,
                 log,
                 step(lena, "custody.stored", v.uri, where),
@@ -121,7 +121,7 @@ def load_custody(
         now=now,
     )
     packed = [vial("UC26-101", "0003").uri, vial("UC26-101", "0004").uri]
-    custody.pack(
+    steps.pack(
         session,
         log,
         step(lena, "custody.packed", shipper.uri, {"vials": packed}),
@@ -129,28 +129,28 @@ def load_custody(
         caller=caller(lena),
     )
     _hand(session, log, shipper, lena, cora, "user:cora", step, caller)
-    custody.dispatch(
+    steps.dispatch(
         session,
         log,
         step(cora, "custody.dispatched", shipper.uri, {}),
-        unit=custody.unit_for(session, shipper.uri),
+        unit=positions.unit_for(session, shipper.uri),
         caller=caller(cora),
     )
-    custody.offer_handoff(
+    handoffs.offer_handoff(
         session,
         log,
         step(cora, "custody.handover.offered", shipper.uri, {"to": "site:CLINIC1"}),
-        unit=custody.unit_for(session, shipper.uri),
+        unit=positions.unit_for(session, shipper.uri),
         caller=caller(cora),
         ttl=DEMO_OFFER,
     )
     # One vial of UC26-104 offered to Rami: sign in as rami and open it to accept.
     lone = vial("UC26-104", "0002")
-    custody.offer_handoff(
+    handoffs.offer_handoff(
         session,
         log,
         step(lena, "custody.handover.offered", lone.uri, {"to": "user:rami"}),
-        unit=custody.unit_for(session, lone.uri),
+        unit=positions.unit_for(session, lone.uri),
         caller=caller(lena),
         ttl=DEMO_OFFER,
     )
@@ -166,18 +166,18 @@ def _hand(
     step: Any,
     caller: Any,
 ) -> None:
-    handoff = custody.offer_handoff(
+    handoff = handoffs.offer_handoff(
         session,
         log,
         step(giver, "custody.handover.offered", shipper.uri, {"to": to}),
-        unit=custody.unit_for(session, shipper.uri),
+        unit=positions.unit_for(session, shipper.uri),
         caller=caller(giver),
         ttl=DEMO_OFFER,
     )
-    custody.accept_handoff(
+    handoffs.accept_handoff(
         session,
         log,
         step(taker, "custody.handover.accepted", shipper.uri, {"handoff": handoff.id}),
-        unit=custody.unit_for(session, shipper.uri),
+        unit=positions.unit_for(session, shipper.uri),
         caller=caller(taker),
     )

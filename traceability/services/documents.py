@@ -38,8 +38,9 @@ from traceability.custody_log.tree import StoredTree
 from traceability.custody_log.witnessing import cosigned_note
 from traceability.domain.disposition import RELEASES, Decision
 from traceability.errors import ConflictError, NotFoundError
-from traceability.services import cold_chain, custody, qc_results, release
+from traceability.services import cold_chain, qc_results, release
 from traceability.services.batch_records import vials_of
+from traceability.services.custody import views as custody_views
 from traceability.services.proof.batch import require_proven
 from traceability.storage.models import (
     Batch,
@@ -157,7 +158,9 @@ def _custody_rows(session: Session, batch: Batch, until: datetime | None = None)
     rows = [["Vial", "State", "Held by", "Site", "Steps in the log"]]
     for vial in vials_of(session, batch):
         events = [
-            e for e in custody.timeline(session, vial) if until is None or e.created_at <= until
+            e
+            for e in custody_views.timeline(session, vial)
+            if until is None or e.created_at <= until
         ]
         last = events[-1] if events else None
         site = session.get(Site, last.site_id) if last and last.site_id else None

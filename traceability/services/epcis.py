@@ -50,7 +50,7 @@ from traceability.domain.custody import Party, Step
 from traceability.domain.disposition import Decision
 from traceability.services import cold_chain
 from traceability.services.batch_records import vials_of
-from traceability.services.custody import BIZ_STEP
+from traceability.services.custody.frame import BIZ_STEP
 from traceability.services.vial_labels import labels_of
 from traceability.storage.models import (
     Batch,
@@ -86,7 +86,7 @@ DISPOSITION: dict[Step, str] = {
     Step.administer: "dispensed",
     Step.destroy: "destroyed",
 }
-"""The CBV 2.0 disposition after each custody step (the bizStep is `custody.BIZ_STEP`).
+"""The CBV 2.0 disposition after each custody step (the bizStep is `custody.frame.BIZ_STEP`).
 
 Arriving stays in transit: the receiving site holds the container, but nobody has
 looked inside it until receipt. A receipt of a damaged container says `damaged`.

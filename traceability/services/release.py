@@ -49,12 +49,12 @@ from traceability.services import (
     audit_trail,
     batch_records,
     cold_chain,
-    custody,
     qc_results,
     vial_labels,
 )
 from traceability.services import deviations as deviation_service
 from traceability.services.batch_records import specification_of, vials_of
+from traceability.services.custody.positions import positions
 from traceability.services.proof.batch import BatchProof, check_batch
 from traceability.services.stored import stored
 from traceability.storage.models import (
@@ -85,7 +85,7 @@ def facts(
     specification = specification_of(session, batch)
     views = qc_results.views(session, batch)
     vials = vials_of(session, batch)
-    where = custody.positions(session, [v.id for v in vials if v.id is not None])
+    where = positions(session, [v.id for v in vials if v.id is not None])
     chain = [f.line() for f in proof.findings if f.kind == "subject-chain"]
     unproven = [f.line() for f in proof.findings if f.kind != "subject-chain"]
     reconciliation = vial_labels.reconciliation(session, batch)
@@ -340,7 +340,7 @@ def recall_if_needed(
     ):
         return None
     vials = vials_of(session, batch)
-    where = custody.positions(session, [v.id for v in vials if v.id is not None])
+    where = positions(session, [v.id for v in vials if v.id is not None])
     lines = []
     for vial in vials:
         assert vial.id is not None  # noqa: S101 - stored

@@ -23,8 +23,9 @@ from traceability.domain.label_tags import TagVerdict
 from traceability.domain.qc_record import BatchState, QcStatus, record_status
 from traceability.domain.statement_kinds import current
 from traceability.errors import NotFoundError
-from traceability.services import custody, qc_results, vial_labels
+from traceability.services import qc_results, vial_labels
 from traceability.services.batch_records import specification_of, vials_of
+from traceability.services.custody import positions
 from traceability.services.proof.batch import BatchProof
 from traceability.services.stored import stored
 from traceability.storage.models import Batch, LogEntryRow, Product, Vial
@@ -194,7 +195,7 @@ def vial_record(
     findings or the last self-check found anything (`alarms`)."""
     proven = proof.ok
     qc = _qc(session, batch)
-    position = custody.position_of(session, vial)
+    position = positions.position_of(session, vial)
     extra = None
     if staff:
         history = vial_labels.labels_of(session, [vial])

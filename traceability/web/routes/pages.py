@@ -33,13 +33,13 @@ from traceability.services import (
     vial_labels,
 )
 from traceability.services import auth as auth_service
-from traceability.services import custody as custody_service
 from traceability.services import deviations as deviation_service
 from traceability.services import release as release_service
 from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
 from traceability.services.batch_record_view import batch_public
+from traceability.services.custody import views as custody_views
 from traceability.services.proof.batch import BatchProof, check_batch
 from traceability.web.context import ServiceContext
 from traceability.web.deps import (
@@ -56,8 +56,8 @@ from traceability.web.problems import status_for
 from traceability.web.routes import users as user_routes
 from traceability.web.routes.batches import RecordReader
 from traceability.web.routes.batches import Reviewer as ReviewerPage
-from traceability.web.routes.custody import Carrier as CustodyCarrier
-from traceability.web.routes.custody import Staff as SiteReader
+from traceability.web.routes.custody_roles import Carrier as CustodyCarrier
+from traceability.web.routes.custody_roles import Staff as SiteReader
 from traceability.web.routes.log import MAX_INDEX as LOG_MAX_INDEX
 from traceability.web.routes.log import CheckpointIssuer, LogReader
 
@@ -378,7 +378,7 @@ def custody_page(
 ) -> Response:
     """What I hold (as a courier, or for the sites I act for) and handoffs offered to me."""
     user = user_service.get_by_username(session, auth.user.username)
-    view = custody_service.custody_of(session, user, context.clock())
+    view = custody_views.custody_of(session, user, context.clock())
     return render(
         request,
         "custody.html",
@@ -404,7 +404,7 @@ def site_page(
 ) -> Response:
     """A site's storage map: each unit's vials by rack, box and position; and arrivals."""
     site = site_service.find_site(session, code)
-    view = custody_service.site_view(session, site, context.clock())
+    view = custody_views.site_view(session, site, context.clock())
     return render(request, "site.html", {"view": view})
 
 

@@ -20,13 +20,13 @@ from traceability.domain.roles import Role
 from traceability.errors import NotFoundError
 from traceability.services import (
     batch_records,
-    custody,
-    custody_actions,
     sites,
     vial_labels,
     vial_record,
 )
 from traceability.services import users as user_service
+from traceability.services.custody import actions as custody_actions
+from traceability.services.custody import positions
 from traceability.services.proof.batch import check_batch
 from traceability.web.deps import ContextDep, MaybeUser, SessionDep, covered_evidence
 from traceability.web.pages import render
@@ -178,7 +178,7 @@ def resolve_shipper(
     shipper = sites.find_shipper(session, sscc)
     if shipper is None:
         raise NotFoundError("no shipper with this SSCC is registered here")
-    unit = custody.unit_for(session, shipper.uri)
+    unit = positions.unit_for(session, shipper.uri)
     state = unit.position.state.value if unit.position else "empty"
     staff = auth is not None and auth.actor.has_any(*STAFF)
     vials = []

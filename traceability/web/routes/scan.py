@@ -21,8 +21,9 @@ from labels.errors import IdentifierError
 from traceability.domain.label_tags import FLAGGED
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError, NotFoundError, TooLargeError
-from traceability.services import batch_records, custody, sites, vial_labels, vial_record
+from traceability.services import batch_records, sites, vial_labels, vial_record
 from traceability.services.auth import Authenticated
+from traceability.services.custody import positions
 from traceability.services.image_scan import MAX_BYTES, decode_qr_codes
 from traceability.web.deps import ContextDep, RequireRoles
 from traceability.web.pages import render
@@ -81,7 +82,7 @@ def _describe(session: Session, text: str, context: ContextDep, by: str) -> Scan
         shipper = sites.find_shipper(session, parts.path[4:])
         if shipper is None or shipper.uri != _identity(text):
             return ScannedCode(text=text, kind="unknown")
-        unit = custody.unit_for(session, shipper.uri)
+        unit = positions.unit_for(session, shipper.uri)
         position = unit.position
         return ScannedCode(
             text=text,
@@ -102,7 +103,7 @@ def _describe(session: Session, text: str, context: ContextDep, by: str) -> Scan
     judgement = vial_labels.judge_scan(session, vial, tag)
     if judgement.keep:
         vial_labels.keep_scan(session, vial, tag, judgement, by=by, now=context.clock())
-    position = custody.position_of(session, vial)
+    position = positions.position_of(session, vial)
     return ScannedCode(
         text=text,
         kind="vial",
@@ -163,7 +164,7 @@ def _contents(session: Session, sscc: str, codes: list[ScannedCode]) -> ShipperC
     seen = {(c.lot, c.serial) for c in codes if c.kind == "vial"}
     packed = [
         (lot, vial.serial)
-        for vial in custody.vials_in(session, shipper)
+        for vial in positions.vials_in(session, shipper)
         if (lot := batch_records.lot_of(session, vial)) is not None
     ]
     missing = [f"{lot} / vial {serial}" for lot, serial in packed if (lot, serial) not in seen]

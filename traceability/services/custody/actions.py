@@ -1,8 +1,8 @@
 """Which custody actions the vial page offers a signed-in user, and about what.
 
-The page only offers; every action is a signed request checked again by
-`services.custody`. The unit is the vial, or the shipper it is packed in, since a
-packed vial moves only with its shipper.
+The page only offers; every action is a signed request checked again by the steps
+(`custody.steps`, `custody.handoffs`). The unit is the vial, or the shipper it is
+packed in, since a packed vial moves only with its shipper.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from traceability.domain.custody import ALLOWED, CustodyState, Party, Step
 from traceability.domain.qc_record import BatchState
 from traceability.domain.roles import Role, parse_roles
-from traceability.services import custody
 from traceability.services import sites as site_service
+from traceability.services.custody import positions
 from traceability.services.stored import stored
 from traceability.storage.models import Batch, Shipper, StorageUnit, User, Vial
 
@@ -29,8 +29,8 @@ class CustodyActions:
     custodian: str | None
     mine: bool
     """The user acts for the custodian."""
-    offered_to_me: custody.Offer | None = None
-    open_handoff: custody.Offer | None = None
+    offered_to_me: positions.Offer | None = None
+    open_handoff: positions.Offer | None = None
     can_offer: bool = False
     can_dispatch: bool = False
     can_receive: bool = False
@@ -63,17 +63,17 @@ def _couriers(session: Session, not_me: str) -> list[str]:
 
 
 def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> CustodyActions:
-    position = custody.position_of(session, vial)
+    position = positions.position_of(session, vial)
     unit_uri, unit_name = vial.uri, "this vial"
     if position.shipper_id is not None:
         shipper = session.get(Shipper, position.shipper_id)
         assert shipper is not None  # noqa: S101 - a foreign key
         unit_uri, unit_name = shipper.uri, f"shipper {shipper.sscc}"
-    mine = custody.acts_for(session, user, position.custodian)
+    mine = positions.acts_for(session, user, position.custodian)
     parties = {f"user:{user.username}"} | {
         f"site:{s.code}" for s in site_service.sites_of(session, user)
     }
-    pending = custody.open_handoff(session, unit_uri, now)
+    pending = positions.open_handoff(session, unit_uri, now)
     actions = CustodyActions(
         unit_uri=unit_uri,
         unit_name=unit_name,
@@ -89,9 +89,9 @@ def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> Cust
     member_sites = site_service.sites_of(session, user)
     if state is CustodyState.commissioned:
         # Nobody holds it yet: its making lab stores it first or destroys it, as
-        # `services.custody` allows (`domain.custody.check_first_custody`); a batch made
+        # the steps allow (`domain.custody.check_first_custody`); a batch made
         # without a site leaves it to the members of any site.
-        maker = custody.making_lab(session, vial)
+        maker = positions.making_lab(session, vial)
         first = [s for s in member_sites if maker is None or s.id == maker.id]
         if first:
             actions.can_store = actions.can_destroy = True

@@ -1,0 +1,308 @@
+"""What every signed custody step shares: the request's checks, its entry, the moves.
+
+A step (`steps`, `handoffs`) reads the person's signed statement through `expect`,
+checks the scanned label and the custodian here, appends the person's entry with
+`append` (which refuses a replayed nonce), then writes the vials' new positions with
+`move`, the only writer of custody events. Nothing here decides whether a step is
+allowed from a state: `domain.custody` does, and the steps ask it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
+
+from traceability.custody_log import signed_requests
+from traceability.custody_log.appender import Appended, CustodyLog
+from traceability.custody_log.signed_requests import SignedStatement
+from traceability.domain.custody import (
+    CustodyState,
+    Party,
+    Step,
+    check_first_custody,
+    read_nonce,
+)
+from traceability.domain.label_tags import TagVerdict
+from traceability.domain.statement_kinds import STEP_TYPES
+from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from traceability.services import sites as site_service
+from traceability.services import vial_labels
+from traceability.services.custody.positions import (
+    EVENTS,
+    Offer,
+    Position,
+    Unit,
+    acts_for,
+    making_lab,
+    open_handoff,
+    positions,
+    reads,
+)
+from traceability.storage.database import connection_of
+from traceability.storage.models import (
+    LabelIssue,
+    LabelScan,
+    RequestNonce,
+    Shipper,
+    Site,
+    User,
+    Vial,
+)
+
+WHAT = "statement.what"
+
+
+class CustodyRefused(ConflictError):
+    """A step refused because of what was scanned: the label or the custodian.
+
+    Carries the vial and the verdict so the caller can keep the flagged scan after the
+    refused request's own unit of work is rolled back.
+    """
+
+    def __init__(self, message: str, *, vial_id: int, verdict: str, tag: str | None) -> None:
+        super().__init__(message)
+        self.vial_id = vial_id
+        self.verdict = verdict
+        self.tag = tag
+
+
+class NotCustodian(CustodyRefused, PermissionDeniedError):
+    """The signer does not hold the vial: someone else's custody (403, flagged)."""
+
+
+def expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> str:  # noqa: A002
+    signed_requests.expect(signed, type=type, subject=subject, user=user)
+    nonce = read_nonce(signed.statement.what)
+    return nonce
+
+
+_NONCES = RequestNonce.__table__  # type: ignore[attr-defined]
+_INSERT_NONCE = _NONCES.insert()
+_NONCE_USED = sa_select(_NONCES.c.id).where(_NONCES.c.nonce == bindparam("nonce"))
+
+
+def _check_fresh(session: Session, nonce: str) -> None:
+    used = reads(session).execute(_NONCE_USED, {"nonce": nonce}).first()
+    if used is not None:
+        raise ConflictError("this signed request was already used (a replay); sign a new one")
+
+
+def append(
+    session: Session, log: CustodyLog, signed: SignedStatement, nonce: str, caller: Caller
+) -> Appended:
+    _check_fresh(session, nonce)
+    user, now = caller.user, caller.now
+    appended = signed_requests.append(session, log, signed, user=user, now=now)
+    connection_of(session).execute(
+        _INSERT_NONCE,
+        {"nonce": nonce, "username": user.username, "log_index": appended.index, "created_at": now},
+    )
+    caller.signed_entries.append(appended)
+    return appended
+
+
+def check_tag(session: Session, unit: Unit, tag: str | None) -> None:
+    """A scanned label must be the vial's current one; anything else is refused, flagged."""
+    if tag is None or unit.vial is None:
+        return
+    judgement = vial_labels.judge_scan(session, unit.vial, tag)
+    if judgement.verdict is not TagVerdict.valid:
+        assert unit.vial.id is not None  # noqa: S101 - stored
+        raise CustodyRefused(
+            f"the scanned label is {judgement.verdict}: check the vial before taking it",
+            vial_id=unit.vial.id,
+            verdict=judgement.verdict.value,
+            tag=tag,
+        )
+
+
+def state_of(unit: Unit) -> CustodyState:
+    if unit.position is None:
+        raise ConflictError(f"{unit.name} is empty")
+    return unit.position.state
+
+
+def require_custodian(session: Session, unit: Unit, user: User, tag: str | None) -> Position:
+    position = unit.position
+    if position is None:
+        raise ConflictError(f"{unit.name} is empty")
+    if not acts_for(session, user, position.custodian):
+        holder = str(position.custodian) if position.custodian else "nobody yet"
+        vial_id = unit.vial.id if unit.vial and unit.vial.id else (unit.vials[0].id or 0)
+        raise NotCustodian(
+            f"{unit.name} is in the custody of {holder}, not yours",
+            vial_id=vial_id,
+            verdict="in other custody",
+            tag=tag,
+        )
+    return position
+
+
+def move(
+    session: Session,
+    log: CustodyLog,
+    unit: Unit,
+    step: Step,
+    *,
+    state: CustodyState,
+    custodian: Party | None,
+    appended: Appended,
+    user: User,
+    now: datetime,
+    site: Site | None = None,
+    shipper_id: int | None = None,
+    handoff: Offer | None = None,
+    detail: dict[str, Any] | None = None,
+    location: tuple[int | None, str | None, str | None, str | None] = (None, None, None, None),
+) -> None:
+    """One custody event per vial; on a shipper, one service entry per vial as well.
+
+    The events are written as plain rows in one statement (SQLAlchemy Core): a shipper
+    may hold hundreds of vials, and every custody step writes them."""
+    if unit.shipper is None and unit.vial is not None and unit.position is not None:
+        before = {unit.vial.id or 0: unit.position}  # a lone vial: already read
+    else:
+        before = positions(session, [v.id for v in unit.vials if v.id is not None])
+    unit_id, rack, box, position = location
+    events: list[dict[str, Any]] = []
+    for vial in unit.vials:
+        assert vial.id is not None  # noqa: S101 - stored
+        index = appended.index
+        if unit.shipper is not None:
+            what: dict[str, Any] = {"shipper": unit.shipper.uri, "request_entry": appended.index}
+            if custodian is not None:
+                what["custodian"] = str(custodian)
+            index = log.append_as_service(
+                session,
+                subject=vial.uri,
+                type=STEP_TYPES[step],
+                now=now,
+                what=what,
+                why={"bizStep": BIZ_STEP[step]},
+            ).index
+        events.append(
+            {
+                "vial_id": vial.id,
+                "step": step.value,
+                "state": state.value,
+                "custodian": str(custodian) if custodian else None,
+                "site_id": site.id
+                if site
+                else (None if custodian and custodian.kind == "user" else before[vial.id].site_id),
+                "unit_id": unit_id,
+                "rack": rack,
+                "box": box,
+                "position": position,
+                "shipper_id": shipper_id,
+                "handoff_id": handoff.id if handoff else None,
+                "detail": detail,
+                "by": user.username,
+                "log_index": index,
+                "created_at": now,
+            }
+        )
+    connection_of(session).execute(EVENTS.insert(), events)
+
+
+BIZ_STEP = {
+    Step.store: "storing",
+    Step.pack: "packing",
+    Step.hand_to_courier: "departing",
+    Step.dispatch: "shipping",
+    Step.hand_to_site: "arriving",
+    Step.receive: "receiving",
+    Step.administer: "dispensing",
+    Step.destroy: "destroying",
+}
+"""The GS1 CBV business step each custody step corresponds to (for EPCIS export)."""
+
+
+@dataclass
+class Caller:
+    """Who takes a step and when; the step notes the log index of the caller's entry."""
+
+    user: User
+    now: datetime
+    signed_entries: list[Appended] = field(default_factory=list)
+    """The caller's own signed entries this request appended (one per step; the
+    per-vial service entries of a shipper step are not among them)."""
+    alarms: tuple[str, ...] = ()
+    """What the last self-check found: no vial is administered meanwhile."""
+
+
+def check_maker(session: Session, vial: Vial, position: Position, user: User) -> None:
+    """A commissioned vial is acted on only by its making lab (`check_first_custody`).
+    A batch registered without a site (a one-site install) leaves it to the route's
+    roles and, for storage, to the site it is stored at."""
+    if position.state is not CustodyState.commissioned:
+        return
+    maker = making_lab(session, vial)
+    if maker is not None:
+        check_first_custody(
+            position.state,
+            maker=maker.code,
+            acts_for_maker=site_service.is_member(session, maker, user),
+        )
+
+
+def check_not_offered(session: Session, vial: Vial, position: Position, now: datetime) -> None:
+    """While a handoff of the vial (or of its shipper) is open, its contents are frozen:
+    what the receiver accepts must be exactly what was offered."""
+    units = [vial.uri]
+    if position.shipper_id is not None:
+        shipper = session.get(Shipper, position.shipper_id)
+        if shipper is not None:
+            units.append(shipper.uri)
+    for uri in units:
+        pending = open_handoff(session, uri, now)
+        if pending is not None:
+            raise ConflictError(
+                f"a handoff to {pending.to_party} is open until "
+                f"{pending.expires_at:%Y-%m-%d %H:%M} UTC; it completes or lapses first"
+            )
+
+
+def refuse_packed_vial(unit: Unit) -> None:
+    """A packed vial moves only with its shipper: a step on the vial alone is refused."""
+    if unit.vial is not None and unit.position and unit.position.shipper_id is not None:
+        raise ConflictError("the vial is packed in a shipper: hand over the shipper")
+
+
+def vial_of(unit: Unit) -> Vial:
+    """The vial a vial's step names; a shipper's URI is refused, naming the subject."""
+    if unit.vial is None:
+        raise InvalidInputError("this step is taken on a vial", field="statement.subject")
+    return unit.vial
+
+
+def shipper_of(unit: Unit) -> Shipper:
+    """The shipper a shipper's step names; a vial's URI is refused, naming the subject."""
+    if unit.shipper is None:
+        raise InvalidInputError("this step is taken on a shipper", field="statement.subject")
+    return unit.shipper
+
+
+def keep_refused_scan(session: Session, refused: CustodyRefused, *, by: str, now: datetime) -> None:
+    """Keep the flagged scan after the refused step rolled back: never silently accepted.
+
+    Runs in a unit of work of its own, after the step's was rolled back."""
+    label = (
+        session.exec(select(LabelIssue).where(LabelIssue.tag == refused.tag)).first()
+        if refused.tag and len(refused.tag) <= 32
+        else None
+    )
+    session.add(
+        LabelScan(
+            vial_id=refused.vial_id,
+            label_id=label.id if label else None,
+            tag=refused.tag,
+            verdict=refused.verdict,
+            by=by,
+            created_at=now,
+        )
+    )
