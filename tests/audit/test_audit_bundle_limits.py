@@ -162,6 +162,10 @@ def test_a_clean_bundle_reads_within_limits_just_its_size(world: World) -> None:
         (["ab" * 31 + "a", "ab" * 32 + "a"], None),  # lengths that add up, items that do not
         (["ab" * 31 + "g0"], None),
         ([" " + "ab" * 31 + "a"], None),  # fromhex would skip the space
+        (["ab" * 31 + "a\t"], None),
+        (["ab" * 31 + "\u00e9a"], None),  # not ASCII
+        (["ab" * 31 + "aB"], None),  # one uppercase digit
+        (["ab" * 32, "AB" * 32], None),
         (["ab" * 32, 7], None),
         ("ab" * 32, None),
         (None, None),

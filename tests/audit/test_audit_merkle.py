@@ -221,10 +221,25 @@ def test_inclusion_edge_cases() -> None:
         (h, 0, 1, None, h),  # not a sequence of hashes
         (h, 0, 2, h + h, h),
         (h, 0, 2, h.hex(), h),
+        (h, 0, 2, [h[:31]], h),  # a list of bytes, one of the wrong length
+        (h, 0, 2, [h + b"\x00"], h),
+        (h, 0, 2, [h.hex()], h),
+        (h, 0, 2, [memoryview(h)], h),
+        (h, 0, 3, [h, bytes(32)[:-1] + b"\x01" + b"\x00"], h),
     ]
     for args in cases:
         with pytest.raises(ProofError):
             merkle.verify_inclusion(*args)
+
+
+def test_inclusion_proofs_of_bytearrays_and_tuples_verify_as_lists_of_bytes() -> None:
+    # Lists of bytes take a shortcut past the hash-by-hash check; other sequences of
+    # 32-byte hashes are still proofs.
+    for n in (2, 7, 16):
+        for i in range(n):
+            proof = merkle.inclusion_proof(HASHES[:n], i)
+            merkle.verify_inclusion(HASHES[i], i, n, tuple(proof), REF_ROOTS[n])
+            merkle.verify_inclusion(HASHES[i], i, n, [bytearray(p) for p in proof], REF_ROOTS[n])
 
 
 # --- corrupted consistency proofs --------------------------------------------------
