@@ -308,12 +308,18 @@ def test_a_mirror_is_verified_without_the_heavy_imports(
     assert out.splitlines()[-1] == "[] 0", out + err
 
 
+ONE_ENGINE = """The tests of a changed mirror run on SQLite only: what they test is the offline
+verifier reading files, and the mirror it reads is made and verified on both engines by
+test_a_mirror_verifies_as_the_database_does."""
+
+
 def flip(path: Path, at: int) -> None:
     data = bytearray(path.read_bytes())
     data[at] ^= 0x01
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # see ONE_ENGINE
 def test_a_changed_entry_in_a_mirror_is_found(api: Api, world: LogWorld, tmp_path: Path) -> None:
     size = grow(world, 600)
     copy = mirror(api, size, tmp_path / "mirror")
@@ -334,6 +340,7 @@ def test_a_changed_entry_in_a_mirror_is_found(api: Api, world: LogWorld, tmp_pat
     assert lines[-1].startswith(f"{size} entries, 1 checkpoints: ")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # see ONE_ENGINE
 @pytest.mark.parametrize(
     ("file", "at", "finding"),
     [
@@ -362,6 +369,7 @@ def test_a_changed_tile_in_a_mirror_is_found(
     assert out.splitlines() == [finding, f"{size} entries, 1 checkpoints: 1 finding(s)"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # see ONE_ENGINE
 @pytest.mark.parametrize("line", [0, 2, 4])  # the origin, the root, the signature
 def test_a_changed_checkpoint_in_a_mirror_is_found(
     api: Api, world: LogWorld, tmp_path: Path, line: int
@@ -381,6 +389,7 @@ def test_a_changed_checkpoint_in_a_mirror_is_found(
     assert lines[1] == "0 entries, 1 checkpoints: 1 finding(s)"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # see ONE_ENGINE
 def test_a_missing_file_is_found_and_the_rest_checked(
     api: Api, world: LogWorld, tmp_path: Path
 ) -> None:
