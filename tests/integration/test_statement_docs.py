@@ -55,6 +55,25 @@ def test_every_signed_write_of_the_batch_record_names_its_kinds(api: Api) -> Non
         assert ref.rsplit("/", 1)[1] in spec["components"]["schemas"], ref
 
 
+def test_every_custody_step_names_its_kind(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    expected = {
+        "/custody/store": ("custody.stored", "Location"),
+        "/custody/pack": ("custody.packed", "Packing"),
+        "/custody/handoffs": ("custody.handover.offered", "HandoffOffer"),
+        "/custody/handoffs/accept": ("custody.handover.accepted", "HandoffAcceptance"),
+        "/custody/dispatch": ("custody.dispatched", "Dispatch"),
+        "/custody/receive": ("custody.received", "Condition"),
+        "/custody/administer": ("custody.administered", "Administration"),
+        "/custody/destroy": ("custody.destroyed", "Destruction"),
+    }
+    for path, (kind, model) in expected.items():
+        statement = _body_schema(spec, path)["properties"]["statement"]["properties"]
+        assert statement["type"]["const"] == kind, path
+        assert statement["what"]["$ref"].endswith(f"/{model}"), path
+        assert "nonce" in _resolve(spec, statement["what"])["properties"], path
+
+
 def _refs(node: object) -> list[str]:
     if isinstance(node, dict):
         own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []

@@ -14,6 +14,16 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from traceability.domain.statement_kinds import (
+    CUSTODY_ADMINISTERED,
+    CUSTODY_DESTROYED,
+    CUSTODY_DISPATCHED,
+    CUSTODY_PACKED,
+    CUSTODY_RECEIVED,
+    CUSTODY_STORED,
+    HANDOVER_ACCEPTED,
+    HANDOVER_OFFERED,
+)
 from traceability.services.auth import Authenticated
 from traceability.services.custody import handoffs, steps, views
 from traceability.services.users import current_user
@@ -25,15 +35,14 @@ from traceability.web.routes.custody_requests import (
     Action,
     IdempotencyKey,
     StepDone,
-    offer,
+    offer_unit,
     on_unit,
     on_vial,
+    pack_shipper,
     run_step,
 )
-from traceability.web.routes.custody_requests import (
-    pack as pack_shipper,
-)
 from traceability.web.routes.custody_roles import Carrier, Courier, SiteWorker
+from traceability.web.statement_docs import statement_kinds
 
 steps_router = APIRouter(tags=["custody"])
 
@@ -44,9 +53,17 @@ STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _step_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _step_route(
+    path: str, summary: str, kind: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A step's route, documenting the statement kind its body carries."""
     return steps_router.post(
-        path, status_code=201, response_model=StepDone, summary=summary, responses=STEP_RESPONSES
+        path,
+        status_code=201,
+        response_model=StepDone,
+        summary=summary,
+        responses=STEP_RESPONSES,
+        openapi_extra=statement_kinds(kind),
     )
 
 
@@ -60,14 +77,18 @@ async def _from_route(
     return await run_step(action, body.statement, body.signature, auth, context, key)
 
 
-@_step_route("/custody/store", "Store a vial at a site's unit, rack, box, position (signed)")
+@_step_route(
+    "/custody/store",
+    "Store a vial at a site's unit, rack, box, position (signed)",
+    CUSTODY_STORED,
+)
 async def store(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _from_route(on_vial(steps.store), body, auth, context, key)
 
 
-@_step_route("/custody/pack", "Pack stored vials into an empty shipper (signed)")
+@_step_route("/custody/pack", "Pack stored vials into an empty shipper (signed)", CUSTODY_PACKED)
 async def pack(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -75,43 +96,61 @@ async def pack(
 
 
 @_step_route(
-    "/custody/handoffs", "Offer a vial or shipper to a courier or site (signed, custodian)"
+    "/custody/handoffs",
+    "Offer a vial or shipper to a courier or site (signed, custodian)",
+    HANDOVER_OFFERED,
 )
 async def offer_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _from_route(offer, body, auth, context, key)
+    return await _from_route(offer_unit, body, auth, context, key)
 
 
-@_step_route("/custody/handoffs/accept", "Accept an offered handoff (signed, the named party)")
+@_step_route(
+    "/custody/handoffs/accept",
+    "Accept an offered handoff (signed, the named party)",
+    HANDOVER_ACCEPTED,
+)
 async def accept_handoff(
     body: SignedRequest, auth: Carrier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _from_route(on_unit(handoffs.accept_handoff), body, auth, context, key)
 
 
-@_step_route("/custody/dispatch", "The courier sets off: in transit (signed, courier)")
+@_step_route(
+    "/custody/dispatch", "The courier sets off: in transit (signed, courier)", CUSTODY_DISPATCHED
+)
 async def dispatch(
     body: SignedRequest, auth: Courier, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _from_route(on_unit(steps.dispatch), body, auth, context, key)
 
 
-@_step_route("/custody/receive", "Record receipt and the container's condition (signed)")
+@_step_route(
+    "/custody/receive",
+    "Record receipt and the container's condition (signed)",
+    CUSTODY_RECEIVED,
+)
 async def receive(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _from_route(on_unit(steps.receive), body, auth, context, key)
 
 
-@_step_route("/custody/administer", "The vial was administered (signed; released batches only)")
+@_step_route(
+    "/custody/administer",
+    "The vial was administered (signed; released batches only)",
+    CUSTODY_ADMINISTERED,
+)
 async def administer(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     return await _from_route(on_vial(steps.administer), body, auth, context, key)
 
 
-@_step_route("/custody/destroy", "The vial was destroyed, with the reason (signed)")
+@_step_route(
+    "/custody/destroy", "The vial was destroyed, with the reason (signed)", CUSTODY_DESTROYED
+)
 async def destroy(
     body: SignedRequest, auth: SiteWorker, context: ContextDep, key: IdempotencyKey = None
 ) -> JSONResponse:

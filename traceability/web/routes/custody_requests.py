@@ -189,7 +189,7 @@ def on_unit(step: Callable[..., positions.Offer | None]) -> Action:
     return action
 
 
-def pack(
+def pack_shipper(
     session: Session,
     unit: positions.Unit,
     caller: frame.Caller,
@@ -199,7 +199,7 @@ def pack(
     steps.pack(session, context.log, signed, shipper=frame.shipper_of(unit), caller=caller)
 
 
-def offer(
+def offer_unit(
     session: Session,
     unit: positions.Unit,
     caller: frame.Caller,
