@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -144,8 +145,10 @@ def fresh_database_url(engine_name: str, tmp_dir: str) -> str:
 
 
 def sqlite_test_dir(name: str) -> str:
-    """A new folder for one test's SQLite database, on the scratch file system."""
-    return tempfile.mkdtemp(prefix=f"{name[:40]}-", dir=scratch_dir())
+    """A new folder for one test's SQLite database, on the scratch file system, named
+    after the test (its parameters may hold slashes: only letters, digits, _ and -)."""
+    prefix = re.sub(r"[^A-Za-z0-9_-]+", "_", name)[:40]
+    return tempfile.mkdtemp(prefix=f"{prefix}-", dir=scratch_dir())
 
 
 _PG_MIGRATED: tuple[object, ...] | None = None
