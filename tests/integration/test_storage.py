@@ -19,7 +19,8 @@ from sqlmodel import SQLModel, select
 
 from tests.support import TEST_ACTOR
 from traceability.errors import BusyError
-from traceability.services import audit_trail, custody
+from traceability.services import audit_trail
+from traceability.services.custody import positions
 from traceability.storage import migrate
 from traceability.storage.database import Database, WriterLock, create_db_engine
 from traceability.storage.models import AuditTrailEntry
@@ -56,7 +57,7 @@ def test_a_custody_step_finds_the_newest_row_by_index_without_sorting(
             if connection.dialect.name == "postgresql"
             else type(connection.dialect)(paramstyle="named")
         )
-        compiled = getattr(custody, statement).compile(dialect=named)
+        compiled = getattr(positions, statement).compile(dialect=named)
         sql, values = str(compiled), {**compiled.params, **values}  # the LIMIT's own too
         if connection.dialect.name == "sqlite":
             plan = " | ".join(
