@@ -25,8 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,7 @@ CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 """
+SIGN_OUT = "/auth/sign-out"
 ACCESS = re.compile(rb'" (\d{3})\b')
 
 
@@ -47,22 +50,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def token(base: str, username: str) -> str:
+def token(base: str, username: str, env: dict[str, str]) -> str:
+    """A bearer token for a demo account; restored first if the last round's admin run
+    changed its password, disabled it or locked it (generated names can be real ones)."""
     data = urllib.parse.urlencode({"username": username, "password": DEMO_PASSWORD}).encode()
-    with urllib.request.urlopen(f"{base}/auth/token", data=data, timeout=30) as answer:
-        return str(json.load(answer)["access_token"])
+    for attempt in range(2):
+        try:
+            with urllib.request.urlopen(f"{base}/auth/token", data=data, timeout=30) as answer:
+                return str(json.load(answer)["access_token"])
+        except urllib.error.HTTPError:
+            if attempt:
+                raise
+        restore = env | {"TRACE_NEW_PASSWORD": DEMO_PASSWORD}
+        for command in ("enable", "set-password", "unlock"):
+            subprocess.run(
+                [BIN / "traceability", "users", command, username, "--reason", "fuzz round"],
+                env=restore,
+                capture_output=True,
+                check=False,
+            )
+    raise AssertionError("unreachable")
 
 
-def answers(log: Path) -> tuple[int, int]:
-    """(requests answered, server errors) from uvicorn's access log lines."""
-    total = errors = 0
+def statuses(log: Path) -> Counter[int]:
+    """How many answers of each status uvicorn's access log records."""
+    found: Counter[int] = Counter()
     for line in log.read_bytes().splitlines():
         match = ACCESS.search(line)
         if match and b"HTTP/" in line:
-            total += 1
-            status = int(match.group(1))
-            errors += status >= 500 and status != 503
-    return total, errors
+            found[int(match.group(1))] += 1
+    return found
+
+
+def answers(log: Path) -> tuple[int, int]:
+    """(requests answered, server errors but the documented 503s)."""
+    found = statuses(log)
+    return sum(found.values()), sum(n for s, n in found.items() if s >= 500 and s != 503)
 
 
 def schemathesis(
@@ -92,6 +115,32 @@ def schemathesis(
     ]
 
 
+def run_round(
+    base: str, tokens: dict[str, str], work: Path, examples: int, number: int, scope: list[str]
+) -> int:
+    """One schemathesis process per role, side by side (its own worker threads trip over
+    each other in hypothesis: errors of the tool, not of the API); the failed runs."""
+    runs = {
+        name: subprocess.Popen(
+            [*schemathesis(base, tokens[name], work, examples, number, i), *scope],
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i, name in enumerate(ROLES)
+    }
+    failed = 0
+    for name, run in runs.items():
+        output, _ = run.communicate()
+        if run.returncode != 0:
+            failed += 1
+            report = work / f"failures-{number}-{name}-{scope[0].strip('-')}.txt"
+            report.write_text(output)
+            print(f"  {name}: exit {run.returncode}, see {report}", flush=True)
+    return failed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000, help="answers to reach")
@@ -109,6 +158,8 @@ def main() -> int:
         "TRACE_RESOLVER_BASE": base,
         "TRACE_TOKEN_TTL_MINUTES": "10080",
         "TRACE_WITNESSES": "",
+        # Generated sign-ins with a demo account's name must not lock it for the rounds after.
+        "TRACE_LOCKOUT_ATTEMPTS": "1000000",
     }
     subprocess.run([BIN / "traceability", "db", "upgrade"], env=env, check=True)
     subprocess.run([BIN / "traceability", "demo", "load"], env=env, check=True)
@@ -129,35 +180,21 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.1)
-        tokens = {name: token(base, name) for name in ROLES}
         round_number = 0
         while answers(log)[0] < args.requests:
             round_number += 1
-            # One process per role, side by side: schemathesis's own worker threads
-            # trip over each other in hypothesis (errors of the tool, not of the API).
-            runs = {
-                name: subprocess.Popen(
-                    schemathesis(base, tokens[name], work, args.examples, round_number, i),
-                    cwd=work,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-                for i, name in enumerate(ROLES)
-            }
-            for name, run in runs.items():
-                output, _ = run.communicate()
+            # Fresh tokens each round: the last round's sign-outs ended them. Sign-out
+            # ends the token a run holds, which would leave the rest of that run signed
+            # out (every answer a 401): it is fuzzed after the rest, in runs of its own.
+            tokens = {name: token(base, name, env) for name in ROLES}
+            for scope in (["--exclude-path", SIGN_OUT], ["--include-path", SIGN_OUT]):
+                failures += run_round(base, tokens, work, args.examples, round_number, scope)
                 total, errors = answers(log)
                 print(
-                    f"round {round_number} as {name}: exit {run.returncode}; "
-                    f"{total} answered so far, {errors} server errors",
+                    f"round {round_number} ({' '.join(scope)}): {total} answered so far, "
+                    f"{errors} server errors",
                     flush=True,
                 )
-                if run.returncode != 0:
-                    failures += 1
-                    report = work / f"failures-{round_number}-{name}.txt"
-                    report.write_text(output)
-                    print(f"  failures: see {report}", flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -267,6 +267,25 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+LOGGER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+        },
+    }
+}
+"""The body `logger_file` reads, declared (it reads the request itself, so FastAPI cannot)."""
+
+
 # --- uploads --------------------------------------------------------------------------------
 
 
@@ -275,6 +294,7 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=UploadPublic,
     status_code=201,
     responses=UPLOAD_RESPONSES,
+    openapi_extra=LOGGER_BODY,
     summary="Upload a storage unit's logger data; each excursion is logged on every vial in it",
 )
 def upload_unit_temperatures(
@@ -315,6 +335,7 @@ def upload_unit_temperatures(
     response_model=UploadPublic,
     status_code=201,
     responses=UPLOAD_RESPONSES,
+    openapi_extra=LOGGER_BODY,
     summary="Upload a shipper's logger data; each excursion is logged on every vial it carried",
 )
 def upload_shipper_temperatures(

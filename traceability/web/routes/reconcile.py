@@ -81,7 +81,7 @@ def run_now(auth: Reconciler, context: ContextDep) -> IntegrityPublic:
     return _public(_check(context).run(context.clock()))
 
 
-@router.get("/ui/reconcile")
+@router.get("/ui/reconcile", include_in_schema=False)
 def reconcile_page(request: Request, auth: TrailReader, context: ContextDep) -> Response:
     return render(
         request,
@@ -94,7 +94,7 @@ def reconcile_page(request: Request, auth: TrailReader, context: ContextDep) -> 
     )
 
 
-@router.post("/ui/reconcile")
+@router.post("/ui/reconcile", include_in_schema=False)
 def reconcile_now(auth: Reconciler, context: ContextDep) -> Response:
     _check(context).run(context.clock())
     return RedirectResponse("/ui/reconcile", status_code=303)
