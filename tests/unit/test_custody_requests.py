@@ -18,8 +18,6 @@ from traceability.domain.custody import (
     Location,
     Packing,
     Party,
-    read_nonce,
-    read_text,
 )
 from traceability.domain.statement_kinds import KINDS, STEP_TYPES, spellings, what_model
 from traceability.domain.what import What
@@ -197,19 +195,6 @@ def test_a_destruction_says_why(reason: object) -> None:
         "statement.what.reason",
         "reason is text of 1-2000 characters",
     )
-
-
-def test_the_kept_readers_read_through_the_models() -> None:
-    assert read_nonce({"nonce": NONCE, "reason": 1}) == NONCE
-    with pytest.raises(InvalidInputError) as refused:
-        read_nonce({"nonce": "short"})
-    assert refused.value.field == "statement.what.nonce"
-    assert read_text({"assessment": " fine "}, "assessment", 4000) == "fine"
-    for bad in ({}, {"assessment": 4}, {"assessment": "a" * 4001}):
-        with pytest.raises(InvalidInputError) as refused:
-            read_text(bad, "assessment", 4000)
-        assert refused.value.field == "statement.what.assessment"
-        assert str(refused.value) == "assessment is text of 1-4000 characters"
 
 
 def test_every_custody_kind_a_person_signs_has_its_model_under_every_name() -> None:

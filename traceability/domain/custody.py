@@ -24,13 +24,11 @@ service reads the request with, the proof re-reads the entry with and the API do
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -41,12 +39,11 @@ from pydantic import (
     StrictInt,
     StrictStr,
     WithJsonSchema,
-    create_model,
     model_validator,
 )
 
 from traceability.domain.qc_record import BatchState
-from traceability.domain.what import Refusal, Text32, Text2000, What, refused, stripped
+from traceability.domain.what import Refusal, Text32, Text2000, What, refused
 from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
 
 
@@ -346,31 +343,6 @@ class Destruction(CustodyRequest):
     """`custody.destroyed`: the vial was destroyed, and why."""
 
     reason: Text2000
-
-
-def read_nonce(what: Mapping[str, Any]) -> str:
-    """A custody request's nonce alone (`CustodyRequest`)."""
-    return CustodyRequest.from_what(what).nonce
-
-
-def read_text(what: Mapping[str, Any], name: str, max_length: int = 2000) -> str:
-    """One text member, stripped, of 1-`max_length` characters.
-
-    Kept for callers that do not yet read their kind's model (a destruction's reason is
-    `Destruction.from_what(what).reason`)."""
-    return str(getattr(_text_model(name, max_length).from_what(what), name))
-
-
-@functools.cache
-def _text_model(name: str, max_length: int) -> type[What]:
-    text: Any = Annotated[
-        StrictStr,
-        Field(min_length=1, max_length=max_length),
-        AfterValidator(stripped),
-        Refusal(f"{{name}} is text of 1-{max_length} characters"),
-    ]
-    fields: dict[str, Any] = {name: (text, ...)}
-    return create_model(f"Text_{name}", __base__=What, **fields)
 
 
 def is_expired(expires_at: datetime, now: datetime) -> bool:

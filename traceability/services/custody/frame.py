@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
@@ -21,11 +21,11 @@ from traceability.custody_log import signed_requests
 from traceability.custody_log.appender import Appended, CustodyLog
 from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain.custody import (
+    CustodyRequest,
     CustodyState,
     Party,
     Step,
     check_first_custody,
-    read_nonce,
 )
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.statement_kinds import STEP_TYPES
@@ -57,6 +57,9 @@ from traceability.storage.models import (
 WHAT = "statement.what"
 
 
+Request = TypeVar("Request", bound=CustodyRequest)
+
+
 class CustodyRefused(ConflictError):
     """A step refused because of what was scanned: the label or the custodian.
 
@@ -75,10 +78,18 @@ class NotCustodian(CustodyRefused, PermissionDeniedError):
     """The signer does not hold the vial: someone else's custody (403, flagged)."""
 
 
-def expect(signed: SignedStatement, *, type: str, subject: str, user: User) -> str:  # noqa: A002
+def expect(
+    signed: SignedStatement,
+    kind: type[Request],
+    *,
+    type: str,  # noqa: A002
+    subject: str,
+    user: User,
+) -> Request:
+    """The statement is this step's, about this unit, by the caller: its `what` read,
+    once, by the step's own model (which holds the nonce every step carries)."""
     signed_requests.expect(signed, type=type, subject=subject, user=user)
-    nonce = read_nonce(signed.statement.what)
-    return nonce
+    return kind.from_what(signed.statement.what)
 
 
 _NONCES = RequestNonce.__table__  # type: ignore[attr-defined]

@@ -87,8 +87,10 @@ def offer_handoff(
 ) -> Offer:
     """The custodian offers the unit to a named courier or site; it is theirs once they accept."""
     user, now = caller.user, caller.now
-    nonce = expect(signed, type="custody.handover.offered", subject=unit.uri, user=user)
-    offer = HandoffOffer.from_what(signed.statement.what)
+    offer = expect(
+        signed, HandoffOffer, type="custody.handover.offered", subject=unit.uri, user=user
+    )
+    nonce = offer.nonce
     check_tag(session, unit, offer.tag)
     refuse_packed_vial(unit)
     check_step(handoff_step(offer.to), state_of(unit), what=unit.name)
@@ -127,8 +129,10 @@ def accept_handoff(
 ) -> Offer:
     """The named party accepts: custody passes to it, for every vial of the unit."""
     user, now = caller.user, caller.now
-    nonce = expect(signed, type="custody.handover.accepted", subject=unit.uri, user=user)
-    request = HandoffAcceptance.from_what(signed.statement.what)
+    request = expect(
+        signed, HandoffAcceptance, type="custody.handover.accepted", subject=unit.uri, user=user
+    )
+    nonce = request.nonce
     row = reads(session).execute(_HANDOFF_AND_ACCEPTANCE, {"handoff": request.handoff}).first()
     if row is None:
         raise InvalidInputError(

@@ -18,13 +18,16 @@ from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.evidence import LogEvidence
 from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain.custody import (
+    Administration,
     Condition,
     CustodyState,
+    Destruction,
+    Dispatch,
     Location,
+    Packing,
     Step,
     check_disposition,
     check_step,
-    read_text,
 )
 from traceability.domain.qc_record import BatchState
 from traceability.errors import (
@@ -69,8 +72,8 @@ def store(
 ) -> None:
     """Put a vial in a storage unit: first storage, a move within its site, or after receipt."""
     user, now = caller.user, caller.now
-    nonce = expect(signed, type="custody.stored", subject=vial.uri, user=user)
-    location = Location.from_what(signed.statement.what)
+    location = expect(signed, Location, type="custody.stored", subject=vial.uri, user=user)
+    nonce = location.nonce
     site = site_service.get_site(session, location.site, field=f"{WHAT}.site")
     unit_row = site_service.get_unit(session, site, location.unit)
     position = position_of(session, vial)
@@ -155,18 +158,8 @@ def pack(
 ) -> None:
     """Pack stored vials of one site into an empty shipper."""
     user, now = caller.user, caller.now
-    nonce = expect(signed, type="custody.packed", subject=shipper.uri, user=user)
-    uris = signed.statement.what.get("vials")
-    if (
-        not isinstance(uris, list)
-        or not uris
-        or not all(isinstance(u, str) for u in uris)
-        or len(set(uris)) != len(uris)
-        or len(uris) > 500
-    ):
-        raise InvalidInputError(
-            "vials is a list of 1-500 distinct vial URIs", field=f"{WHAT}.vials"
-        )
+    packing = expect(signed, Packing, type="custody.packed", subject=shipper.uri, user=user)
+    nonce, uris = packing.nonce, packing.vials
     if vials_in(session, shipper):
         raise ConflictError(f"shipper {shipper.sscc} is not empty")
     vials = []
@@ -212,7 +205,7 @@ def dispatch(
 ) -> None:
     """The courier holding the unit sets off: in transit."""
     user, now = caller.user, caller.now
-    nonce = expect(signed, type="custody.dispatched", subject=unit.uri, user=user)
+    nonce = expect(signed, Dispatch, type="custody.dispatched", subject=unit.uri, user=user).nonce
     refuse_packed_vial(unit)
     state = check_step(Step.dispatch, state_of(unit), what=unit.name)
     position = require_custodian(session, unit, user, None)
@@ -236,8 +229,8 @@ def receive(
 ) -> None:
     """The receiving site records the container's condition on arrival."""
     user, now = caller.user, caller.now
-    nonce = expect(signed, type="custody.received", subject=unit.uri, user=user)
-    condition = Condition.from_what(signed.statement.what)
+    condition = expect(signed, Condition, type="custody.received", subject=unit.uri, user=user)
+    nonce = condition.nonce
     refuse_packed_vial(unit)
     state = check_step(Step.receive, state_of(unit), what=unit.name)
     position = require_custodian(session, unit, user, None)
@@ -270,11 +263,10 @@ def _final_step(
     vial: Vial,
     caller: Caller,
     step: Step,
-    type: str,
-    detail: dict[str, Any],  # noqa: A002
+    nonce: str,
+    detail: dict[str, Any],
 ) -> None:
     user, now = caller.user, caller.now
-    nonce = expect(signed, type=type, subject=vial.uri, user=user)
     unit = Unit(vial.uri, vial, None, [vial], position_of(session, vial))
     state = check_step(step, state_of(unit))
     if unit.position is not None and unit.position.state is CustodyState.commissioned:
@@ -348,6 +340,9 @@ def administer(
     session: Session, log: CustodyLog, signed: SignedStatement, *, vial: Vial, caller: Caller
 ) -> None:
     """The vial was given to a patient (no patient data here: the clinic's record holds it)."""
+    request = expect(
+        signed, Administration, type="custody.administered", subject=vial.uri, user=caller.user
+    )
     _final_step(
         session,
         log,
@@ -355,7 +350,7 @@ def administer(
         vial=vial,
         caller=caller,
         step=Step.administer,
-        type="custody.administered",
+        nonce=request.nonce,
         detail={},
     )
 
@@ -363,7 +358,9 @@ def administer(
 def destroy(
     session: Session, log: CustodyLog, signed: SignedStatement, *, vial: Vial, caller: Caller
 ) -> None:
-    reason = read_text(signed.statement.what, "reason")
+    request = expect(
+        signed, Destruction, type="custody.destroyed", subject=vial.uri, user=caller.user
+    )
     _final_step(
         session,
         log,
@@ -371,6 +368,6 @@ def destroy(
         vial=vial,
         caller=caller,
         step=Step.destroy,
-        type="custody.destroyed",
-        detail={"reason": reason},
+        nonce=request.nonce,
+        detail={"reason": request.reason},
     )
