@@ -7,7 +7,7 @@ reaches the server, which logs "Exception in ASGI application" and closes the
 connection: a keep-alive client loses the connection, and one whose answer had not
 started gets no problem document. This layer sits outside all of them. An error before
 the answer started becomes a problem: 503 with Retry-After when the database is
-unavailable (`storage.outage`), 500 otherwise. An error after the answer was complete
+unavailable (`services.outages`), 500 otherwise. An error after the answer was complete
 (the handler answered, then Starlette re-raised) is dropped, already logged. An error
 in the middle of an answer cannot be mended: it is logged and the connection closed.
 """
@@ -19,8 +19,8 @@ import logging
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from traceability.services.outages import DETAIL, RETRY_AFTER, outage_of
 from traceability.settings import Settings
-from traceability.storage.outage import DETAIL, RETRY_AFTER, outage_of
 from traceability.web.headers import SecurityHeaders
 from traceability.web.limits import RequestLimits
 from traceability.web.problems import Outages, problem_json

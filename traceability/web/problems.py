@@ -3,7 +3,7 @@
 Browsers (Accept: text/html) get the same status with a readable page instead; a
 missing sign-in shows the sign-in form in place, so a scanned link works after signing
 in. A database that is down, cut off or full is a 503 with Retry-After that says so
-(`storage.outage`): the request was fine and will succeed later. Anything else
+(`services.outages`): the request was fine and will succeed later. Anything else
 unexpected becomes a 500 problem without internals, and is logged. Settings that do not
 work (`ConfigurationError`) are the server's fault: a 503, its text only in the log.
 """
@@ -39,7 +39,7 @@ from traceability.errors import (
     TraceabilityError,
     UnprovenError,
 )
-from traceability.storage.outage import DETAIL, RETRY_AFTER, Outage, outage_of
+from traceability.services.outages import DETAIL, RETRY_AFTER, Outage, outage_of
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,8 @@
 """Whether a database error means the database itself is unavailable.
 
+The services' word for it, which every caller (the API, the pages, the readiness probe)
+answers the same way.
+
 A write that fails because PostgreSQL is down, a connection was cut, or the disk under
 SQLite is full says nothing about the request: the same request will succeed once the
 database is back. The web layer answers those with 503 and Retry-After (not a generic
