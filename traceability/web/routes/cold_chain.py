@@ -277,7 +277,11 @@ LOGGER_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "csrf_token": {"type": "string"},
+                    },
+                    "additionalProperties": False,
                 }
             },
         },

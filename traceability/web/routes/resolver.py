@@ -9,6 +9,7 @@ are a 404, and scans are limited per client (429 with Retry-After).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -32,6 +33,13 @@ from traceability.web.deps import ContextDep, MaybeUser, SessionDep, covered_evi
 from traceability.web.pages import render
 from traceability.web.problems import wants_html
 
+PAGE_OR_RECORD: dict[str, Any] = {
+    "description": "The page for a browser (text/html), the record as JSON for a client "
+    "that asks for application/json",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+"""A scanned label's URI is the record's one address: what comes back depends on Accept."""
+
 router = APIRouter(tags=["resolver"])
 
 STAFF = (Role.lab, Role.qa, Role.auditor, Role.admin, Role.courier)
@@ -52,7 +60,11 @@ def _wants_json(request: Request) -> bool:
 @router.get(
     "/01/{gtin}/10/{lot}/21/{serial}",
     summary="Resolve a vial's GS1 Digital Link URI (public; JSON with Accept: application/json)",
-    responses={404: {"description": "No such vial"}, 429: {"description": "Too many scans"}},
+    responses={
+        200: PAGE_OR_RECORD,
+        404: {"description": "No such vial"},
+        429: {"description": "Too many scans"},
+    },
 )
 def resolve_vial(
     request: Request,
@@ -144,7 +156,11 @@ def _someone_elses(actions: custody_actions.CustodyActions) -> bool:
 @router.get(
     "/01/{gtin}/10/{lot}",
     summary="Resolve a batch's GS1 Digital Link URI, as on a shipper label (public)",
-    responses={404: {"description": "No such batch"}, 429: {"description": "Too many scans"}},
+    responses={
+        200: PAGE_OR_RECORD,
+        404: {"description": "No such batch"},
+        429: {"description": "Too many scans"},
+    },
 )
 def resolve_batch(
     request: Request,
@@ -169,7 +185,11 @@ def resolve_batch(
 @router.get(
     "/00/{sscc}",
     summary="Resolve a shipper's SSCC Digital Link URI, as on its label (public)",
-    responses={404: {"description": "No such shipper"}, 429: {"description": "Too many scans"}},
+    responses={
+        200: PAGE_OR_RECORD,
+        404: {"description": "No such shipper"},
+        429: {"description": "Too many scans"},
+    },
 )
 def resolve_shipper(
     request: Request, sscc: str, context: ContextDep, session: SessionDep, auth: MaybeUser
