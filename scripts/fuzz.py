@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -145,7 +146,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000, help="answers to reach")
     parser.add_argument("--examples", type=int, default=50, help="per operation and run")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory after a clean run"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="trace-fuzz-"))
@@ -199,11 +202,16 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
     total, errors = answers(log)
+    print("answers by status:", ", ".join(f"{s}: {n}" for s, n in sorted(statuses(log).items())))
     print(
         f"requests answered: {total}; server errors: {errors}; "
         f"schemathesis runs with failures: {failures} (reports in {work})"
     )
-    return 1 if errors or failures else 0
+    if errors or failures:
+        return 1
+    if not args.keep:
+        shutil.rmtree(work)
+    return 0
 
 
 if __name__ == "__main__":
