@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.types import ASGIApp
 
 from traceability.clock import Clock, utcnow
 from traceability.custody_log.witnessing import Witnessing
@@ -18,7 +17,6 @@ from traceability.services.runtime import Database
 from traceability.settings import Settings, get_settings
 from traceability.web import api_docs, guard, problems, statement_docs
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
-from traceability.web.headers import SecurityHeaders
 from traceability.web.rate_limit import SlidingWindowLimiter
 from traceability.web.routes import (
     audit_bundles,
@@ -66,14 +64,6 @@ ROUTERS = (
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""
 
 
-class _App(FastAPI):
-    """FastAPI with the security headers outermost, around Starlette's own error layer,
-    so that a 500 answer carries them too (`add_middleware` would sit inside it)."""
-
-    def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -105,7 +95,7 @@ def create_app(
             for worker in workers:
                 worker.join(timeout=5)
 
-    app = _App(
+    app = FastAPI(
         title="Cell-therapy traceability",
         summary="QC batch records, a signed custody log, QR labels and a release gate.",
         version="0.1.0",
