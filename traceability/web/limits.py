@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from email.message import Message as MimeMessage
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,9 +52,14 @@ class RequestLimits:
             if upload
             else (self.max_body, "TRACE_MAX_BODY_BYTES")
         )
-        declared, content_type = _headers(scope)
+        declared, content_type, chunked = _headers(scope)
         if declared is not None and declared > cap:
             await _too_large(scope, receive, send, cap, setting)
+            return
+        if not chunked and not declared:
+            # No body (HTTP/1.1: neither Content-Length nor Transfer-Encoding, or a
+            # length of 0): nothing to count or scan, so the app reads from the server.
+            await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -112,15 +116,23 @@ def json_too_deep(data: bytes, limit: int) -> bool:
     return False
 
 
-def _headers(scope: Scope) -> tuple[int | None, str | None]:
+def _headers(scope: Scope) -> tuple[int | None, str | None, bool]:
+    """The declared length, the content type, and whether the body may come without a
+    length (Transfer-Encoding, or a Content-Length that is not a number: read as sent)."""
     declared: int | None = None
     content_type: str | None = None
+    unsized = False
     for name, value in scope.get("headers", []):
-        if name == b"content-length" and value.isdigit():
-            declared = int(value)
+        if name == b"content-length":
+            if value.isdigit():
+                declared = int(value)
+            else:
+                unsized = True
         elif name == b"content-type":
             content_type = value.decode("latin-1")
-    return declared, content_type
+        elif name == b"transfer-encoding":
+            unsized = True
+    return declared, content_type, unsized
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -128,12 +140,12 @@ def _is_json(content_type: str | None) -> bool:
     application/*+json; the cold chain's own uploads are application/(ld+)json too."""
     if not content_type:
         return True
-    mime = MimeMessage()
-    mime["content-type"] = content_type
-    subtype = mime.get_content_subtype()
-    return mime.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    )
+    # As email.message.Message.get_content_type reads it (a malformed type is text/plain).
+    full = content_type.split(";", 1)[0].strip().lower()
+    if full.count("/") != 1:
+        return False
+    maintype, subtype = full.split("/")
+    return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
