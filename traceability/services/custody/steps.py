@@ -204,23 +204,11 @@ def dispatch(
     session: Session, log: CustodyLog, signed: SignedStatement, *, unit: Unit, caller: Caller
 ) -> None:
     """The courier holding the unit sets off: in transit."""
-    user, now = caller.user, caller.now
-    nonce = expect(signed, Dispatch, type="custody.dispatched", subject=unit.uri, user=user).nonce
-    refuse_packed_vial(unit)
-    state = check_step(Step.dispatch, state_of(unit), what=unit.name)
-    position = require_custodian(session, unit, user, None)
-    appended = append(session, log, signed, nonce, caller)
-    move(
-        session,
-        log,
-        unit,
-        Step.dispatch,
-        state=state,
-        custodian=position.custodian,
-        appended=appended,
-        user=user,
-        now=now,
-        shipper_id=unit.shipper.id if unit.shipper else None,
+    request = expect(
+        signed, Dispatch, type="custody.dispatched", subject=unit.uri, user=caller.user
+    )
+    _held_step(
+        session, log, signed, unit=unit, caller=caller, step=Step.dispatch, nonce=request.nonce
     )
 
 
@@ -228,30 +216,54 @@ def receive(
     session: Session, log: CustodyLog, signed: SignedStatement, *, unit: Unit, caller: Caller
 ) -> None:
     """The receiving site records the container's condition on arrival."""
-    user, now = caller.user, caller.now
-    condition = expect(signed, Condition, type="custody.received", subject=unit.uri, user=user)
-    nonce = condition.nonce
-    refuse_packed_vial(unit)
-    state = check_step(Step.receive, state_of(unit), what=unit.name)
-    position = require_custodian(session, unit, user, None)
-    appended = append(session, log, signed, nonce, caller)
-    move(
+    condition = expect(
+        signed, Condition, type="custody.received", subject=unit.uri, user=caller.user
+    )
+    _held_step(
         session,
         log,
-        unit,
-        Step.receive,
-        state=state,
-        custodian=position.custodian,
-        appended=appended,
-        user=user,
-        now=now,
-        shipper_id=unit.shipper.id if unit.shipper else None,
+        signed,
+        unit=unit,
+        caller=caller,
+        step=Step.receive,
+        nonce=condition.nonce,
         detail={
             "seal_intact": condition.seal_intact,
             "damaged": condition.damaged,
             "logger_attached": condition.logger_attached,
             "notes": condition.notes,
         },
+    )
+
+
+def _held_step(
+    session: Session,
+    log: CustodyLog,
+    signed: SignedStatement,
+    *,
+    unit: Unit,
+    caller: Caller,
+    step: Step,
+    nonce: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A step only the unit's custodian takes, on a unit as a whole (dispatch, receive)."""
+    refuse_packed_vial(unit)
+    state = check_step(step, state_of(unit), what=unit.name)
+    position = require_custodian(session, unit, caller.user, None)
+    appended = append(session, log, signed, nonce, caller)
+    move(
+        session,
+        log,
+        unit,
+        step,
+        state=state,
+        custodian=position.custodian,
+        appended=appended,
+        user=caller.user,
+        now=caller.now,
+        shipper_id=unit.shipper.id if unit.shipper else None,
+        detail=detail,
     )
 
 
