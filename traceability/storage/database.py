@@ -33,6 +33,7 @@ from traceability.storage.dbapi import (
 )
 
 _WRITE_OPTION = "trace_write"
+_ONE_STATEMENT = "trace_one_statement"
 _CONNECTION = "trace_connection"
 
 
@@ -89,8 +90,16 @@ def create_db_engine(url: str, *, echo: bool = False, create: bool = True) -> En
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        """SQLAlchemy's transaction starts SQLite's (the driver's own is switched off by
+        `configure_sqlite`): BEGIN IMMEDIATE for a unit of work, so that it holds the
+        write lock from its first read; BEGIN for a read of several statements, so that
+        they see one snapshot. A read of one statement needs none: SQLite runs each
+        statement in a transaction of its own (`read_first`, on every request)."""
+        options = conn.get_execution_options()
+        if options.get(_ONE_STATEMENT, False):
+            return
+        sql = "BEGIN IMMEDIATE" if options.get(_WRITE_OPTION, False) else "BEGIN"
+        conn.exec_driver_sql(sql)
 
     return engine
 
@@ -184,6 +193,7 @@ class Database:
         own): for what every request reads first, who is calling, so that a write later
         in the request never waits behind, or upgrades, that read."""
         with self.engine.connect() as connection:
+            connection.execution_options(**{_ONE_STATEMENT: True})
             found = connection.execute(statement, values).first()
         return None if found is None else tuple(found)
 

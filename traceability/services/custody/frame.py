@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from traceability.custody_log import signed_requests
@@ -41,7 +43,6 @@ from traceability.services.custody.positions import (
     making_lab,
     open_handoff,
     positions,
-    reads,
 )
 from traceability.storage.database import connection_of
 from traceability.storage.models import (
@@ -93,26 +94,41 @@ def expect(
 
 
 _NONCES = RequestNonce.__table__  # type: ignore[attr-defined]
-_INSERT_NONCE = _NONCES.insert()
 _NONCE_USED = sa_select(_NONCES.c.id).where(_NONCES.c.nonce == bindparam("nonce"))
-
-
-def _check_fresh(session: Session, nonce: str) -> None:
-    used = reads(session).execute(_NONCE_USED, {"nonce": nonce}).first()
-    if used is not None:
-        raise ConflictError("this signed request was already used (a replay); sign a new one")
+_KEEP_NONCE = {
+    "sqlite": sqlite_insert(_NONCES)
+    .on_conflict_do_nothing(index_elements=["nonce"])
+    .returning(_NONCES.c.id),
+    "postgresql": postgresql_insert(_NONCES)
+    .on_conflict_do_nothing(index_elements=["nonce"])
+    .returning(_NONCES.c.id),
+}
+"""Keeps a request's nonce unless it is already kept: a replay stores nothing and
+returns no row (no read first, in the write lock of every step)."""
+REPLAY = "this signed request was already used (a replay); sign a new one"
 
 
 def append(
     session: Session, log: CustodyLog, signed: SignedStatement, nonce: str, caller: Caller
 ) -> Appended:
-    _check_fresh(session, nonce)
+    """Append the caller's signed statement, and keep its nonce so that it is never
+    appended again. A replay fails here: its subject has moved on since the first time
+    (then the nonce says why), or its nonce is taken (then the unit of work, entry
+    included, is rolled back by the caller)."""
     user, now = caller.user, caller.now
-    appended = signed_requests.append(session, log, signed, user=user, now=now)
-    connection_of(session).execute(
-        _INSERT_NONCE,
+    connection = connection_of(session)
+    try:
+        appended = signed_requests.append(session, log, signed, user=user, now=now)
+    except ConflictError:
+        if connection.execute(_NONCE_USED, {"nonce": nonce}).first() is not None:
+            raise ConflictError(REPLAY) from None
+        raise
+    kept = connection.execute(
+        _KEEP_NONCE[connection.dialect.name],
         {"nonce": nonce, "username": user.username, "log_index": appended.index, "created_at": now},
-    )
+    ).first()
+    if kept is None:
+        raise ConflictError(REPLAY)
     caller.signed_entries.append(appended)
     return appended
 
@@ -163,8 +179,7 @@ def move(
     state: CustodyState,
     custodian: Party | None,
     appended: Appended,
-    user: User,
-    now: datetime,
+    caller: Caller,
     site: Site | None = None,
     shipper_id: int | None = None,
     handoff: Offer | None = None,
@@ -174,7 +189,9 @@ def move(
     """One custody event per vial; on a shipper, one service entry per vial as well.
 
     The events are written as plain rows in one statement (SQLAlchemy Core): a shipper
-    may hold hundreds of vials, and every custody step writes them."""
+    may hold hundreds of vials, and every custody step writes them. The caller notes
+    each vial's new position (`Caller.moved`), for the answer to the request."""
+    user, now = caller.user, caller.now
     if unit.shipper is None and unit.vial is not None and unit.position is not None:
         before = {unit.vial.id or 0: unit.position}  # a lone vial: already read
     else:
@@ -196,15 +213,21 @@ def move(
                 what=what,
                 why={"bizStep": BIZ_STEP[step]},
             ).index
+        site_id = (
+            site.id
+            if site
+            else (None if custodian and custodian.kind == "user" else before[vial.id].site_id)
+        )
+        caller.moved[vial.id] = Position(
+            state, custodian, site_id, unit_id, rack, box, position, shipper_id
+        )
         events.append(
             {
                 "vial_id": vial.id,
                 "step": step.value,
                 "state": state.value,
                 "custodian": str(custodian) if custodian else None,
-                "site_id": site.id
-                if site
-                else (None if custodian and custodian.kind == "user" else before[vial.id].site_id),
+                "site_id": site_id,
                 "unit_id": unit_id,
                 "rack": rack,
                 "box": box,
@@ -242,6 +265,9 @@ class Caller:
     signed_entries: list[Appended] = field(default_factory=list)
     """The caller's own signed entries this request appended (one per step; the
     per-vial service entries of a shipper step are not among them)."""
+    moved: dict[int, Position] = field(default_factory=dict)
+    """Where each vial this request moved stands now (`move` is the only writer of
+    custody events, so a vial not here stands where the step found it)."""
     alarms: tuple[str, ...] = ()
     """What the last self-check found: no vial is administered meanwhile."""
 

@@ -188,7 +188,20 @@ _VIALS = Vial.__table__  # type: ignore[attr-defined]
 _HANDOFFS = Handoff.__table__  # type: ignore[attr-defined]
 _ACCEPTANCES = AcceptanceRow.__table__  # type: ignore[attr-defined]
 _VIAL_NAMES = tuple(c.name for c in _VIALS.c)
-_VIAL_BY_URI = sa_select(_VIALS).where(_VIALS.c.uri == bindparam("uri"))
+_NEWER = EVENTS.alias("newer")
+_LATEST_EVENT = (
+    sa_select(_NEWER.c.id)
+    .where(_NEWER.c.vial_id == _VIALS.c.id)
+    .order_by(_NEWER.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_VIAL_AND_POSITION = (
+    sa_select(_VIALS, *_POSITION)
+    .select_from(_VIALS.outerjoin(EVENTS, EVENTS.c.id == _LATEST_EVENT))
+    .where(_VIALS.c.uri == bindparam("uri"))
+)
+"""A vial and where it stands, in one statement (every custody step starts with it)."""
 _HANDOFF_NAMES = tuple(c.name for c in _HANDOFFS.c)
 _NEWEST_HANDOFF = (
     sa_select(_HANDOFFS.c.id)
@@ -211,10 +224,12 @@ the newest open one among all of them walked every earlier, accepted handoff."""
 def unit_for(session: Session, uri: str) -> Unit:
     """The vial or shipper a URI names. The vial comes from a plain (Core) read, as a
     detached record: every custody step starts here, and vials are never changed."""
-    row = reads(session).execute(_VIAL_BY_URI, {"uri": uri}).first()
+    row = reads(session).execute(_VIAL_AND_POSITION, {"uri": uri}).first()
     if row is not None:
-        vial = Vial(**dict(zip(_VIAL_NAMES, row, strict=True)))
-        return Unit(uri, vial, None, [vial], position_of(session, vial))
+        split = len(_VIAL_NAMES)
+        vial = Vial(**dict(zip(_VIAL_NAMES, row[:split], strict=True)))
+        event = row[split:]
+        return Unit(uri, vial, None, [vial], _position(event if event[0] is not None else None))
     shipper = session.exec(select(Shipper).where(Shipper.uri == uri)).first()
     if shipper is None:
         raise NotFoundError(f"no vial or shipper {uri}")

@@ -99,8 +99,7 @@ def store(
         state=CustodyState.in_storage,
         custodian=here,
         appended=appended,
-        user=user,
-        now=now,
+        caller=caller,
         site=site,
         location=(unit_row.id, location.rack, location.box, location.position),
     )
@@ -194,8 +193,7 @@ def pack(
         state=CustodyState.packed,
         custodian=custodian,
         appended=appended,
-        user=user,
-        now=now,
+        caller=caller,
         shipper_id=shipper.id,
     )
 
@@ -260,8 +258,7 @@ def _held_step(
         state=state,
         custodian=position.custodian,
         appended=appended,
-        user=caller.user,
-        now=caller.now,
+        caller=caller,
         shipper_id=unit.shipper.id if unit.shipper else None,
         detail=detail,
     )
@@ -325,8 +322,7 @@ def _final_step(
         state=state,
         custodian=None,
         appended=appended,
-        user=user,
-        now=now,
+        caller=caller,
         detail=detail,
     )
 

@@ -134,9 +134,9 @@ def _done(
     the next statement follows it."""
     entry = caller.signed_entries[-1]
     index = entry.index
-    if unit.vial is not None:  # position_of and unit_for see the step's rows (they flush)
-        position: positions.Position | None = positions.position_of(session, unit.vial)
-        vials = 1
+    if unit.vial is not None:  # where the step moved it, else where it found it
+        assert unit.vial.id is not None  # noqa: S101 - stored
+        position, vials = caller.moved.get(unit.vial.id, unit.position), 1
     else:
         fresh = positions.unit_for(session, unit.uri)
         position, vials = fresh.position, len(fresh.vials)
