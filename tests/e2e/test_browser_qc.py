@@ -11,6 +11,16 @@ from tests.support import PASSWORD, Api
 from traceability.custody_log.verify_log import verify_log
 
 LOT = "UC26-001"
+IDENTITY = {
+    "CD73": "98.1",
+    "CD90": "99",
+    "CD105": "96.5",
+    "CD34": "0.4",
+    "CD45": "0.3",
+    "CD14": "0.2",
+    "CD19": "0.1",
+    "HLA-DR": "0.6",
+}
 
 
 def sign_in_and_make_key(page: Any, base: str, username: str) -> None:
@@ -57,15 +67,35 @@ def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> 
                 f"{form.locator('[data-outcome]').inner_text()!r} {messages}"
             ) from None
 
+        # A marker panel: every marker in the panel's one unit (the form once sent none).
+        lena.goto(f"{base}/ui/batches/{LOT}")
+        identity = lena.locator("form[data-test=identity]")
+        lena.click("summary:has-text('Identity')")
+        for marker, value in IDENTITY.items():
+            identity.locator(f"input[data-value='{marker}']").fill(value)
+        identity.locator("input[name=instrument]").fill("FACSLyric #2")
+        identity.locator("input[name=tested_at]").fill("2026-11-01T11:00")
+        identity.locator("button[type=submit]").click()
+        try:
+            lena.wait_for_selector("form[data-test=identity] [data-verdict=pass]", timeout=15_000)
+        except Exception:
+            raise AssertionError(repr(identity.locator("[data-outcome]").inner_text())) from None
+
         leo = new_page(browser, api.clock())
         sign_in_and_make_key(leo, base, "leo")
         leo.goto(f"{base}/ui/batches/{LOT}")
-        leo.click("[data-review] button[data-decision=approved]")
-        leo.wait_for_selector("[data-reviewed=approved]", timeout=15_000)
+        for _ in IDENTITY, "viability":
+            leo.click("[data-review] button[data-decision=approved] >> nth=0")
+            leo.wait_for_selector("[data-reviewed=approved]", timeout=15_000)
+            leo.reload()
 
     record = api.client.get(f"/batches/{LOT}", headers=quinn.headers).json()
     assert record["tests"]["viability"] == "pass"
-    result = record["results"][0]
+    assert record["tests"]["identity"] == "pass"
+    by_test = {r["test"]: r for r in record["results"]}
+    assert by_test["identity"]["unit"] == "%" and by_test["identity"]["values"] == IDENTITY
+    assert {r["review"] for r in record["results"]} == {"approved"}, record["results"]
+    result = by_test["viability"]
     assert result["entered_by"] == "lena" and result["values"] == {"value": "85.5"}
     entry = api.client.get(f"/log/entries/{result['log_index']}", headers=quinn.headers).json()
     assert entry["body"]["actor"] == "lena" and entry["body"]["type"] == "qc.result.entered"

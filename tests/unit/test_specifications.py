@@ -8,16 +8,20 @@ import pytest
 
 from traceability.domain.specifications import (
     Bound,
+    MarkerPanel,
     NumericLimits,
     RequiredTest,
     Result,
     Verdict,
     evaluate,
+    specification_from_json,
+    specification_to_json,
     uc_msc_specification,
 )
 from traceability.errors import InvalidInputError
 
 SPEC = uc_msc_specification()
+COUNT_LIMITS = NumericLimits("cells/vial", lower=Bound(Decimal(1)))
 GOOD_PANEL = {
     "CD73": "98.1",
     "CD90": "99",
@@ -143,6 +147,21 @@ def test_an_identity_panel_passes_only_if_every_marker_does() -> None:
     assert evaluation.verdict is Verdict.failed
     assert len(evaluation.reasons) == 1 and evaluation.reasons[0].startswith("CD105 94.9")
     assert verdict("identity", GOOD_PANEL | {"HLA-DR": "2.01"}, "%") is Verdict.failed
+
+
+def test_a_panel_is_reported_in_the_one_unit_its_markers_share() -> None:
+    """A result carries one unit for all its values, so the form offers the panel's."""
+    panel = SPEC.test("identity").criterion
+    assert isinstance(panel, MarkerPanel) and panel.unit == "%"
+    with pytest.raises(ValueError, match="one unit"):
+        MarkerPanel({"CD73": NumericLimits("%", Bound(Decimal(95))), "count": COUNT_LIMITS})
+    mixed = specification_to_json(SPEC)
+    tests = mixed["tests"]
+    assert isinstance(tests, list)
+    tests[3]["criterion"]["markers"]["CD34"]["unit"] = "cells/vial"
+    with pytest.raises(InvalidInputError) as refused:
+        specification_from_json(mixed)
+    assert refused.value.field == "tests[3].criterion.markers"
 
 
 def test_an_invalid_assay_run_is_invalid_not_failed() -> None:

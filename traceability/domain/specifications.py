@@ -168,6 +168,19 @@ class MarkerPanel:
 
     markers: Mapping[str, NumericLimits]
 
+    def __post_init__(self) -> None:
+        # A result reports its values in one unit (`Result.unit`): a panel whose markers
+        # differed could never be entered.
+        if not self.markers:
+            raise ValueError("a marker panel needs at least one marker")
+        if len({limits.unit for limits in self.markers.values()}) != 1:
+            raise ValueError("the markers of a panel are reported in one unit")
+
+    @property
+    def unit(self) -> str:
+        """The unit every marker of the panel is reported in."""
+        return next(iter(self.markers.values())).unit
+
     def describe(self) -> str:
         return "; ".join(f"{name} {limits.describe()}" for name, limits in self.markers.items())
 
@@ -458,14 +471,16 @@ def _criterion_from(data: object, where: str) -> Criterion:
         markers = data.get("markers")
         if not isinstance(markers, dict) or not markers:
             raise InvalidInputError("a marker panel lists its markers", field=f"{where}.markers")
-        return MarkerPanel(
-            {
-                str(name): _limits_from(
-                    limits if isinstance(limits, dict) else {}, f"{where}.markers.{name}"
-                )
-                for name, limits in markers.items()
-            }
-        )
+        parsed = {
+            str(name): _limits_from(
+                limits if isinstance(limits, dict) else {}, f"{where}.markers.{name}"
+            )
+            for name, limits in markers.items()
+        }
+        try:
+            return MarkerPanel(parsed)
+        except ValueError as e:
+            raise InvalidInputError(str(e), field=f"{where}.markers") from None
     raise InvalidInputError("kind is numeric, qualitative or markers", field=f"{where}.kind")
 
 
