@@ -131,3 +131,22 @@ def test_a_concluded_oos_leaves_the_open_list(api: Api, people: dict[str, Signer
     )
     assert decided.status_code == 201, decided.text
     assert "Open OOS investigations" not in page(api, quinn, f"/ui/batches/{LOT}")
+
+
+def test_the_registration_forms_are_offered_to_the_roles_that_may_register(
+    api: Api, people: dict[str, Signer]
+) -> None:
+    """QA registers products, lab staff batches, each only where the endpoint lets them;
+    a lab person's batch form offers the products that exist and their own sites only."""
+    quinn, lena, audrey = people["quinn"], people["lena"], people["audrey"]
+    products_for = {who: page(api, people[who], "/ui/products") for who in people}
+    assert 'form data-signed data-url="/products"' in products_for["quinn"]
+    assert 'data-url="/products"' not in products_for["lena"] + products_for["audrey"]
+
+    batches = page(api, lena, "/ui/batches")
+    assert 'data-type="batch.registered"' in batches
+    offered = re.findall(r'<option value="([^"]+)" data-gtin="(\d+)" data-version="(\d+)"', batches)
+    assert offered == [("UC-MSC", product_what()["gtin"], "1")]
+    assert "Made at" not in batches  # lena acts for no site yet
+    for who in (quinn, audrey):
+        assert 'data-type="batch.registered"' not in page(api, who, "/ui/batches")

@@ -32,6 +32,7 @@ from traceability.web.routes import (
     log,
     pages,
     reconcile,
+    record_pages,
     release,
     resolver,
     scan,
@@ -59,6 +60,7 @@ ROUTERS = (
     release.router,
     resolver.router,
     scan.router,
+    record_pages.router,
     pages.router,
 )
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""

@@ -6,8 +6,6 @@ JSON API do the work, so a rule enforced there is enforced here.
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -16,14 +14,13 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from audit.entry import parse_entry
-from labels.digital_link import product_uri
 from traceability.custody_log import keys as key_service
 from traceability.custody_log.appender import latest_checkpoint, read_head, recent_entries
 from traceability.domain.disposition import FROM as DISPOSITION_FROM
 from traceability.domain.disposition import MEANINGS, Decision
 from traceability.domain.qc_record import CLOSED_STATES
 from traceability.domain.roles import Role, parse_roles
-from traceability.domain.specifications import specification_from_json, specification_to_json
+from traceability.domain.specifications import specification_to_json
 from traceability.errors import TraceabilityError
 from traceability.services import (
     audit_trail,
@@ -217,19 +214,6 @@ def home(request: Request, auth: AnyUser) -> Response:
     return render(request, "home.html", {"sections": sections})
 
 
-@router.get("/ui/batches")
-def batches_page(
-    request: Request, auth: RecordReader, context: ContextDep, session: SessionDep
-) -> Response:
-    resolver = context.settings.resolver_base
-    rows = []
-    for batch in batch_records.list_batches(session):
-        public = batch_public(session, batch, resolver)
-        counts = Counter(public.tests.values())
-        rows.append({**public.model_dump(), "summary": sorted(counts.items())})
-    return render(request, "batches.html", {"batches": rows})
-
-
 @router.get("/ui/batches/{lot}")
 def batch_page(
     request: Request,
@@ -321,39 +305,6 @@ def _release_view(
         "can_audit": auth.actor.has_any(Role.auditor, Role.qa),
         "proof": proof,
     }
-
-
-@router.get("/ui/products")
-def products_page(
-    request: Request, auth: RecordReader, context: ContextDep, session: SessionDep
-) -> Response:
-    """Each product with every specification version, newest first, criteria spelled out."""
-    products = []
-    for product in batch_records.list_products(session):
-        rows = list(reversed(batch_records.versions_of(session, product)))
-        versions = [
-            {"row": row, "specification": specification_from_json(row.document)} for row in rows
-        ]
-        latest = dict(rows[0].document) if rows else None
-        if latest is not None:
-            latest["version"] = int(latest["version"]) + 1
-        products.append(
-            {
-                "product": product,
-                "uri": product_uri(context.settings.resolver_base, product.gtin),
-                "versions": versions,
-                "next_document": json.dumps(latest, indent=2, ensure_ascii=False),
-            }
-        )
-    return render(
-        request,
-        "products.html",
-        {
-            "products": products,
-            "origin": context.log.origin,
-            "can_write": auth.actor.has_any(Role.qa, Role.admin),
-        },
-    )
 
 
 @router.get("/ui/deviations")

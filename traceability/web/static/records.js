@@ -3,8 +3,9 @@
 // (data-url) and statement type (data-type); each named field becomes a member of the
 // statement's `what`: data-int fields as integers, data-bool checkboxes as true or
 // false, data-list fields split at commas or spaces, data-json fields parsed as JSON,
-// data-optional fields left out when empty; a data-nonce form gets a fresh random
-// nonce. The statement is signed in this browser with the user's own key (signing.js)
+// data-optional fields left out when empty, data-serials fields as that many serial
+// numbers; a data-nonce form gets a fresh random nonce, a data-subject-template form a
+// subject made from its fields. The statement is signed in this browser with the user's own key (signing.js)
 // and posted; the page reloads to show the stored record, or says why nothing was
 // stored.
 "use strict";
@@ -12,8 +13,45 @@
 function signedContext(form) {
   const el = form.closest("[data-signing]");
   return { user: el.dataset.user, origin: el.dataset.origin, csrf: el.dataset.csrf,
-           subject: form.dataset.subject || el.dataset.subject,
+           subject: subjectOf(form) || el.dataset.subject,
            autoKey: el.dataset.autoKey !== undefined };
+}
+
+// The statement's subject: the form's data-subject, or its data-subject-template with
+// each {name} filled in from the form's data-name attribute (the resolver), else from
+// the field of that name, else from data-name of a selected option (a product's GTIN):
+// a registration's subject is the identifier being registered (/01/{gtin}/10/{lot}).
+function subjectOf(form) {
+  const template = form.dataset.subjectTemplate;
+  if (!template) return form.dataset.subject;
+  return template.replace(/\{(\w+)\}/g, (_, name) => {
+    if (form.dataset[name] !== undefined) return form.dataset[name];
+    const field = form.elements[name];
+    if (field && !(field instanceof RadioNodeList) && field.tagName !== "SELECT") {
+      return encodeURIComponent(fieldValue(field));
+    }
+    for (const select of form.querySelectorAll("select")) {
+      const option = select.selectedOptions[0];
+      if (option && option.dataset[name] !== undefined) return option.dataset[name];
+    }
+    return encodeURIComponent(field ? field.value.trim() : "");
+  });
+}
+
+// A field's value as signed: data-pad="14" pads digits to that width with zeros (a GTIN
+// of 8, 12 or 13 digits is written as GTIN-14 in identifiers).
+function fieldValue(input) {
+  const value = input.value.trim();
+  const width = parseInt(input.dataset.pad || "0", 10);
+  return width && /^[0-9]+$/.test(value) ? value.padStart(width, "0") : value;
+}
+
+// data-serials: a number of vials, signed as that many serial numbers 0001, 0002, ...
+function serials(count) {
+  const n = parseInt(count, 10);
+  if (!Number.isInteger(n) || n < 1) throw new Error("the number of vials is a whole number, 1 or more");
+  const width = Math.max(4, String(n).length);
+  return Array.from({ length: n }, (_, i) => String(i + 1).padStart(width, "0"));
 }
 
 function nonce() {
@@ -45,11 +83,12 @@ function whatOf(form) {
     if (input.dataset.optional !== undefined && !value) continue;
     if (input.dataset.bool !== undefined) what[input.name] = input.checked;
     else if (input.dataset.int !== undefined) what[input.name] = parseInt(value, 10);
+    else if (input.dataset.serials !== undefined) what[input.name] = serials(value);
     else if (input.dataset.list !== undefined) {
       what[input.name] = value.split(/[\s,]+/).filter(Boolean);
     }
     else if (input.dataset.json !== undefined) what[input.name] = JSON.parse(value);
-    else what[input.name] = value;
+    else what[input.name] = fieldValue(input);
   }
   return what;
 }
@@ -96,9 +135,23 @@ function wireDependentSelects(form) {
   }
 }
 
+// <input data-follows="product:version">: takes data-version of the option chosen in the
+// form's "product" select whenever it changes (a product's current specification version).
+function wireFollowers(form) {
+  for (const input of form.querySelectorAll("[data-follows]")) {
+    const [leaderName, key] = input.dataset.follows.split(":");
+    const leader = form.elements[leaderName];
+    leader.addEventListener("change", () => {
+      const value = leader.selectedOptions[0]?.dataset[key];
+      if (value !== undefined) input.value = value;
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-signed]").forEach((form) => {
     wireDependentSelects(form);
+    wireFollowers(form);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       oneAtATime(form, () => sendSigned(form));
