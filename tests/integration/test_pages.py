@@ -204,3 +204,43 @@ def test_a_failed_web_sign_in_says_so_with_401(api: Api) -> None:
     response = api.client.post("/sign-in", data={"username": "lena", "password": "wrong-pass-1"})
     assert response.status_code == 401
     assert "wrong username or password" in response.text
+
+
+def test_an_admin_creates_a_site_and_adds_people_to_it_in_the_users_page(api: Api) -> None:
+    """Membership is what lets a person hold a site's custody and keep its lab's records:
+    an admin gives it in the page, with the audit trail naming who and when."""
+    api.add_user("admin", "admin")
+    api.add_user("leo", "lab")
+    sign_in(api, "admin")
+    token = csrf_of(api.client.get("/ui/users", headers=HTML).text)
+    bad = api.client.post(
+        "/ui/sites",
+        headers=HTML,
+        data={"code": "lab 1", "name": "Lab", "kind": "lab", "csrf_token": token},
+    )
+    assert bad.status_code == 422 and "code is 2-32 upper-case letters" in bad.text
+    made = api.client.post(
+        "/ui/sites",
+        headers=HTML,
+        follow_redirects=False,
+        data={"code": "LAB2", "name": "Second lab", "kind": "lab", "csrf_token": token},
+    )
+    assert made.status_code == 303
+    added = api.client.post(
+        "/ui/users/leo/sites",
+        headers=HTML,
+        follow_redirects=False,
+        data={"site": "LAB2", "csrf_token": token},
+    )
+    assert added.status_code == 303
+    page = api.client.get("/ui/users", headers=HTML).text
+    assert re.search(r'data-sites="leo">LAB2\b', page)
+    again = api.client.post(
+        "/ui/users/leo/sites", headers=HTML, data={"site": "LAB2", "csrf_token": token}
+    )
+    assert again.status_code == 409 and "leo already acts for LAB2" in again.text
+    site = api.client.get("/sites", headers=api.headers("admin")).json()
+    assert [s["members"] for s in site if s["code"] == "LAB2"] == [["leo"]]
+    trail = api.client.get("/audit-trail", headers=api.headers("admin")).json()
+    rows = trail["items"] if isinstance(trail, dict) else trail
+    assert any(r["action"] == "add member" and r["record_id"] == "LAB2" for r in rows)

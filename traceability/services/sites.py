@@ -6,6 +6,7 @@ trail. A shipper is commissioned into the custody log, since vials travel in it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,8 @@ from traceability.services import audit_trail
 from traceability.storage.models import Shipper, Site, SiteMember, StorageUnit, User
 
 SITE_KINDS = ("lab", "clinic", "depot")
+SITE_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
+"""A site's code: it names the site as a custodian ("site:LAB1") and on every page."""
 
 
 def _celsius(value: str | None, field: str) -> str | None:
@@ -39,6 +42,10 @@ def _celsius(value: str | None, field: str) -> str | None:
 def create_site(
     session: Session, *, code: str, name: str, kind: str, actor: Actor, now: datetime
 ) -> Site:
+    if not SITE_CODE.fullmatch(code):
+        raise InvalidInputError("code is 2-32 upper-case letters, digits or '-'", field="code")
+    if not name.strip():
+        raise InvalidInputError("name is needed", field="name")
     if kind not in SITE_KINDS:
         raise InvalidInputError(f"kind is one of {', '.join(SITE_KINDS)}", field="kind")
     if session.exec(select(Site).where(Site.code == code)).first():

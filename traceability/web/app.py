@@ -19,6 +19,7 @@ from traceability.web import api_docs, guard, problems, statement_docs
 from traceability.web.context import STATIC_DIR, TEMPLATES_DIR, ServiceContext
 from traceability.web.rate_limit import SlidingWindowLimiter
 from traceability.web.routes import (
+    admin_pages,
     audit_bundles,
     audit_trail,
     auth,
@@ -61,6 +62,7 @@ ROUTERS = (
     resolver.router,
     scan.router,
     record_pages.router,
+    admin_pages.router,
     pages.router,
 )
 """Every router of the app, included without prefixes; tests walk these to find endpoints."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from audit.entry import parse_entry
@@ -21,7 +21,6 @@ from traceability.domain.disposition import MEANINGS, Decision
 from traceability.domain.qc_record import CLOSED_STATES
 from traceability.domain.roles import Role, parse_roles
 from traceability.domain.specifications import specification_to_json
-from traceability.errors import TraceabilityError
 from traceability.services import (
     audit_trail,
     batch_records,
@@ -29,7 +28,6 @@ from traceability.services import (
     qc_results,
     vial_labels,
 )
-from traceability.services import auth as auth_service
 from traceability.services import deviations as deviation_service
 from traceability.services import release as release_service
 from traceability.services import sites as site_service
@@ -38,9 +36,7 @@ from traceability.services.auth import Authenticated
 from traceability.services.batch_record_view import batch_public
 from traceability.services.custody import views as custody_views
 from traceability.services.proof.batch import BatchProof, check_batch
-from traceability.web.context import ServiceContext
 from traceability.web.deps import (
-    Admin,
     AnyUser,
     ContextDep,
     EvidenceDep,
@@ -49,8 +45,6 @@ from traceability.web.deps import (
 )
 from traceability.web.fields import RowCursor, Text
 from traceability.web.pages import render
-from traceability.web.problems import status_for
-from traceability.web.routes import users as user_routes
 from traceability.web.routes.batches import RecordReader
 from traceability.web.routes.batches import Reviewer as ReviewerPage
 from traceability.web.routes.custody_roles import Carrier as CustodyCarrier
@@ -440,112 +434,3 @@ def log_checkpoint(auth: CheckpointIssuer, context: ContextDep) -> Response:
     with context.db.write() as session:
         context.log.issue_checkpoint(session, now=context.clock())
     return RedirectResponse("/ui/log", status_code=303)
-
-
-def _users_page(
-    request: Request,
-    context: ServiceContext,
-    session: SessionDep,
-    *,
-    message: str | None = None,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
-    users = user_service.list_users(session)
-    sign_ins = auth_service.recent_sign_ins(session, limit=25)
-    now = context.clock()
-    # A lock-out is not a stored flag but the count of recent failures: work it out
-    # now, so the page does not call a locked account "active".
-    locked = {
-        u.username: until
-        for u in users
-        if (until := auth_service.lock_state(session, u.username, now, context.lockout))
-    }
-    return render(
-        request,
-        "users.html",
-        {
-            "users": [user_service.to_public(u) for u in users],
-            "locked": locked,
-            "sign_ins": sign_ins,
-            "all_roles": [r.value for r in Role],
-            "message": message,
-            "error": error,
-        },
-        status=status,
-    )
-
-
-@router.get("/ui/users")
-def users_page(
-    request: Request,
-    auth: Admin,
-    context: ContextDep,
-    session: SessionDep,
-    done: Annotated[Text | None, Query(max_length=100)] = None,
-) -> Response:
-    return _users_page(request, context, session, message=f"Done: {done}." if done else None)
-
-
-@router.post("/ui/users")
-def users_create(
-    request: Request,
-    auth: Admin,
-    context: ContextDep,
-    session: SessionDep,
-    username: Annotated[Text, Form(max_length=64)],
-    full_name: Annotated[Text, Form(max_length=200)],
-    password: Annotated[Text, Form(max_length=1000)],
-    roles: Annotated[list[Text] | None, Form()] = None,
-) -> Response:
-    try:
-        with context.db.write() as write:
-            user_service.create_user(
-                write,
-                actor=auth.actor,
-                now=context.clock(),
-                username=username,
-                full_name=full_name,
-                roles=roles or [],
-                password=password,
-            )
-    except TraceabilityError as e:
-        return _users_page(request, context, session, error=str(e), status=status_for(e))
-    return RedirectResponse("/ui/users", status_code=303)
-
-
-@router.post("/ui/users/{username}/unlock")
-def users_unlock(
-    request: Request,
-    username: str,
-    auth: Admin,
-    context: ContextDep,
-    session: SessionDep,
-    reason: Annotated[Text, Form(max_length=2000)] = "",
-) -> Response:
-    try:
-        user_routes.unlock(context, auth, username, reason)
-    except TraceabilityError as e:
-        return _users_page(request, context, session, error=str(e), status=status_for(e))
-    return RedirectResponse(f"/ui/users?done=unlocked+{username}", status_code=303)
-
-
-@router.post("/ui/users/{username}/active")
-def users_set_active(
-    request: Request,
-    username: str,
-    auth: Admin,
-    context: ContextDep,
-    session: SessionDep,
-    active: Annotated[bool, Form()],
-    reason: Annotated[Text, Form(max_length=2000)] = "",
-) -> Response:
-    try:
-        with context.db.write() as write:
-            user = user_service.get_by_username(write, username)
-            user_service.set_active(
-                write, user, active=active, actor=auth.actor, now=context.clock(), reason=reason
-            )
-    except TraceabilityError as e:
-        return _users_page(request, context, session, error=str(e), status=status_for(e))
-    return RedirectResponse("/ui/users", status_code=303)

@@ -24,9 +24,9 @@ router = APIRouter(tags=["custody"])
 
 class SiteCreate(BaseModel):
     model_config = STRICT_BODY
-    code: Text = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")
+    code: Text = Field(pattern=f"^{site_service.SITE_CODE.pattern}$")
     name: Text = Field(min_length=1, max_length=200)
-    kind: Text = Field(pattern="^(lab|clinic|depot)$")
+    kind: Text = Field(pattern=f"^({'|'.join(site_service.SITE_KINDS)})$")
 
 
 class UnitCreate(BaseModel):
