@@ -131,6 +131,14 @@ async def person(client: httpx.AsyncClient, admin: dict[str, str], name: str, ro
         await client.post("/auth/token", data={"username": name, "password": PASSWORD})
     ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
+    # An administrator chose that password: the courier sets their own before anything.
+    changed = await client.post(
+        "/auth/password",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": PASSWORD + "-own"},
+    )
+    if changed.status_code != 204:
+        raise RuntimeError(changed.text)
     pair = ActorKeyPair.generate(name)
     pop = pair.sign(pop_message(pair.key_id, ORIGIN, name))
     registered = await client.post(

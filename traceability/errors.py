@@ -95,6 +95,11 @@ class PermissionDeniedError(TraceabilityError):
     title = "Forbidden"
 
 
+class PasswordChangeRequired(PermissionDeniedError):
+    """An administrator chose this account's password: its owner must set their own
+    before doing anything else (a page sends them to the form that does)."""
+
+
 class ConfigurationError(TraceabilityError):
     """Settings are unusable (for example a default secret outside development).
 

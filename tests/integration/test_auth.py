@@ -1,5 +1,8 @@
 """Sign-in, token expiry, lock-out, and sessions ending, over real HTTP on both engines."""
 
+import re
+from typing import Any
+
 from sqlmodel import select
 
 from tests.support import PASSWORD, Api
@@ -207,3 +210,91 @@ def test_a_role_change_counts_at_once_for_a_signed_in_user(api: Api) -> None:
     assert changed.status_code == 200, changed.text
     assert api.client.get("/auth/me", headers=cora).json()["user"]["roles"] == ["auditor"]
     assert api.client.get("/custody/mine", headers=cora).status_code == 403
+
+
+def _bearer(api: Api, username: str, password: str) -> dict[str, str]:
+    got = api.client.post("/auth/token", data={"username": username, "password": password})
+    assert got.status_code == 200, got.text
+    return {"Authorization": f"Bearer {got.json()['access_token']}"}
+
+
+def test_a_password_an_admin_chose_must_be_changed_before_anything_else(api: Api) -> None:
+    """Created by an admin, or reset by one: the account reaches nothing but the password
+    change until its owner sets a password only they know."""
+    api.add_user("admin", "admin")
+    admin = api.headers("admin")
+    made = api.client.post(
+        "/users",
+        headers=admin,
+        json={"username": "nell", "full_name": "Nell", "roles": ["lab"], "password": PASSWORD},
+    )
+    assert made.status_code == 201 and made.json()["must_change_password"] is True
+    nell = _bearer(api, "nell", PASSWORD)
+    refused = api.client.get("/batches", headers=nell)
+    assert refused.status_code == 403 and "set your own first" in refused.json()["detail"]
+    assert api.client.get("/auth/me", headers=nell).status_code == 403
+
+    def change(current: str, new: str) -> Any:
+        return api.client.post(
+            "/auth/password", headers=nell, json={"current_password": current, "new_password": new}
+        )
+
+    wrong = change("not-the-password", "nells-own-password")
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "current_password"
+    same = change(PASSWORD, PASSWORD)
+    assert same.status_code == 422 and same.json()["errors"][0]["field"] == "new_password"
+    assert change(PASSWORD, "nells-own-password").status_code == 204
+    assert api.client.get("/batches", headers=nell).status_code == 200
+    assert api.client.get("/auth/me", headers=nell).json()["user"]["must_change_password"] is False
+    trail = api.client.get("/audit-trail", headers=admin).json()
+    rows = trail["items"] if isinstance(trail, dict) else trail
+    mine = [r for r in rows if r["action"] == "change-password" and r["record_id"] == "nell"]
+    assert len(mine) == 1 and mine[0]["actor"] == "nell"
+    changes = {c["field"]: c for c in mine[0]["changes"]}
+    assert changes["password_hash"]["new"] == "(changed)" and "argon2" not in str(changes)
+    assert changes["must_change_password"]["new"] is False
+
+    reset = api.client.post(
+        "/users/nell/password",
+        headers=admin,
+        json={"password": "admin-chose-this", "reason": "forgotten"},
+    )
+    assert reset.status_code == 200 and reset.json()["must_change_password"] is True
+    again = _bearer(api, "nell", "admin-chose-this")
+    assert api.client.get("/batches", headers=again).status_code == 403
+
+
+def test_a_page_sends_the_person_to_set_their_password_first(api: Api) -> None:
+    api.add_user("admin", "admin")
+    made = api.client.post(
+        "/users",
+        headers=api.headers("admin"),
+        json={"username": "nell", "full_name": "Nell", "roles": ["lab"], "password": PASSWORD},
+    )
+    assert made.status_code == 201
+    signed_in = api.client.post(
+        "/sign-in", data={"username": "nell", "password": PASSWORD}, follow_redirects=False
+    )
+    assert signed_in.status_code == 303
+    html = {"accept": "text/html"}
+    home = api.client.get("/ui/batches", headers=html, follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == "/ui/account/password"
+    form = api.client.get("/ui/account/password", headers=html)
+    assert form.status_code == 200 and "An administrator chose the password" in form.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text)
+    assert token is not None
+    fields = {"current_password": PASSWORD, "csrf_token": token.group(1)}
+    differ = api.client.post(
+        "/ui/account/password",
+        headers=html,
+        data=fields | {"new_password": "nells-own-password", "repeated": "nells-own-passw0rd"},
+    )
+    assert differ.status_code == 422 and "the two new passwords differ" in differ.text
+    done = api.client.post(
+        "/ui/account/password",
+        headers=html,
+        follow_redirects=False,
+        data=fields | {"new_password": "nells-own-password", "repeated": "nells-own-password"},
+    )
+    assert done.status_code == 303
+    assert api.client.get("/ui/batches", headers=html).status_code == 200

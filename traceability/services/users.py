@@ -18,7 +18,11 @@ from traceability.domain.actor import Actor
 from traceability.domain.changes import diff
 from traceability.domain.roles import Role, format_roles, parse_roles
 from traceability.errors import ConflictError, InvalidInputError, NotFoundError
-from traceability.security.passwords import check_password_policy, hash_password
+from traceability.security.passwords import (
+    check_password_policy,
+    hash_password,
+    verify_password,
+)
 from traceability.services import audit_trail
 from traceability.storage.models import AuthSession, SignInEvent, User
 
@@ -42,6 +46,9 @@ class UserPublic(BaseModel):
     roles: list[str]
     is_active: bool
     created_at: datetime
+    must_change_password: bool = False
+    """An administrator chose the password; the account can do nothing until its owner
+    sets their own."""
 
 
 def to_public(user: User) -> UserPublic:
@@ -53,6 +60,7 @@ def to_public(user: User) -> UserPublic:
         roles=sorted(parse_roles(user.roles)),
         is_active=user.is_active,
         created_at=user.created_at,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -63,6 +71,7 @@ def _snapshot(user: User) -> dict[str, Any]:
         "roles": user.roles,
         "is_active": user.is_active,
         "password_hash": user.password_hash,
+        "must_change_password": user.must_change_password,
     }
 
 
@@ -112,7 +121,10 @@ def create_user(
     full_name: str,
     roles: str | Sequence[str],
     password: str,
+    must_change_password: bool = False,
 ) -> User:
+    """A new account. `must_change_password` when someone else chose the password (an
+    administrator in the pages or the API): its owner must set their own first."""
     if not USERNAME_PATTERN.fullmatch(username):
         raise InvalidInputError(
             "a username is 2-64 characters: lower-case letters, digits, '.', '_' or '-'",
@@ -134,6 +146,7 @@ def create_user(
         password_hash=hash_password(password),
         created_at=now,
         password_changed_at=now,
+        must_change_password=must_change_password,
     )
     session.add(user)
     session.flush()
@@ -241,10 +254,39 @@ def set_password(
     before = _snapshot(user)
     user.password_hash = hash_password(password)
     user.password_changed_at = now
+    user.must_change_password = True  # chosen by an administrator: its owner sets their own
     _end_sessions(session, user, now)
     _record_unlock(session, user, now)
     return _correct(
         session, user, actor=actor, now=now, reason=why, before=before, action="set-password"
+    )
+
+
+def change_own_password(
+    session: Session, user: User, *, current: str, new: str, now: datetime
+) -> User:
+    """The account holder sets their own password, proving the one they have; this ends
+    an administrator's "must change"."""
+    if not verify_password(user.password_hash, current):
+        raise InvalidInputError("the current password is wrong", field="current_password")
+    check_password_policy(new, field="new_password")
+    if verify_password(user.password_hash, new):
+        raise InvalidInputError(
+            "the new password must differ from the current one", field="new_password"
+        )
+    before = _snapshot(user)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now
+    user.must_change_password = False
+    actor = Actor(name=user.username, user_id=user.id, roles=parse_roles(user.roles))
+    return _correct(
+        session,
+        user,
+        actor=actor,
+        now=now,
+        reason="set by the account holder",
+        before=before,
+        action="change-password",
     )
 
 

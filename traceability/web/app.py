@@ -32,6 +32,7 @@ from traceability.web.routes import (
     labels,
     log,
     pages,
+    password,
     reconcile,
     record_pages,
     release,
@@ -47,6 +48,7 @@ ROUTERS = (
     health.router,
     custody.router,  # early: the busiest writes, and routes are matched in this order
     auth.router,
+    password.router,
     users.router,
     audit_trail.router,
     audit_bundles.router,

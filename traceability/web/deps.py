@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from traceability.custody_log.evidence import LogEvidence, ensure_covering
 from traceability.domain.roles import Role
-from traceability.errors import AuthenticationError, PermissionDeniedError
+from traceability.errors import AuthenticationError, PasswordChangeRequired, PermissionDeniedError
 from traceability.security.tokens import csrf_matches, token_digest
 from traceability.services.auth import (
     WHO_BY_TOKEN,
@@ -31,6 +31,7 @@ from traceability.services.auth import (
 )
 from traceability.web.context import ServiceContext
 from traceability.web.headers import SESSION_COOKIE
+from traceability.web.password_paths import PASSWORD_API, PASSWORD_CHANGE_PATHS, PASSWORD_PAGE
 
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
@@ -135,6 +136,11 @@ async def current_auth(
     if from_cookie and request.method not in SAFE_METHODS:
         check_csrf(context, token, await _csrf_from(request))
     request.state.auth = auth
+    if auth.user.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired(
+            "an administrator set this account's password: set your own first "
+            f"({PASSWORD_PAGE} in the browser, POST {PASSWORD_API} with a token)"
+        )
     return auth
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
@@ -33,6 +33,7 @@ from traceability.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    PasswordChangeRequired,
     PermissionDeniedError,
     RateLimitedError,
     TooLargeError,
@@ -40,6 +41,7 @@ from traceability.errors import (
     UnprovenError,
 )
 from traceability.services.outages import DETAIL, RETRY_AFTER, Outage, outage_of
+from traceability.web.password_paths import PASSWORD_PAGE
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +212,8 @@ def _validation_error(e: Any) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(TraceabilityError)
     async def _domain(request: Request, error: TraceabilityError) -> Response:
+        if isinstance(error, PasswordChangeRequired) and wants_html(request):
+            return RedirectResponse(PASSWORD_PAGE, status_code=303)
         status = status_for(error)
         errors = None
         if isinstance(error, InvalidInputError) and error.field:

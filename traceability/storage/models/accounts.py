@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Index,
 )
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from traceability.storage.types import utc_field
@@ -29,6 +30,11 @@ class User(UserBase, table=True):
     password_hash: str = Field(max_length=512)
     created_at: datetime = utc_field()
     password_changed_at: datetime = utc_field()
+    must_change_password: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa_false()}
+    )
+    """Set when an administrator chose the password (a new account, a reset): until the
+    person sets their own, they can do nothing else."""
 
 
 class AuthSession(SQLModel, table=True):

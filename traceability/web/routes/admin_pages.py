@@ -100,6 +100,7 @@ def users_create(
                 full_name=full_name,
                 roles=roles or [],
                 password=password,
+                must_change_password=True,
             )
     except TraceabilityError as e:
         return _users_page(request, context, session, error=str(e), status=status_for(e))

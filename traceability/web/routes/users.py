@@ -58,6 +58,7 @@ def create_user(body: UserCreate, auth: Admin, context: ContextDep) -> UserPubli
             full_name=body.full_name,
             roles=body.roles,
             password=body.password,
+            must_change_password=True,
         )
         return user_service.to_public(user)
 
