@@ -84,10 +84,15 @@ def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> 
         leo = new_page(browser, api.clock())
         sign_in_and_make_key(leo, base, "leo")
         leo.goto(f"{base}/ui/batches/{LOT}")
-        for _ in IDENTITY, "viability":
-            leo.click("[data-review] button[data-decision=approved] >> nth=0")
-            leo.wait_for_selector("[data-reviewed=approved]", timeout=15_000)
-            leo.reload()
+        # Sending back asks for the reason on the page (no pop-up) and stores nothing without.
+        first = leo.locator("[data-review]").first
+        first.locator("button[data-decision=returned]").click()
+        leo.wait_for_selector("[data-review] [data-outcome]:has-text('Write why it is sent back')")
+        # Both results approved at once: one signed review each.
+        for pick in leo.locator("[data-pick]").all():
+            pick.check()
+        leo.click("[data-approve-picked]")
+        leo.wait_for_selector("[data-review-many] [data-reviewed='2']", timeout=15_000)
 
     record = api.client.get(f"/batches/{LOT}", headers=quinn.headers).json()
     assert record["tests"]["viability"] == "pass"

@@ -150,3 +150,13 @@ def test_the_registration_forms_are_offered_to_the_roles_that_may_register(
     assert "Made at" not in batches  # lena acts for no site yet
     for who in (quinn, audrey):
         assert 'data-type="batch.registered"' not in page(api, who, "/ui/batches")
+
+
+def test_the_batch_page_writes_large_counts_as_powers_of_ten(
+    api: Api, people: dict[str, Signer]
+) -> None:
+    lena = people["lena"]
+    entered = enter(api, lena, test="cell_count", values={"value": "24.8e6"}, unit="cells/vial")
+    assert entered.status_code == 201, entered.text
+    shown = html.unescape(page(api, people["quinn"], f"/ui/batches/{LOT}"))
+    assert "value 24.8 × 10⁶ cells/vial" in shown and "24.8e6" not in shown

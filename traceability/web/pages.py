@@ -7,6 +7,7 @@ the current session is handed to every template so that each form can carry it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -50,6 +51,30 @@ def utc_shown(when: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def quantity_shown(value: object) -> str:
+    """A reported number as people read it: "24.8e6" or "24800000" as "24.8 × 10⁶"
+    (engineering notation, the digits as reported), anything else as it was entered.
+
+    Only large numbers and those typed with an exponent change: "0.5" and "98.1" stay."""
+    text = str(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    if not number.is_finite() or number.is_zero():
+        return text
+    if "e" not in text.lower() and abs(number) < 100_000:
+        return text
+    exponent = number.adjusted() // 3 * 3
+    if exponent == 0:
+        return f"{number.normalize():f}"
+    mantissa = number.scaleb(-exponent).normalize()
+    return f"{mantissa:f} × 10{str(exponent).translate(_SUPERSCRIPT)}"
+
+
 def _alarm_for(context: ServiceContext, auth: Authenticated | None) -> list[str]:
     """The self-check's findings, for those who must act on them: QA and admin."""
     if auth is None or not auth.actor.has_any(Role.qa, Role.admin):
@@ -80,6 +105,7 @@ def render(
         "path_of": path_of,
         "unit_name": unit_name,
         "utc_shown": utc_shown,
+        "quantity_shown": quantity_shown,
         "integrity_alarm": _alarm_for(context, auth),
     }
     data.update(values or {})

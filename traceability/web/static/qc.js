@@ -53,21 +53,57 @@ async function enterResult(form) {
   }
 }
 
+// One review, signed: the result, the decision, and for a result sent back the reason
+// written beside it (never a pop-up: it stays on the page, in the record).
+async function sendReview(ctx, result, decision, comment) {
+  return signAndSend(`/batches/${ctx.lot}/reviews`, "qc.result.reviewed", ctx.subject,
+                     { result, decision, comment }, ctx)
+    .catch((e) => ({ ok: false, body: { detail: e.message } }));
+}
+
 async function review(button) {
   const ctx = context();
-  const out = button.closest("[data-review]").querySelector("[data-outcome]");
+  const cell = button.closest("[data-review]");
+  const out = cell.querySelector("[data-outcome]");
   const decision = button.dataset.decision;
-  const comment = decision === "returned" ? prompt("Why is it sent back?") : null;
-  if (decision === "returned" && !comment) return;
-  const r = await signAndSend(`/batches/${ctx.lot}/reviews`, "qc.result.reviewed", ctx.subject,
-                              { result: parseInt(button.dataset.result, 10), decision, comment },
-                              ctx).catch((e) => ({ ok: false, body: { detail: e.message } }));
+  const reason = cell.querySelector("[data-comment]");
+  const comment = decision === "returned" ? reason.value.trim() : null;
+  if (decision === "returned" && !comment) {
+    show(out, "Write why it is sent back first.", false);
+    reason.focus();
+    return;
+  }
+  const r = await sendReview(ctx, parseInt(button.dataset.result, 10), decision, comment);
   if (!r.ok) {
     show(out, `Not stored: ${r.body.detail}`, false);
     return;
   }
   show(out, `Result ${r.body.result} ${r.body.decision}.`, true);
   out.dataset.reviewed = r.body.decision;
+  setTimeout(() => location.reload(), 1000);
+}
+
+// Approve every picked result: one signed review each, in turn; stops at the first
+// refusal and says which, keeping those already stored.
+async function approvePicked(bar) {
+  const ctx = context();
+  const out = bar.querySelector("[data-outcome]");
+  const picked = [...document.querySelectorAll("[data-pick]:checked")].map((b) => parseInt(b.value, 10));
+  if (!picked.length) {
+    show(out, "Pick the results to approve first.", false);
+    return;
+  }
+  for (const [n, result] of picked.entries()) {
+    show(out, `Signing approval ${n + 1} of ${picked.length}…`);
+    const r = await sendReview(ctx, result, "approved", null);
+    if (!r.ok) {
+      show(out, `Result ${result} not approved: ${r.body.detail}` +
+                (n ? ` (${n} before it were)` : ""), false);
+      return;
+    }
+  }
+  show(out, `${picked.length} result${picked.length > 1 ? "s" : ""} approved.`, true);
+  out.dataset.reviewed = String(picked.length);
   setTimeout(() => location.reload(), 1000);
 }
 
@@ -78,6 +114,14 @@ document.addEventListener("DOMContentLoaded", () => {
       oneAtATime(form, () => enterResult(form));
     });
   });
+  const bar = document.querySelector("[data-review-many]");
+  if (bar && document.querySelector("[data-pick]")) {
+    bar.hidden = false;
+    bar.querySelector("[data-approve-picked]").addEventListener("click", (event) => {
+      event.preventDefault();
+      oneAtATime(bar, () => approvePicked(bar));
+    });
+  }
   document.querySelectorAll("[data-review] button[data-decision]").forEach((button) => {
     button.addEventListener("click", (event) => {
       event.preventDefault();
