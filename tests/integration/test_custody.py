@@ -350,6 +350,13 @@ def test_only_released_vials_are_administered_and_destroying_needs_a_reason(
     after = w.store(w.lena, vial)
     assert after.status_code == 409 and "destroyed" in after.json()["detail"]
     assert w.state(vial) == "destroyed"
+    # The vial's page says where, when and by whom, not "held by nobody yet".
+    page = w.api.client.get(
+        urlsplit(vial).path, headers=w.lena.headers | {"accept": "text/html"}
+    ).text
+    when = w.api.clock().strftime("%Y-%m-%d %H:%M")
+    assert f"destroyed at LAB1 (LAB1), {when} UTC, by Lena Tester" in page
+    assert "nobody yet" not in page
     assert_reconciled(w.api)
 
 

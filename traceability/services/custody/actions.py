@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from traceability.domain.custody import ALLOWED, CustodyState, Party, Step
 from traceability.domain.qc_record import BatchState
@@ -18,7 +18,15 @@ from traceability.domain.roles import Role, parse_roles
 from traceability.services import sites as site_service
 from traceability.services.custody import positions
 from traceability.services.stored import stored
-from traceability.storage.models import Batch, Shipper, StorageUnit, User, Vial
+from traceability.storage.models import (
+    Batch,
+    CustodyEvent,
+    Shipper,
+    Site,
+    StorageUnit,
+    User,
+    Vial,
+)
 
 
 @dataclass
@@ -41,6 +49,8 @@ class CustodyActions:
     sites: list[str] = field(default_factory=list)
     units: list[StorageUnit] = field(default_factory=list)
     store_site: str | None = None
+    ended: str | None = None
+    """For a vial administered or destroyed: where, when and by whom, in words."""
 
     @property
     def anything(self) -> bool:
@@ -84,6 +94,8 @@ def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> Cust
         offered_to_me=pending if pending and pending.to_party in parties else None,
     )
     state = position.state
+    if state in (CustodyState.administered, CustodyState.destroyed):
+        actions.ended = _ended(session, vial, state)
     batch = session.get(Batch, vial.batch_id)
     assert batch is not None  # noqa: S101 - a foreign key
     member_sites = site_service.sites_of(session, user)
@@ -122,6 +134,21 @@ def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> Cust
         if state in ALLOWED[Step.hand_to_site]:
             actions.sites = [s.code for s in site_service.list_sites(session)]
     return actions
+
+
+def _ended(session: Session, vial: Vial, state: CustodyState) -> str:
+    """ "administered at CLINIC1 (Clinic One), 2026-11-02 10:00 UTC, by Nina Clinician"."""
+    event = session.exec(
+        select(CustodyEvent)
+        .where(CustodyEvent.vial_id == vial.id)
+        .order_by(col(CustodyEvent.id).desc())
+        .limit(1)
+    ).one()
+    site = session.get(Site, event.site_id) if event.site_id is not None else None
+    person = session.exec(select(User).where(User.username == event.by)).first()
+    where = f" at {site.code} ({site.name})" if site else ""
+    who = person.full_name if person else event.by
+    return f"{state.value}{where}, {event.created_at:%Y-%m-%d %H:%M} UTC, by {who}"
 
 
 def party_label(party: str | None) -> str:
