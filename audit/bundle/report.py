@@ -110,6 +110,9 @@ class Report:
     quorum: int = 0
     vials: list[VialTimeline] = field(default_factory=list)
     qc: list[QcLine] = field(default_factory=list)
+    investigations: list[QcLine] = field(default_factory=list)
+    """Deviations and out-of-specification investigations: each recorded, assigned,
+    concluded or closed entry, with what it says."""
     dispositions: list[DispositionLine] = field(default_factory=list)
     keys: list[KeyLine] = field(default_factory=list)
 
@@ -156,6 +159,11 @@ def _report_lines(report: Report) -> list[str]:
     lines += [
         f"{_mark(q.verified)} #{q.index} {q.when} {q.type} by {q.who}: {q.summary}"
         for q in report.qc
+    ] or ["  none"]
+    lines += ["", "Deviations and OOS investigations"]
+    lines += [
+        f"{_mark(q.verified)} #{q.index} {q.when} {q.type} by {q.who}: {q.summary}"
+        for q in report.investigations
     ] or ["  none"]
     lines += ["", "Disposition"]
     for d in report.dispositions:

@@ -165,6 +165,32 @@ def _qc_summary(entry: Entry) -> str:
     )
 
 
+def _investigation_summary(entry: Entry) -> str:
+    """What a deviation or OOS entry says, in words: "Incubator CO2 alarm (major): ...",
+    "assigned to quinn", "closed: Within validated recovery", "result #3 invalidated:
+    plate reader calibration expired"."""
+    what = entry.what
+    if entry.type == "deviation.recorded":
+        return (
+            f"{text_of(what.get('title'))} ({text_of(what.get('severity'))}): "
+            f"{text_of(what.get('description'))}"
+        )
+    if entry.type == "deviation.assigned":
+        return f"deviation #{text_of(what.get('deviation'))} assigned to " + text_of(
+            what.get("assignee")
+        )
+    if entry.type == "deviation.closed":
+        return f"deviation #{text_of(what.get('deviation'))} closed: " + text_of(
+            what.get("conclusion")
+        )
+    if entry.type == "oos.concluded":
+        return (
+            f"result #{text_of(what.get('result'))} {text_of(what.get('conclusion'))}: "
+            f"{text_of(what.get('reason'))}"
+        )
+    return _qc_summary(entry)
+
+
 def build_report(check: Check, since: Checkpoint | None) -> Report:
     manifest = check.bundle.manifest
     checkpoint = check.checkpoint
@@ -215,7 +241,18 @@ def build_report(check: Check, since: Checkpoint | None) -> Report:
         )
         report.vials.append(VialTimeline(subject, serial, events))
     for e in by_subject.get(batch, []):
-        if e.type.startswith(("qc.", "oos.")):
+        if e.type.startswith(("oos.", "deviation.")):
+            report.investigations.append(
+                QcLine(
+                    e.index,
+                    e.when,
+                    e.type,
+                    _who(check, e),
+                    _investigation_summary(e),
+                    e.index not in flagged,
+                )
+            )
+        elif e.type.startswith("qc."):
             report.qc.append(
                 QcLine(
                     e.index,

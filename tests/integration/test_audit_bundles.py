@@ -19,7 +19,15 @@ from audit import bundle
 from audit.canonical_json import canonicalize
 from audit.cosignature import CosignerKey, parse_cosigner_key
 from tests.custody_flow import LOT, World, make_world
-from tests.integration.test_release import SERIALS, complete, decide, pdf_text
+from tests.integration.test_release import (
+    SERIALS,
+    approve,
+    batch_uri,
+    complete,
+    decide,
+    enter,
+    pdf_text,
+)
 from tests.signing import Signer
 from tests.support import Api
 from traceability.cli.main import app
@@ -405,3 +413,83 @@ def test_the_verifier_installs_alone_and_verifies_a_service_bundle(
     assert f"index {decision}: bad-signature" in found.stdout
     unusable = _run(command, "verify", tmp_path / "nothing.zip", *keys, cwd=away)
     assert unusable.returncode == 2
+
+
+def test_deviations_and_oos_conclusions_are_in_the_report_and_the_documents(
+    world: World, tmp_path: Path
+) -> None:
+    """What went wrong and how it was decided: in `audit verify`'s report from the signed
+    entries, and in the release certificate and the inspector's report from the record."""
+    w = world
+    subject = batch_uri(w)
+    failed = enter(w, w.lena, "potency", {"value": "12"})
+    oos = w.quinn.post(
+        f"/batches/{LOT}/oos",
+        "oos.concluded",
+        subject,
+        {"result": failed["id"], "conclusion": "invalidated", "reason": "Positive control failed"},
+    )
+    assert oos.status_code == 201, oos.text
+    what: dict[str, Any] = {"value": "41"}
+    retest = w.lena.post(
+        f"/batches/{LOT}/results",
+        "qc.result.entered",
+        subject,
+        {
+            "test": "potency",
+            "values": what,
+            "unit": "% inhibition",
+            "method": "PBMC",
+            "instrument": "bench #1",
+            "reagent_lots": [],
+            "analyst": "lena",
+            "tested_at": "2026-11-01T11:00:00Z",
+            "supersedes": failed["id"],
+            "reason": "retest after invalidated OOS",
+        },
+    )
+    assert retest.status_code == 201, retest.text
+    approve(w, w.leo, retest.json()["id"])  # type: ignore[attr-defined]
+    deviation = w.lena.post(
+        f"/batches/{LOT}/deviations",
+        "deviation.recorded",
+        subject,
+        {"title": "Incubator CO2 alarm", "description": "3.1 % for 20 min", "severity": "major"},
+    )
+    assert deviation.status_code == 201, deviation.text
+    closed = w.quinn.post(
+        f"/batches/{LOT}/deviations/events",
+        "deviation.closed",
+        subject,
+        {"deviation": deviation.json()["id"], "conclusion": "Within validated recovery"},
+    )
+    assert closed.status_code == 201, closed.text
+    complete(w, skip={"potency"})
+    decision = decide(w, w.quinn, "released", "Approved for release")
+    assert decision.status_code == 201, decision.text
+
+    report = bundle.verify(io.BytesIO(get_bundle(w)), log_key=log_key(w), log_cosigner=cosigner(w))
+    assert report.ok, [f.line() for f in report.findings]
+    lines = {(q.type, q.who, q.summary) for q in report.investigations}
+    assert lines == {
+        ("oos.concluded", "quinn", f"result #{failed['id']} invalidated: Positive control failed"),
+        ("deviation.recorded", "lena", "Incubator CO2 alarm (major): 3.1 % for 20 min"),
+        (
+            "deviation.closed",
+            "quinn",
+            f"deviation #{deviation.json()['id']} closed: Within validated recovery",
+        ),
+    }
+    assert all(q.type.startswith("qc.") for q in report.qc)
+    assert "Deviations and OOS investigations" in report.text()
+
+    for path, who in (
+        (f"/batches/{LOT}/release-certificate.pdf", w.quinn.headers),
+        (f"/batches/{LOT}/inspection-report.pdf", w.api.headers("aude")),
+    ):
+        response = w.api.client.get(path, headers=who)
+        assert response.status_code == 200, (path, response.text)
+        text = " ".join(pdf_text(response.content, tmp_path).split())
+        assert "Deviations and OOS investigations" in text, path
+        assert "Incubator CO2 alarm" in text and "Within validated recovery" in text, path
+        assert "invalidated by quinn" in text and "Positive control failed" in text, path

@@ -29,7 +29,7 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from audit.bundle import Report, event_name
 from traceability.custody_log.appender import CustodyLog
@@ -38,9 +38,9 @@ from traceability.custody_log.tree import StoredTree
 from traceability.custody_log.witnessing import cosigned_note
 from traceability.domain.disposition import RELEASES, Decision
 from traceability.errors import ConflictError, NotFoundError
-from traceability.services import cold_chain, qc_results, release
+from traceability.services import cold_chain, release
+from traceability.services import document_tables as tables
 from traceability.services.batch_records import vials_of
-from traceability.services.custody import views as custody_views
 from traceability.services.proof.batch import require_proven
 from traceability.storage.models import (
     Batch,
@@ -48,8 +48,6 @@ from traceability.storage.models import (
     Excursion,
     LogEntryRow,
     Product,
-    QcReview,
-    Site,
     SpecificationVersion,
 )
 
@@ -122,58 +120,11 @@ def _build(title: str, story: list[object]) -> bytes:
     return buffer.getvalue()
 
 
-def _qc_rows(session: Session, batch: Batch, until: datetime | None = None) -> list[list[str]]:
-    """Every result (and its review) as recorded, up to `until` if given."""
-    results = [
-        r for r in qc_results.results_of(session, batch) if until is None or r.created_at <= until
-    ]
-    reviews = {
-        r.result_id: r
-        for r in session.exec(
-            select(QcReview).where(col(QcReview.result_id).in_([r.id for r in results]))
-        ).all()
-        if until is None or r.created_at <= until
-    }
-    superseded = {r.supersedes_id for r in results}
-    rows = [["#", "Test", "Result", "Verdict", "Entered", "Reviewed"]]
-    for result in results:
-        values = ", ".join(f"{k} {v}" for k, v in result.values.items())
-        review = reviews.get(result.id or 0)
-        state = " (superseded)" if result.id in superseded else ""
-        rows.append(
-            [
-                str(result.id),
-                result.test + state,
-                f"{values} {result.unit or ''}".strip(),
-                result.verdict,
-                f"{result.entered_by}, {result.tested_at:%Y-%m-%d}",
-                f"{review.decision} by {review.reviewer}" if review else "not reviewed",
-            ]
-        )
-    return rows
-
-
-def _custody_rows(session: Session, batch: Batch, until: datetime | None = None) -> list[list[str]]:
-    """Where each vial was, as of `until` if given (its last custody event by then)."""
-    rows = [["Vial", "State", "Held by", "Site", "Steps in the log"]]
-    for vial in vials_of(session, batch):
-        events = [
-            e
-            for e in custody_views.timeline(session, vial)
-            if until is None or e.created_at <= until
-        ]
-        last = events[-1] if events else None
-        site = session.get(Site, last.site_id) if last and last.site_id else None
-        rows.append(
-            [
-                vial.serial,
-                last.state if last else "commissioned",
-                (last.custodian or "nobody") if last else "nobody",
-                site.code if site else "",
-                str(len(events)),
-            ]
-        )
-    return rows
+def _investigations(rows: list[list[str]]) -> list[object]:
+    story: list[object] = [_p("Deviations and OOS investigations", STYLES["Heading2"])]
+    if len(rows) == 1:
+        return [*story, _p("None recorded.")]
+    return [*story, _table(rows, (15, 60, 30, 75))]
 
 
 def release_certificate(
@@ -234,9 +185,10 @@ def release_certificate(
             SMALL,
         ),
         _p("Quality control", STYLES["Heading2"]),
-        _table(_qc_rows(session, batch, decision.signed_at), (10, 32, 45, 18, 35, 40)),
+        _table(tables.qc_rows(session, batch, decision.signed_at), (10, 32, 45, 18, 35, 40)),
+        *_investigations(tables.investigation_rows(session, batch, decision.signed_at)),
         _p("Custody at the time of the decision", STYLES["Heading2"]),
-        _table(_custody_rows(session, batch, decision.signed_at), (20, 30, 45, 25, 30)),
+        _table(tables.custody_rows(session, batch, decision.signed_at), (20, 30, 45, 25, 30)),
         _p("Temperature excursions", STYLES["Heading2"]),
         _p(
             "None recorded."
@@ -415,7 +367,8 @@ def inspection_report(session: Session, batch: Batch, report: Report, *, log_key
         *_verification_story(report, log_key),
         *_timeline_story(report),
         _p("Quality control", STYLES["Heading2"]),
-        _table(_qc_rows(session, batch), (10, 32, 45, 18, 35, 40)),
+        _table(tables.qc_rows(session, batch), (10, 32, 45, 18, 35, 40)),
+        *_investigations(tables.investigation_rows(session, batch)),
         _p("Signature manifestations", STYLES["Heading2"]),
         _table(decisions, (15, 25, 105, 35)) if len(decisions) > 1 else _p("No decision yet."),
         _p("Temperature excursions", STYLES["Heading2"]),
