@@ -358,9 +358,29 @@ def test_conditional_release_then_a_late_positive_sterility_recalls_the_batch(
     )
     given = w.step(w.nora, "/custody/administer", "custody.administered", w.vial("0001"))
     assert given.status_code == 201, given.text
+    # A third reaches the clinic but is not given yet.
+    third = w.vial("0003")
+    w.hand(w.lena, w.cora, third, "user:cora")
+    w.hand(w.cora, w.nora, third, "site:CLINIC1")
+    assert w.receive(w.nora, third).status_code == 201
+    assert w.store(w.nora, third, site="CLINIC1").status_code == 201
     # The 14-day culture comes back positive.
     enter(w, w.lena, "sterility", {"result": "growth"})
     assert w.state(w.vial("0002")) == "recalled"
+    # The recall holds every vial: from the lab it goes nowhere; from the clinic only back.
+    kept = w.offer(w.lena, w.vial("0002"), "user:cora")
+    assert kept.status_code == 409
+    assert kept.json()["detail"] == f"batch {LOT} is recalled: the vial goes only back to LAB1"
+    w.hand(w.nora, w.cora, third, "user:cora")  # a courier collects it for the lab
+    elsewhere = w.offer(w.cora, third, "site:CLINIC1")
+    assert elsewhere.status_code == 409 and "only back to LAB1" in elsewhere.json()["detail"]
+    w.hand(w.cora, w.lena, third, "site:LAB1")
+    # The service recalled it, by its own rule: the trail says so and names the cause.
+    trail = w.api.client.get("/audit-trail", headers=w.quinn.headers).json()
+    (recalled,) = [
+        r for r in (trail["items"] if isinstance(trail, dict) else trail) if r["action"] == "recall"
+    ]
+    assert recalled["actor"] == "system" and "entered by lena" in recalled["reason"]
     notice = w.api.client.get(f"/batches/{LOT}/recall", headers=w.quinn.headers)
     assert notice.status_code == 200
     vials = {v["serial"]: v for v in notice.json()["vials"]}

@@ -9,9 +9,10 @@ from traceability.domain.roles import Role
 
 @dataclass(frozen=True)
 class Actor:
-    """A signed-in user, or an operator at the command line (`user_id` None).
+    """A signed-in user, an operator at the command line, or the service itself
+    (`user_id` None for both).
 
-    `name` is what the audit trail prints: the username, or `cli:<os user>`.
+    `name` is what the audit trail prints: the username, `cli:<os user>`, or `system`.
     """
 
     name: str
@@ -20,3 +21,8 @@ class Actor:
 
     def has_any(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
+
+
+SYSTEM = Actor(name="system", user_id=None, roles=frozenset())
+"""The service acting on its own rule (an automatic recall): the person whose entry
+set it off is named in the reason, not as its actor."""

@@ -23,7 +23,7 @@ from traceability.custody_log import signed_requests
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.evidence import LogEvidence
 from traceability.custody_log.signed_requests import SignedStatement
-from traceability.domain.actor import Actor
+from traceability.domain.actor import SYSTEM, Actor
 from traceability.domain.changes import diff
 from traceability.domain.custody import CustodyState
 from traceability.domain.deviations import is_open as deviation_is_open
@@ -372,7 +372,8 @@ def recall_if_needed(
     recall = Recall(
         batch_id=batch.id,
         cause_result_id=result.id,
-        reason=f"sterility result #{result.id} failed after conditional release",
+        reason=f"sterility result #{result.id} failed after conditional release "
+        f"(entered by {actor.name}); recalled automatically",
         notice=notice,
         log_index=entry.index,
         created_at=now,
@@ -383,7 +384,7 @@ def recall_if_needed(
     session.add(batch)
     audit_trail.record(
         session,
-        actor=actor,
+        actor=SYSTEM,
         at=now,
         action="recall",
         record_type="batch",

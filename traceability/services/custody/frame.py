@@ -30,6 +30,7 @@ from traceability.domain.custody import (
     check_first_custody,
 )
 from traceability.domain.label_tags import TagVerdict
+from traceability.domain.qc_record import BatchState
 from traceability.domain.statement_kinds import STEP_TYPES
 from traceability.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from traceability.services import sites as site_service
@@ -43,9 +44,12 @@ from traceability.services.custody.positions import (
     making_lab,
     open_handoff,
     positions,
+    site_party,
 )
+from traceability.services.stored import stored
 from traceability.storage.database import connection_of
 from traceability.storage.models import (
+    Batch,
     LabelIssue,
     LabelScan,
     RequestNonce,
@@ -302,6 +306,32 @@ def check_not_offered(session: Session, vial: Vial, position: Position, now: dat
                 f"a handoff to {pending.to_party} is open until "
                 f"{pending.expires_at:%Y-%m-%d %H:%M} UTC; it completes or lapses first"
             )
+
+
+HELD = frozenset({BatchState.recalled, BatchState.on_hold, BatchState.rejected})
+"""A batch in these states holds its vials: they go nowhere but back to their lab."""
+
+
+def check_not_held(session: Session, unit: Unit, *, to: Party, holder: Party | None) -> None:
+    """A vial of a recalled, held or rejected batch is handed over only on its way back
+    to the lab that made it: to that lab, or to a courier collecting it from elsewhere
+    (who in turn may hand it only to the lab). Anything else is refused with the reason.
+
+    The batch's state is read from its row here, where a refusal fails safe; giving a
+    vial to a patient rests on the batch's proven decisions (`steps`)."""
+    for batch_id in sorted({v.batch_id for v in unit.vials}):
+        batch = session.get(Batch, batch_id)
+        assert batch is not None  # noqa: S101 - a foreign key
+        state = stored(BatchState, batch.state, f"batch {batch.lot}")
+        if state not in HELD:
+            continue
+        maker = session.get(Site, batch.site_id) if batch.site_id is not None else None
+        home = site_party(maker) if maker is not None else None
+        collecting = to.kind == "user" and holder is not None and holder.kind == "site"
+        if home is not None and (to == home or (collecting and holder != home)):
+            continue
+        back = f"only back to {maker.code}" if maker is not None else "nowhere until QA decides"
+        raise ConflictError(f"batch {batch.lot} is {state.value}: {unit.name} goes {back}")
 
 
 def refuse_packed_vial(unit: Unit) -> None:

@@ -33,6 +33,7 @@ from traceability.services.custody.frame import (
     WHAT,
     Caller,
     append,
+    check_not_held,
     check_tag,
     expect,
     move,
@@ -95,6 +96,7 @@ def offer_handoff(
     refuse_packed_vial(unit)
     check_step(handoff_step(offer.to), state_of(unit), what=unit.name)
     position = require_custodian(session, unit, user, offer.tag)
+    check_not_held(session, unit, to=offer.to, holder=position.custodian)
     _check_party(session, offer.to)
     if offer.to == position.custodian:
         raise InvalidInputError("the unit is already in that party's custody", field=f"{WHAT}.to")
@@ -162,6 +164,7 @@ def accept_handoff(
     position = unit.position
     if position is None or str(position.custodian) != handoff.from_party:
         raise ConflictError("the unit changed hands since this handoff was offered")
+    check_not_held(session, unit, to=to, holder=position.custodian)
     step = handoff_step(to)
     state = check_step(step, position.state, what=unit.name)
     appended = append(session, log, signed, nonce, caller)
