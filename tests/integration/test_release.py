@@ -367,6 +367,14 @@ def test_conditional_release_then_a_late_positive_sterility_recalls_the_batch(
     # The 14-day culture comes back positive.
     enter(w, w.lena, "sterility", {"result": "growth"})
     assert w.state(w.vial("0002")) == "recalled"
+    # Everyone concerned hears of it on their home page: the clinic that holds a vial and
+    # the lab that made them; nobody else.
+    html = {"accept": "text/html"}
+    for who in (w.nora, w.lena):
+        home = w.api.client.get("/", headers=who.headers | html).text
+        assert "data-inbox" in home and f"Batch {LOT} is recalled" in home, who.username
+        assert "hand it only back to LAB1" in home and "Given to patients: vial 0001" in home
+    assert "data-inbox" not in w.api.client.get("/", headers=w.cody.headers | html).text
     # The recall holds every vial: from the lab it goes nowhere; from the clinic only back.
     kept = w.offer(w.lena, w.vial("0002"), "user:cora")
     assert kept.status_code == 409

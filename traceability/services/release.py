@@ -49,6 +49,7 @@ from traceability.services import (
     audit_trail,
     batch_records,
     cold_chain,
+    notices,
     qc_results,
     vial_labels,
 )
@@ -357,9 +358,10 @@ def recall_if_needed(
             )
         )
     notice: list[dict[str, Any]] = [line.__dict__ for line in lines]
+    entry_subject = qc_results.subject_of(session, batch, resolver)
     entry = log.append_as_service(
         session,
-        subject=qc_results.subject_of(session, batch, resolver),
+        subject=entry_subject,
         type="batch.recalled",
         now=now,
         what={
@@ -379,6 +381,25 @@ def recall_if_needed(
         created_at=now,
     )
     session.add(recall)
+    maker = session.get(Site, batch.site_id) if batch.site_id is not None else None
+    back = f"back to {maker.code}" if maker is not None else "until QA decides"
+    holders = [line.custodian for line in lines if line.custodian and not line.administered]
+    given = [line.serial for line in lines if line.administered]
+    notices.notify(
+        session,
+        [
+            *holders,
+            *(f"site:{line.site}" for line in lines if line.site),
+            *([f"site:{maker.code}"] if maker is not None else []),
+        ],
+        kind=notices.RECALL,
+        subject=entry_subject,
+        text=f"Batch {batch.lot} is recalled: {recall.reason}. Hold every vial of it and "
+        f"hand it only {back}."
+        + (f" Given to patients: vial {', '.join(given)}." if given else ""),
+        log_index=entry.index,
+        now=now,
+    )
     before = batch.state
     batch.state = BatchState.recalled.value
     session.add(batch)

@@ -60,6 +60,7 @@ from traceability.storage.models.records import (
 from traceability.storage.models.release import (
     Disposition,
     ESignature,
+    Notice,
     Recall,
 )
 
@@ -93,6 +94,7 @@ __all__ = [
     "QcResult",
     "QcReview",
     "RECORD_TABLES",
+    "Notice",
     "Recall",
     "RequestNonce",
     "Shipper",

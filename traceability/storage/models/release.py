@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Index,
 )
 from sqlmodel import Field, SQLModel
 
@@ -62,4 +63,23 @@ class Recall(SQLModel, table=True):
     reason: str = Field(max_length=2000)
     notice: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = utc_field()
+
+
+class Notice(SQLModel, table=True):
+    """A message to a site's people or to one person, shown in their inbox (a recall
+    tells everyone who holds or held a vial of the batch). Append-only."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_recipient", "recipient", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(max_length=128)
+    """A party: `site:CLINIC1` (everyone who acts for it) or `user:cora`."""
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=512)
+    """What it is about: the batch's URI."""
+    text: str = Field(max_length=4000)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """The signed entry it reports (the recall)."""
     created_at: datetime = utc_field()

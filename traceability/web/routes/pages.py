@@ -29,6 +29,7 @@ from traceability.services import (
     vial_labels,
 )
 from traceability.services import deviations as deviation_service
+from traceability.services import notices as notice_service
 from traceability.services import release as release_service
 from traceability.services import sites as site_service
 from traceability.services import users as user_service
@@ -203,9 +204,11 @@ ROLE_ACTIONS: dict[Role, list[Action]] = {
 
 
 @router.get("/")
-def home(request: Request, auth: AnyUser) -> Response:
+def home(request: Request, auth: AnyUser, session: SessionDep) -> Response:
+    """What each role can do, under the person's inbox (a recall of a batch they hold)."""
     sections = [{"role": role, "actions": ROLE_ACTIONS[role]} for role in sorted(auth.actor.roles)]
-    return render(request, "home.html", {"sections": sections})
+    inbox = notice_service.inbox(session, auth.user)
+    return render(request, "home.html", {"sections": sections, "inbox": inbox})
 
 
 @router.get("/ui/batches/{lot}")
