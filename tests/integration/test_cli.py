@@ -308,7 +308,7 @@ def test_the_demo_shows_custody_in_progress(database: Database) -> None:
         lab = views.custody_of(session, get_by_username(session, "lena"), now)
     assert [h.from_party for h in nina.offered] == ["user:cora"]
     assert [h.from_party for h in rami.offered] == ["site:LAB1"]
-    assert len(lab.holding) == 10  # 12 stored, 2 of them gone in the shipper
+    assert len(lab.holding) == 13  # 15 stored, 2 of them gone in the shipper
     assert invoke(database, "audit", "verify-log").exit_code == 0
 
 

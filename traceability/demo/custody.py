@@ -87,7 +87,7 @@ def load_custody(
     for lot, unit, serials in (
         ("UC26-101", "LN2-A", ("0001", "0002", "0003", "0004", "0005")),
         ("UC26-102", "LN2-B", ("0001", "0002", "0003", "0004", "0005")),
-        ("UC26-104", "LN2-A", ("0001", "0002")),
+        ("UC26-104", "LN2-A", ("0001", "0002", "0003", "0004", "0005")),
     ):
         for n, serial in enumerate(serials, start=1):
             v = vial(lot, serial)
