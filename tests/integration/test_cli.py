@@ -272,6 +272,15 @@ def test_labels_pdf_writes_the_batchs_current_labels(database: Database, tmp_pat
         current = vial_labels.current_labels(session, batch_records.vials_of(session, batch))
     for label in current.values():
         assert f"s={label.tag}" in zpl.read_text()
+    # ZPL is in printer dots: a 32.5 mm label is 384 dots wide at 300 dpi, 260 at 203.
+    assert "^PW384" in zpl.read_text()
+    at_203 = tmp_path / "UC26-101-203.zpl"
+    done = invoke(
+        database, "labels", "pdf", "--lot", "UC26-101", "-o", str(at_203), "--format", "zpl",
+        "--dpi", "203",
+    )  # fmt: skip
+    assert done.exit_code == 0 and "203 dpi" in done.output, done.output
+    assert "^PW260" in at_203.read_text() and "^PW384" not in at_203.read_text()
 
 
 @pytest.mark.parametrize(
@@ -281,6 +290,7 @@ def test_labels_pdf_writes_the_batchs_current_labels(database: Database, tmp_pat
         (["--lot", "UC26-103"], "no labels were issued for UC26-103 yet"),
         (["--lot", "UC26-101", "--format", "zpl", "--layout", "sheet"], "ZPL prints on a roll"),
         (["--lot", "UC26-101", "--layout", "poster"], "Invalid value for '--layout'"),
+        (["--lot", "UC26-101", "--format", "zpl", "--dpi", "400"], "Invalid value for '--dpi'"),
     ],
 )
 def test_labels_pdf_bad_input_is_one_line_exit_2(

@@ -146,6 +146,13 @@ def test_the_label_pdf_and_zpl_carry_each_vials_current_uri(
     payloads = re.findall(r"\^BQ[^\^]*\^FD[^,]*,(?:B\d{4})?(.*?)\^FS", zpl.text)
     assert len(re.findall(r"\^BQ", zpl.text)) == 3
     assert sorted(payloads) == sorted(uris)
+    # The page asks for the printer's resolution; ZPL is drawn in its dots (32.5 mm wide).
+    page = api.client.get(f"/ui/batches/{LOT}", headers=lena.headers | {"accept": "text/html"})
+    assert re.search(r'<select name="dpi"[^>]*>\s*<option value="203">', page.text)
+    at_600 = api.client.get(f"/batches/{LOT}/labels.zpl?dpi=600", headers=lena.headers).text
+    assert "^PW768" in at_600 and "^PW384" in zpl.text
+    odd = api.client.get(f"/batches/{LOT}/labels.zpl?dpi=400", headers=lena.headers)
+    assert odd.status_code == 422 and odd.json()["errors"][0]["field"] == "dpi"
     shipper = api.client.get(f"/batches/{LOT}/labels.pdf?layout=shipper", headers=lena.headers)
     assert shipper.status_code == 200 and shipper.content.startswith(b"%PDF")
     bad = api.client.get(f"/batches/{LOT}/labels.pdf?layout=poster", headers=lena.headers)

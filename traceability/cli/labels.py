@@ -17,6 +17,7 @@ from traceability.cli.db import DatabaseUrl
 Layout = Literal["vial", "sheet", "shipper"]
 Format = Literal["pdf", "zpl"]
 Paper = Literal["A4", "letter"]
+Dpi = Literal["203", "300", "600"]
 
 app = new_app("Print vial, sheet and shipper labels (vector PDF or ZPL).")
 
@@ -30,6 +31,9 @@ def pdf(
     paper: Annotated[Paper, typer.Option(help="Sheet paper: A4 or letter.")] = "A4",
     width_mm: Annotated[float, typer.Option(min=10, max=200, help="Vial label width.")] = 32.5,
     height_mm: Annotated[float, typer.Option(min=5, max=200, help="Vial label height.")] = 12.7,
+    dpi: Annotated[
+        Dpi, typer.Option(help="The printer's resolution in dots per inch (ZPL is in dots).")
+    ] = "300",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the batch's current labels, one per vial, to OUTPUT."""
@@ -38,7 +42,7 @@ def pdf(
     from traceability.services.label_printing import PrintJob, print_labels
 
     settings = settings_from(database_url)
-    job = PrintJob(layout, format_, paper, (width_mm, height_mm))
+    job = PrintJob(layout, format_, paper, (width_mm, height_mm), int(dpi))
     with errors_as_exit(), open_database(database_url) as db, db.read() as session:
         printed = print_labels(
             session,
@@ -51,4 +55,5 @@ def pdf(
         output.write_bytes(printed.data)
     except OSError as e:
         raise fail(f"cannot write {output}: {e.strerror}") from None
-    typer.echo(f"wrote {output} ({layout} labels for {lot}, {len(printed.data):,} bytes)")
+    at = f", {dpi} dpi" if format_ == "zpl" else ""
+    typer.echo(f"wrote {output} ({layout} labels for {lot}{at}, {len(printed.data):,} bytes)")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from traceability.domain.roles import Role
 from traceability.services import batch_records, vial_labels
@@ -137,7 +137,25 @@ def _printed(printed: Printed, disposition: str) -> Response:
 
 Width = Annotated[float, Query(gt=10, le=200, description="Vial label width (mm)")]
 Height = Annotated[float, Query(gt=5, le=200, description="Vial label height (mm)")]
-Dpi = Annotated[Literal[203, 300, 600], Query(description="Printer resolution")]
+PRINTER_DPI = (203, 300, 600)
+
+
+def _printer_dpi(value: int) -> int:
+    if value not in PRINTER_DPI:
+        raise ValueError("a printer's resolution is 203, 300 or 600 dpi")
+    return value
+
+
+Dpi = Annotated[
+    int,
+    AfterValidator(_printer_dpi),
+    Query(
+        description="Printer resolution in dots per inch: 203, 300 or 600",
+        json_schema_extra={"enum": list(PRINTER_DPI)},
+    ),
+]
+"""A query's text is read as an integer first: `Literal[203, 300, 600]` refused every
+value a URL can carry ("600" is not 600), so only the default was ever printed."""
 
 
 @router.get(
