@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape as html_unescape
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -111,6 +114,50 @@ def test_the_audit_trail_page_shows_rows_to_an_auditor(api: Api, admin: dict[str
     assert page.status_code == 200
     assert "moved to the QA unit" in page.text
     assert '<del>"lab"</del>' in page.text
+
+
+def test_the_trail_filters_by_action_and_day_and_pages_keep_the_filters(
+    api: Api, admin: dict[str, str]
+) -> None:
+    """Who, what, which record and when: an auditor narrows 100-row pages down."""
+    api.add_user("lena", "lab")
+    today = api.clock().date()
+    api.clock.advance(days=2)
+    admin = api.headers("admin")  # a new sign-in: the first token has lapsed
+    api.client.post("/users/lena/disable", headers=admin, json={"reason": "on leave"})
+    later = api.clock().date()
+    disabled = api.client.get("/audit-trail", headers=admin, params={"action": "disable"}).json()
+    assert [(r["action"], r["record_id"]) for r in disabled] == [("disable", "lena")]
+    first_day = api.client.get(
+        "/audit-trail", headers=admin, params={"from_day": str(today), "to_day": str(today)}
+    ).json()
+    assert {r["action"] for r in first_day} == {"create"}
+    since_later = api.client.get("/audit-trail", headers=admin, params={"from_day": str(later)})
+    assert [r["action"] for r in since_later.json()] == ["disable"]
+    bad = api.client.get("/audit-trail", headers=admin, params={"from_day": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "from_day"
+
+    html = {"accept": "text/html"}
+    api.add_user("aude", "auditor")
+    aude = api.headers("aude") | html
+    page = api.client.get("/ui/audit-trail", headers=aude, params={"action": "disable"}).text
+    assert "on leave" in page and "<option selected>disable</option>" in page
+    assert "Lena" not in page.split("<tbody>")[1]  # the creation rows are filtered out
+    typo = api.client.get("/ui/audit-trail", headers=aude, params={"to_day": "7.12.2026"})
+    assert typo.status_code == 422 and "a day is written YYYY-MM-DD" in typo.text
+    for n in range(101):  # a page and one more
+        moved = api.client.put(
+            "/users/lena/roles",
+            headers=admin,
+            json={"roles": ["lab" if n % 2 else "qa"], "reason": f"rota {n}"},
+        )
+        assert moved.status_code == 200, moved.text
+    first = api.client.get("/ui/audit-trail", headers=aude, params={"action": "set-roles"}).text
+    older = re.search(r'href="([^"]+)" data-older', first)
+    assert older is not None and "action=set-roles" in older.group(1)
+    rest = api.client.get("/ui/audit-trail" + html_unescape(older.group(1)), headers=aude).text
+    assert "rota 0<" in rest and "rota 100<" not in rest and "on leave" not in rest
+    assert "rota 100<" in first and "rota 0<" not in first
 
 
 def test_no_route_writes_to_the_audit_trail(api: Api) -> None:

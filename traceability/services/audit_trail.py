@@ -9,7 +9,7 @@ updates or deletes a row, and the database refuses to (see `storage.append_only`
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -44,11 +44,24 @@ def query(
     record_id: str | None = None,
     actor_user_id: int | None = None,
     actor: str | None = None,
+    action: str | None = None,
+    days: tuple[date | None, date | None] = (None, None),
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[AuditTrailEntryPublic]:
-    """Newest first; page backwards with `before_id` (stable while rows are appended)."""
+    """Newest first; page backwards with `before_id` (stable while rows are appended).
+
+    `days` is the first and last UTC day to include, either open."""
     statement = select(AuditTrailEntry)
+    first, last = days
+    if first is not None:
+        start = datetime.combine(first, time(), tzinfo=UTC)
+        statement = statement.where(col(AuditTrailEntry.at) >= start)
+    if last is not None:
+        end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
+        statement = statement.where(col(AuditTrailEntry.at) < end)
+    if action is not None:
+        statement = statement.where(AuditTrailEntry.action == action)
     if record_type is not None:
         statement = statement.where(AuditTrailEntry.record_type == record_type)
     if record_id is not None:
@@ -61,3 +74,9 @@ def query(
         statement = statement.where(col(AuditTrailEntry.id) < before_id)
     statement = statement.order_by(col(AuditTrailEntry.id).desc()).limit(min(limit, MAX_PAGE))
     return [AuditTrailEntryPublic.model_validate(r) for r in session.exec(statement)]
+
+
+def actions(session: Session) -> list[str]:
+    """Every kind of change the trail holds ("create", "recall", ...), for a filter."""
+    found = session.exec(select(AuditTrailEntry.action).distinct()).all()
+    return sorted(found)

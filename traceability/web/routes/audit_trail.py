@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -25,6 +26,9 @@ def list_audit_trail(
     record_type: Annotated[Text | None, Query(max_length=64)] = None,
     record_id: Annotated[Text | None, Query(max_length=256)] = None,
     user: Annotated[Text | None, Query(max_length=128, description="actor's username")] = None,
+    action: Annotated[Text | None, Query(max_length=64, description="create, recall, ...")] = None,
+    from_day: Annotated[date | None, Query(description="first UTC day (YYYY-MM-DD)")] = None,
+    to_day: Annotated[date | None, Query(description="last UTC day (YYYY-MM-DD)")] = None,
     before_id: RowCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditTrailEntryPublic]:
@@ -33,6 +37,8 @@ def list_audit_trail(
         record_type=record_type,
         record_id=record_id,
         actor=user,
+        action=action,
+        days=(from_day, to_day),
         before_id=before_id,
         limit=limit,
     )

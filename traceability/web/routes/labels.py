@@ -150,6 +150,8 @@ Dpi = Annotated[
     int,
     AfterValidator(_printer_dpi),
     Query(
+        ge=min(PRINTER_DPI),
+        le=max(PRINTER_DPI),
         description="Printer resolution in dots per inch: 203, 300 or 600",
         json_schema_extra={"enum": list(PRINTER_DPI)},
     ),

@@ -7,8 +7,9 @@ JSON API do the work, so a rule enforced there is enforced here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,6 +22,7 @@ from traceability.domain.disposition import MEANINGS, Decision
 from traceability.domain.qc_record import CLOSED_STATES
 from traceability.domain.roles import Role, parse_roles
 from traceability.domain.specifications import specification_to_json
+from traceability.errors import InvalidInputError
 from traceability.services import (
     audit_trail,
     batch_records,
@@ -389,22 +391,58 @@ def audit_trail_page(
     record_type: Annotated[Text | None, Query(max_length=64)] = None,
     record_id: Annotated[Text | None, Query(max_length=256)] = None,
     user: Annotated[Text | None, Query(max_length=128)] = None,
+    action: Annotated[Text | None, Query(max_length=64)] = None,
+    from_day: Annotated[Text | None, Query(max_length=10)] = None,
+    to_day: Annotated[Text | None, Query(max_length=10)] = None,
     before_id: RowCursor = None,
 ) -> Response:
+    """100 rows a page, newest first, filtered by who, what, which record and when (an
+    empty field of the form is no filter)."""
     filters = {
         "record_type": record_type or None,
         "record_id": record_id or None,
         "user": user or None,
+        "action": action or None,
+        "from_day": from_day or None,
+        "to_day": to_day or None,
     }
     rows = audit_trail.query(
         session,
         record_type=filters["record_type"],
         record_id=filters["record_id"],
         actor=filters["user"],
+        action=filters["action"],
+        days=(_day(from_day, "from_day"), _day(to_day, "to_day")),
         before_id=before_id,
-        limit=100,
+        limit=PAGE_ROWS,
     )
-    return render(request, "audit_trail.html", {"rows": rows, "filters": filters})
+    older = None
+    if len(rows) == PAGE_ROWS:
+        kept = {name: value for name, value in filters.items() if value}
+        older = "?" + urlencode({**kept, "before_id": rows[-1].id})
+    return render(
+        request,
+        "audit_trail.html",
+        {
+            "rows": rows,
+            "filters": filters,
+            "older": older,
+            "actions": audit_trail.actions(session),
+        },
+    )
+
+
+PAGE_ROWS = 100
+
+
+def _day(value: str | None, field: str) -> date | None:
+    """A day typed in the form (a date input sends YYYY-MM-DD), or no filter if empty."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError("a day is written YYYY-MM-DD", field=field) from None
 
 
 @router.get("/ui/log")
