@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -576,3 +577,24 @@ def test_a_statement_changed_after_signing_is_refused_and_nothing_is_appended(
         "/log/subject-head", params={"subject": vial}, headers=w.lena.headers
     ).json()
     assert after == head
+
+
+def test_the_handover_form_offers_the_likeliest_recipient_first_by_name(world: World) -> None:
+    """From a site the vial goes to a courier; a courier brings it to a site: that is the
+    form's first choice, and each is named as people know it, not by its internal code."""
+    w, vial = world, world.vial()
+    w.store(w.lena, vial)
+    html = {"accept": "text/html"}
+
+    def choices(who: Any) -> list[tuple[str, str]]:
+        page = w.api.client.get(urlsplit(vial).path, headers=who.headers | html).text
+        form = page.split('<select name="to">')[1].split("</select>")[0]
+        return re.findall(r'<option value="([^"]+)">([^<]+)</option>', form)
+
+    at_lab = choices(w.lena)
+    assert at_lab[0] == ("user:cody", "Cody Tester (courier, cody)")
+    assert all(party.startswith("user:") for party, _ in at_lab)
+    w.hand(w.lena, w.cora, vial, "user:cora")
+    carried = choices(w.cora)
+    assert carried[0][0].startswith("site:") and ("site:CLINIC1", "CLINIC1 (CLINIC1)") in carried
+    assert "user:cora" not in dict(carried)  # not to herself

@@ -45,8 +45,9 @@ class CustodyActions:
     can_store: bool = False
     can_administer: bool = False
     can_destroy: bool = False
-    couriers: list[str] = field(default_factory=list)
-    sites: list[str] = field(default_factory=list)
+    recipients: list[tuple[str, str]] = field(default_factory=list)
+    """Whom the unit may be offered to, as (party, what people call it), the likeliest
+    first: from a site, a courier; from a courier, a site."""
     units: list[StorageUnit] = field(default_factory=list)
     store_site: str | None = None
     ended: str | None = None
@@ -65,10 +66,12 @@ class CustodyActions:
         )
 
 
-def _couriers(session: Session, not_me: str) -> list[str]:
+def _couriers(session: Session, not_me: str) -> list[tuple[str, str]]:
     users = session.exec(select(User).where(User.is_active == True)).all()  # noqa: E712
     return sorted(
-        u.username for u in users if Role.courier in parse_roles(u.roles) and u.username != not_me
+        (f"user:{u.username}", f"{u.full_name} (courier, {u.username})")
+        for u in users
+        if Role.courier in parse_roles(u.roles) and u.username != not_me
     )
 
 
@@ -130,9 +133,15 @@ def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> Cust
         )
         actions.can_destroy = state in ALLOWED[Step.destroy]
     if actions.can_offer:
-        actions.couriers = _couriers(session, user.username)
+        couriers = _couriers(session, user.username)
+        sites = []
         if state in ALLOWED[Step.hand_to_site]:
-            actions.sites = [s.code for s in site_service.list_sites(session)]
+            sites = [
+                (f"site:{s.code}", f"{s.name} ({s.code})") for s in site_service.list_sites(session)
+            ]
+        # A courier carrying it brings it to a site; a site gives it to a courier.
+        carrying = position.custodian is not None and position.custodian.kind == "user"
+        actions.recipients = sites + couriers if carrying else couriers + sites
     return actions
 
 
