@@ -160,3 +160,4 @@ def test_the_batch_page_writes_large_counts_as_powers_of_ten(
     assert entered.status_code == 201, entered.text
     shown = html.unescape(page(api, people["quinn"], f"/ui/batches/{LOT}"))
     assert "value 24.8 × 10⁶ cells/vial" in shown and "24.8e6" not in shown
+    assert '<td data-label="Test">Viable cells per vial</td>' in shown  # not "cell_count"

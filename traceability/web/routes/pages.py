@@ -229,7 +229,8 @@ def batch_page(
     current = {r.test: r for r in public.results if r.id not in superseded}
     keeps = batch_records.keeps_record(session, batch, auth.user)
     is_open = keeps and batch.state not in CLOSED_STATES
-    spec = specification_to_json(batch_records.specification_of(session, batch))
+    specification = batch_records.specification_of(session, batch)
+    spec = specification_to_json(specification)
     actor = auth.actor
     can = {
         "can_enter": is_open and actor.has_any(Role.lab),
@@ -269,6 +270,7 @@ def batch_page(
             "batch": public,
             "current_by_test": current,
             "spec": spec,
+            "test_names": {t.code: t.name for t in specification.tests},
             "origin": context.log.origin,
             "deviations": [
                 deviation_service.deviation_public(session, d)
