@@ -67,6 +67,12 @@ def test_a_result_entered_and_approved_in_the_browser(api: Api, server: Any) -> 
                 f"{form.locator('[data-outcome]').inner_text()!r} {messages}"
             ) from None
 
+        # Every time is shown in UTC with the viewer's own beside it (here New York's).
+        lena.goto(f"{base}/ui/products")
+        shown = lena.locator("time[data-utc]").first.inner_text()
+        local = lena.locator("time[data-utc] + .local-time").first.inner_text()
+        assert shown.endswith(" UTC") and ("EST" in local or "GMT-5" in local), (shown, local)
+
         # A marker panel: every marker in the panel's one unit (the form once sent none).
         lena.goto(f"{base}/ui/batches/{LOT}")
         identity = lena.locator("form[data-test=identity]")

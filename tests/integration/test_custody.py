@@ -71,9 +71,9 @@ def test_a_vial_not_released_says_so_wherever_it_travels(world: World) -> None:
     )
     page = w.api.client.get(path, headers=HTML).text
     assert f"Not released: batch {LOT} is <strong>quarantine</strong>" in page
-    # Times read as on every other page, the signed text kept in the markup.
+    # Times read as on every other page: UTC, machine-readable in the markup.
     assert re.search(
-        r'<time datetime="[0-9T:.-]+Z">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>', page
+        r'<time datetime="[0-9T:.-]+Z" data-utc>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>', page
     )
     mine = w.api.client.get("/custody/mine", headers=w.nora.headers).json()
     assert [(h["serial"], h["disposition"]) for h in mine["holding"]] == [("0001", "quarantine")]

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup, escape
 
 from traceability.domain.roles import ROLE_DESCRIPTIONS, Role
 from traceability.security.tokens import csrf_token, token_digest
@@ -42,13 +43,23 @@ def unit_name(uri: str) -> str:
     return uri
 
 
-def utc_shown(when: str) -> str:
-    """A signed RFC 3339 time as the pages show times: "2026-12-03 13:49:36 UTC"."""
-    try:
-        moment = datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return when
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+def at(value: datetime | str, *, seconds: bool = False) -> Markup:
+    """A moment as every page shows it: UTC, "2026-11-02 10:00 UTC" (ISO 8601 date and
+    time), in a <time> element that `local-time.js` follows with the viewer's local time.
+
+    `value` is a stored UTC time or a signed RFC 3339 text; text that is not a time is
+    shown as it is."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return escape(value)
+    else:
+        moment = value
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    machine = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Markup('<time datetime="{}" data-utc>{} UTC</time>').format(machine, shown)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -104,8 +115,8 @@ def render(
         "role_descriptions": ROLE_DESCRIPTIONS,
         "path_of": path_of,
         "unit_name": unit_name,
-        "utc_shown": utc_shown,
         "quantity_shown": quantity_shown,
+        "at": at,
         "integrity_alarm": _alarm_for(context, auth),
     }
     data.update(values or {})
