@@ -137,3 +137,46 @@ def test_custody_and_record_pages_fit_a_phone_screen(api: Api, server: Any) -> N
                 page.goto(f"{base}{path}")
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= 390, (path, width)
+
+
+BROKEN_WORDS = """() => {
+  const broken = [];
+  for (const cell of document.querySelectorAll("td, th")) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest("code")) continue;  // URIs and hashes may break
+      const words = /[A-Za-z][A-Za-z']{2,}/g;  // a hyphen is a fair place to break
+      for (let m = words.exec(node.data); m; m = words.exec(node.data)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+"""Every word of a table cell (outside code) that the browser split across two lines."""
+
+
+def test_tables_at_1280_px_never_break_a_word_in_the_middle(api: Api, server: Any) -> None:
+    w = make_world(api)
+    base = str(api.client.base_url).rstrip("/")
+    assert w.store(w.lena, w.vial("0001")).status_code == 201
+    with chromium() as browser:
+        for username, paths in (
+            ("lena", ["/ui/batches", "/ui/batches/UC26-001", "/ui/sites/LAB1", "/ui/products"]),
+            ("admin", ["/ui/users", "/ui/audit-trail"]),
+        ):
+            page = new_page(browser, api.clock(), viewport={"width": 1280, "height": 800})
+            page.goto(f"{base}/sign-in")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/")
+            for path in paths:
+                page.goto(f"{base}{path}")
+                assert page.evaluate(BROKEN_WORDS) == [], path
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 1280, (path, width)
