@@ -10,6 +10,7 @@ for a SQLite file.
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,39 @@ def test_a_sqlite_file_is_verified_without_the_heavy_imports(world: LogWorld) ->
     )
     lean = script(world, "audit", "verify-log", code=report)
     assert lean.stdout.splitlines()[-1] == "[] 0", lean.stdout + lean.stderr
+
+
+def test_it_says_how_far_it_got_on_a_terminal_and_nothing_when_piped(world: LogWorld) -> None:
+    """Progress goes to a terminal's stderr only; piped, stdout and stderr hold only the
+    findings and the summary (the test above)."""
+    seen: list[tuple[int, int]] = []
+    report = verify_log(
+        world.db, world.log.keys.log.verifier(), progress=lambda d, t: seen.append((d, t))
+    )
+    assert report.ok and seen[-1] == (10, 10)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    master, terminal = pty.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-c", LAUNCH + "main()", "audit", "verify-log"],
+            env=environment(world),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal's other end is closed: all of it was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert done.returncode == 0 and done.stdout == "10 entries, 3 checkpoints: intact\n"
+    assert "10 of 10 entries checked" in shown.decode()

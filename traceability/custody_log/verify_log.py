@@ -531,9 +531,20 @@ def _count(db: StoredLog) -> int:
     return int(count)
 
 
-def verify_log(db: StoredLog, log_key: Verifier, *, workers: int | None = None) -> Report:
+Progress = Callable[[int, int], None]
+"""Told (entries checked so far, entries in all) after each run of entries."""
+
+
+def verify_log(
+    db: StoredLog,
+    log_key: Verifier,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    count = _count(db) if workers is None or progress is not None else 0
     if workers is None:
-        workers = (os.cpu_count() or 1) if _count(db) >= PARALLEL_THRESHOLD else 1
+        workers = (os.cpu_count() or 1) if count >= PARALLEL_THRESHOLD else 1
     report = Report()
     with _worker_pool(workers) as pool, db.dbapi_connection() as connection:
         with _Snapshot(connection, db.dialect).begun() as snapshot:
@@ -552,10 +563,14 @@ def verify_log(db: StoredLog, log_key: Verifier, *, workers: int | None = None) 
             def check_chains() -> None:
                 chains.extend(_subject_chains(snapshot))
 
+            done = 0
             for rows, result in _checked_runs(
                 snapshot, keys, sizes, pool, workers, when_sent=check_chains
             ):
                 state.take_run(rows, result)
+                if progress is not None:
+                    done += len(rows)
+                    progress(done, count)
             state.finish()
             report.findings.extend(chains)  # after pass 2's, as if pass 3 had run after it
     report.findings.sort(key=lambda f: f.index)
