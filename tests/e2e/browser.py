@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import PASSWORD
+
 CHROMIUM = os.environ.get("TRACE_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox",
@@ -58,3 +60,12 @@ def new_page(browser: Any, now: datetime, **context: Any) -> Any:
     made = browser.new_context(**context)
     made.clock.set_system_time(now)
     return made.new_page()
+
+
+def sign_in(page: Any, base: str, username: str, at: str = "/") -> None:
+    """Open `at` signed out, sign in on the form it shows, and land back on it."""
+    page.goto(f"{base}{at}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}{at}")

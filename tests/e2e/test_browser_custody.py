@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from audit.entry import parse_entry
 from tests.custody_flow import make_world
-from tests.e2e.browser import chromium, new_page
+from tests.e2e.browser import chromium, new_page, sign_in
 from tests.support import PASSWORD, Api
 from traceability.cli.main import app as cli
 from traceability.custody_log.appender import subject_entries
@@ -128,11 +128,7 @@ def test_custody_and_record_pages_fit_a_phone_screen(api: Api, server: Any) -> N
             ("cora", ["/ui/custody"]),
         ):
             page = new_page(browser, api.clock(), **PHONE)
-            page.goto(f"{base}/sign-in")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, username)
             for path in paths:
                 page.goto(f"{base}{path}")
                 width = page.evaluate("document.documentElement.scrollWidth")
@@ -170,11 +166,7 @@ def test_tables_at_1280_px_never_break_a_word_in_the_middle(api: Api, server: An
             ("admin", ["/ui/users", "/ui/audit-trail"]),
         ):
             page = new_page(browser, api.clock(), viewport={"width": 1280, "height": 800})
-            page.goto(f"{base}/sign-in")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, username)
             for path in paths:
                 page.goto(f"{base}{path}")
                 assert page.evaluate(BROKEN_WORDS) == [], path

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.browser import chromium, new_page
+from tests.e2e.browser import chromium, new_page, sign_in
 from tests.integration.test_batch_records import batch_what, product_uri, register_product
 from tests.signing import Signer
-from tests.support import PASSWORD, Api
+from tests.support import Api
+from tests.unit.test_specifications import GOOD_PANEL
 from traceability.custody_log.verify_log import verify_log
 
 LOT = "UC26-001"
-IDENTITY = {
-    "CD73": "98.1",
-    "CD90": "99",
-    "CD105": "96.5",
-    "CD34": "0.4",
-    "CD45": "0.3",
-    "CD14": "0.2",
-    "CD19": "0.1",
-    "HLA-DR": "0.6",
-}
+IDENTITY = GOOD_PANEL  # a passing ISCT panel, as the specification tests use it
 
 
 def sign_in_and_make_key(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/ui/account")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/ui/account")
+    sign_in(page, base, username, at="/ui/account")
     page.click("text=Create and register a signing key")
     page.wait_for_selector("[data-registered]", timeout=15_000)
 

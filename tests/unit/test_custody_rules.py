@@ -13,6 +13,7 @@ from traceability.domain.custody import (
     Step,
     check_disposition,
     check_first_custody,
+    check_handover_while_held,
     check_step,
     custodian_after,
 )
@@ -98,3 +99,20 @@ def test_a_commissioned_vial_is_acted_on_only_by_its_making_lab() -> None:
     check_first_custody(S.commissioned, maker="LAB1", acts_for_maker=True)
     for state in set(S) - {S.commissioned}:  # someone holds it: custody decides
         check_first_custody(state, maker="LAB1", acts_for_maker=False)
+
+
+def test_a_held_batchs_vial_goes_only_back_to_its_lab() -> None:
+    lab, clinic, cora = Party("site", "LAB1"), Party("site", "CLINIC1"), Party("user", "cora")
+
+    def hand(state: BatchState, to: Party, holder: Party, home: Party | None = lab) -> None:
+        check_handover_while_held(state, lot="L1", unit="the vial", to=to, holder=holder, home=home)
+
+    hand(BatchState.released, cora, lab)  # not held: anything the steps allow
+    for state in (BatchState.recalled, BatchState.on_hold, BatchState.rejected):
+        hand(state, cora, clinic)  # a courier collects it from the clinic
+        hand(state, lab, cora)  # and brings it home
+        for to, holder in ((cora, lab), (clinic, cora), (Party("user", "cody"), cora)):
+            with pytest.raises(ConflictError, match="goes only back to LAB1"):
+                hand(state, to, holder)
+    with pytest.raises(ConflictError, match="nowhere until QA decides"):
+        hand(BatchState.recalled, lab, cora, home=None)

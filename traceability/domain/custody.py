@@ -140,6 +140,32 @@ def check_first_custody(state: CustodyState, *, maker: str, acts_for_maker: bool
         )
 
 
+HELD = frozenset({BatchState.recalled, BatchState.on_hold, BatchState.rejected})
+"""A batch in these states holds its vials: they go nowhere but back to their lab."""
+
+
+def check_handover_while_held(
+    state: BatchState,
+    *,
+    lot: str,
+    unit: str,
+    to: Party,
+    holder: Party | None,
+    home: Party | None,
+) -> None:
+    """A vial of a recalled, held or rejected batch is handed over only on its way back
+    to the lab that made it (`home`): to that lab, or to a courier collecting it from
+    another site (who in turn may hand it only to the lab). Anything else is refused
+    with the reason; a batch made without a site holds its vials until QA decides."""
+    if state not in HELD:
+        return
+    collecting = to.kind == "user" and holder is not None and holder.kind == "site"
+    if home is not None and (to == home or (collecting and holder != home)):
+        return
+    back = f"only back to {home.name}" if home is not None else "nowhere until QA decides"
+    raise ConflictError(f"batch {lot} is {state.value}: {unit} goes {back}")
+
+
 # --- parties --------------------------------------------------------------------------
 
 _PARTY = re.compile(r"^(site|user):([A-Za-z0-9][A-Za-z0-9._-]{0,63})$")

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from traceability.domain.deviations import DeviationState, state_of
+from traceability.domain.specifications import Verdict
 from traceability.services import deviations, qc_results
 from traceability.services.batch_records import vials_of
 from traceability.services.custody import views as custody_views
-from traceability.storage.models import Batch, OosDecision, QcReview, Site
+from traceability.services.stored import stored
+from traceability.storage.models import Batch, Site
 
 
 def qc_rows(session: Session, batch: Batch, until: datetime | None = None) -> list[list[str]]:
@@ -20,11 +23,9 @@ def qc_rows(session: Session, batch: Batch, until: datetime | None = None) -> li
         r for r in qc_results.results_of(session, batch) if until is None or r.created_at <= until
     ]
     reviews = {
-        r.result_id: r
-        for r in session.exec(
-            select(QcReview).where(col(QcReview.result_id).in_([r.id for r in results]))
-        ).all()
-        if until is None or r.created_at <= until
+        result_id: review
+        for result_id, review in qc_results.reviews_of(session, results).items()
+        if until is None or review.created_at <= until
     }
     superseded = {r.supersedes_id for r in results}
     rows = [["#", "Test", "Result", "Verdict", "Entered", "Reviewed"]]
@@ -60,12 +61,12 @@ def investigation_rows(
             for e in deviations.events_of(session, deviation)
             if until is None or e.created_at <= until
         ]
-        closed = next((e for e in events if e.kind == "closed"), None)
-        assigned = [e for e in events if e.kind == "assigned"]
-        if closed is not None:
-            where = f"closed by {closed.by}, {closed.created_at:%Y-%m-%d}: {closed.conclusion}"
-        elif assigned:
-            where = f"OPEN, investigated by {assigned[-1].assignee}"
+        stands = state_of([e.kind for e in events])
+        last = events[-1] if events else None
+        if stands is DeviationState.closed and last is not None:
+            where = f"closed by {last.by}, {last.created_at:%Y-%m-%d}: {last.conclusion}"
+        elif stands is DeviationState.assigned and last is not None:
+            where = f"OPEN, investigated by {last.assignee}"
         else:
             where = "OPEN"
         rows.append(
@@ -76,13 +77,15 @@ def investigation_rows(
                 where,
             ]
         )
-    results = [r for r in qc_results.results_of(session, batch) if r.verdict == "fail"]
+    results = [
+        r
+        for r in qc_results.results_of(session, batch)
+        if stored(Verdict, r.verdict, f"qc_results #{r.id}") is Verdict.failed
+    ]
     decided = {
-        d.result_id: d
-        for d in session.exec(
-            select(OosDecision).where(col(OosDecision.result_id).in_([r.id for r in results]))
-        ).all()
-        if until is None or d.created_at <= until
+        result_id: decision
+        for result_id, decision in qc_results.oos_decisions_of(session, results).items()
+        if until is None or decision.created_at <= until
     }
     for result in results:
         if until is not None and result.created_at > until:

@@ -86,14 +86,19 @@ def reviews_of(session: Session, results: Sequence[QcResult]) -> dict[int, QcRev
     }
 
 
-def views(session: Session, batch: Batch) -> list[ResultView]:
-    results = results_of(session, batch)
+def oos_decisions_of(session: Session, results: Sequence[QcResult]) -> dict[int, OosDecision]:
+    """QA's conclusion of each failed result's investigation that has one, by result id."""
     ids = [r.id for r in results]
-    reviews = reviews_of(session, results)
-    decisions = {
+    return {
         d.result_id: d
         for d in session.exec(select(OosDecision).where(col(OosDecision.result_id).in_(ids))).all()
     }
+
+
+def views(session: Session, batch: Batch) -> list[ResultView]:
+    results = results_of(session, batch)
+    reviews = reviews_of(session, results)
+    decisions = oos_decisions_of(session, results)
     out = []
     for r in results:
         assert r.id is not None  # noqa: S101 - stored

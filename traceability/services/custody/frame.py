@@ -23,11 +23,13 @@ from traceability.custody_log import signed_requests
 from traceability.custody_log.appender import Appended, CustodyLog
 from traceability.custody_log.signed_requests import SignedStatement
 from traceability.domain.custody import (
+    HELD,
     CustodyRequest,
     CustodyState,
     Party,
     Step,
     check_first_custody,
+    check_handover_while_held,
 )
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.qc_record import BatchState
@@ -308,14 +310,8 @@ def check_not_offered(session: Session, vial: Vial, position: Position, now: dat
             )
 
 
-HELD = frozenset({BatchState.recalled, BatchState.on_hold, BatchState.rejected})
-"""A batch in these states holds its vials: they go nowhere but back to their lab."""
-
-
 def check_not_held(session: Session, unit: Unit, *, to: Party, holder: Party | None) -> None:
-    """A vial of a recalled, held or rejected batch is handed over only on its way back
-    to the lab that made it: to that lab, or to a courier collecting it from elsewhere
-    (who in turn may hand it only to the lab). Anything else is refused with the reason.
+    """`domain.custody.check_handover_while_held` for each batch the unit's vials are of.
 
     The batch's state is read from its row here, where a refusal fails safe; giving a
     vial to a patient rests on the batch's proven decisions (`steps`)."""
@@ -324,14 +320,16 @@ def check_not_held(session: Session, unit: Unit, *, to: Party, holder: Party | N
         assert batch is not None  # noqa: S101 - a foreign key
         state = stored(BatchState, batch.state, f"batch {batch.lot}")
         if state not in HELD:
-            continue
+            continue  # the common case: no read of the lab on every handoff
         maker = session.get(Site, batch.site_id) if batch.site_id is not None else None
-        home = site_party(maker) if maker is not None else None
-        collecting = to.kind == "user" and holder is not None and holder.kind == "site"
-        if home is not None and (to == home or (collecting and holder != home)):
-            continue
-        back = f"only back to {maker.code}" if maker is not None else "nowhere until QA decides"
-        raise ConflictError(f"batch {batch.lot} is {state.value}: {unit.name} goes {back}")
+        check_handover_while_held(
+            state,
+            lot=batch.lot,
+            unit=unit.name,
+            to=to,
+            holder=holder,
+            home=site_party(maker) if maker is not None else None,
+        )
 
 
 def refuse_packed_vial(unit: Unit) -> None:

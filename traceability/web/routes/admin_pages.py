@@ -7,10 +7,13 @@ an error is shown on the page beside what was already there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from traceability.domain.roles import Role
 from traceability.errors import TraceabilityError
@@ -68,6 +71,25 @@ def _users_page(
     )
 
 
+def _changed(
+    request: Request,
+    context: ServiceContext,
+    session: Session,
+    change: Callable[[Session], None],
+    *,
+    done: str | None = None,
+) -> Response:
+    """Make one change in a unit of work of its own, then show the users page again:
+    saying what was done, or, if the change was refused, why (and nothing was stored)."""
+    try:
+        with context.db.write() as write:
+            change(write)
+    except TraceabilityError as e:
+        return _users_page(request, context, session, error=str(e), status=status_for(e))
+    query = f"?{urlencode({'done': done})}" if done else ""
+    return RedirectResponse(f"/ui/users{query}", status_code=303)
+
+
 @router.get("/ui/users")
 def users_page(
     request: Request,
@@ -90,21 +112,19 @@ def users_create(
     password: Annotated[Text, Form(max_length=1000)],
     roles: Annotated[list[Text] | None, Form()] = None,
 ) -> Response:
-    try:
-        with context.db.write() as write:
-            user_service.create_user(
-                write,
-                actor=auth.actor,
-                now=context.clock(),
-                username=username,
-                full_name=full_name,
-                roles=roles or [],
-                password=password,
-                must_change_password=True,
-            )
-    except TraceabilityError as e:
-        return _users_page(request, context, session, error=str(e), status=status_for(e))
-    return RedirectResponse("/ui/users", status_code=303)
+    def create(write: Session) -> None:
+        user_service.create_user(
+            write,
+            actor=auth.actor,
+            now=context.clock(),
+            username=username,
+            full_name=full_name,
+            roles=roles or [],
+            password=password,
+            must_change_password=True,
+        )
+
+    return _changed(request, context, session, create)
 
 
 @router.post("/ui/users/{username}/unlock")
@@ -133,15 +153,13 @@ def users_set_active(
     active: Annotated[bool, Form()],
     reason: Annotated[Text, Form(max_length=2000)] = "",
 ) -> Response:
-    try:
-        with context.db.write() as write:
-            user = user_service.get_by_username(write, username)
-            user_service.set_active(
-                write, user, active=active, actor=auth.actor, now=context.clock(), reason=reason
-            )
-    except TraceabilityError as e:
-        return _users_page(request, context, session, error=str(e), status=status_for(e))
-    return RedirectResponse("/ui/users", status_code=303)
+    def set_active(write: Session) -> None:
+        user = user_service.get_by_username(write, username)
+        user_service.set_active(
+            write, user, active=active, actor=auth.actor, now=context.clock(), reason=reason
+        )
+
+    return _changed(request, context, session, set_active)
 
 
 @router.post("/ui/users/{username}/sites")
@@ -154,14 +172,13 @@ def users_add_to_site(
     site: Annotated[Text, Form(max_length=32)],
 ) -> Response:
     """Let the user act for a site: hold its custody, keep the records of its batches."""
-    try:
-        with context.db.write() as write:
-            found = site_service.get_site(write, site)
-            user = user_service.get_by_username(write, username)
-            site_service.add_member(write, found, user, actor=auth.actor, now=context.clock())
-    except TraceabilityError as e:
-        return _users_page(request, context, session, error=str(e), status=status_for(e))
-    return RedirectResponse(f"/ui/users?done={username}+acts+for+{site}", status_code=303)
+
+    def add(write: Session) -> None:
+        found = site_service.get_site(write, site)
+        user = user_service.get_by_username(write, username)
+        site_service.add_member(write, found, user, actor=auth.actor, now=context.clock())
+
+    return _changed(request, context, session, add, done=f"{username} acts for {site}")
 
 
 @router.post("/ui/sites")
@@ -175,11 +192,10 @@ def sites_create(
     kind: Annotated[Text, Form(max_length=16)],
 ) -> Response:
     """A lab, clinic or depot; its people are added on the same page."""
-    try:
-        with context.db.write() as write:
-            site_service.create_site(
-                write, code=code, name=name, kind=kind, actor=auth.actor, now=context.clock()
-            )
-    except TraceabilityError as e:
-        return _users_page(request, context, session, error=str(e), status=status_for(e))
-    return RedirectResponse(f"/ui/users?done=site+{code}+created", status_code=303)
+
+    def create(write: Session) -> None:
+        site_service.create_site(
+            write, code=code, name=name, kind=kind, actor=auth.actor, now=context.clock()
+        )
+
+    return _changed(request, context, session, create, done=f"site {code} created")
