@@ -10,7 +10,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support import (
@@ -19,6 +18,7 @@ from tests.support import (
     LiveServer,
     fresh_database_url,
     live_server,
+    local_client,
     migrated_database,
     migrated_postgres_url,
     sqlite_test_dir,
@@ -85,7 +85,7 @@ def api(
 ) -> Iterator[Api]:
     app = create_app(settings, database=database, clock=clock)
     server.switch.target = app
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+    with local_client(server.base_url) as client:
         yield Api(client=client, app=app, db=database, clock=clock, settings=settings)
     server.switch.wait_idle()
     server.switch.target = None

@@ -15,7 +15,7 @@ import pytest
 
 from tests.custody_flow import LOT, STORE_AT, World, make_world
 from tests.signing import Signer
-from tests.support import Api, assert_reconciled
+from tests.support import Api, assert_reconciled, local_client
 from traceability.custody_log.statements import Statement, when_text
 from traceability.custody_log.verify_log import verify_log
 
@@ -223,7 +223,7 @@ def test_a_retry_sent_while_the_first_attempt_runs_gets_its_answer(world: World)
     answers: list[httpx.Response] = []
 
     def send() -> None:
-        with httpx.Client(base_url=str(w.api.client.base_url), timeout=30) as client:
+        with local_client(str(w.api.client.base_url)) as client:
             answers.append(client.post("/custody/store", headers=w.lena.headers | key, json=body))
 
     senders = [threading.Thread(target=send) for _ in range(2)]

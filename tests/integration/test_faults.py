@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import event, make_url
 
-from tests.support import PASSWORD, LiveServer, add_user, migrated_postgres_url
+from tests.support import PASSWORD, LiveServer, add_user, local_client, migrated_postgres_url
 from traceability.settings import Settings, load_settings
 from traceability.storage import migrate
 from traceability.storage.database import Database, create_db_engine
@@ -111,7 +111,7 @@ class Relay:
 def serve(server: LiveServer, app: Any) -> Iterator[httpx.Client]:
     server.switch.target = app
     try:
-        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        with local_client(server.base_url) as client:
             yield client
     finally:
         server.switch.wait_idle()
@@ -204,7 +204,7 @@ def test_postgres_cut_under_load_answers_every_write_and_loses_none(
     errors: list[BaseException] = []
 
     def writer(number: int, base_url: str, headers: dict[str, str]) -> None:
-        with httpx.Client(base_url=base_url, timeout=30) as client:
+        with local_client(base_url) as client:
             i = 0
             while not stop.is_set():
                 i += 1

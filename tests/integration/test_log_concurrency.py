@@ -1,4 +1,6 @@
-"""No forks under concurrency: 16 writers x 200 appends, as threads and as processes.
+"""No forks under concurrency: 16 writers appending at once, as threads (200 appends
+each) and as processes (100 each, since a process's appends race across the advisory or
+file lock and cost several times a thread's).
 
 Afterwards the indices are gapless, every acknowledged append is stored with the leaf
 hash its writer was told, and verify-log finds nothing.
@@ -6,8 +8,6 @@ hash its writer was told, and verify-log finds nothing.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import select
 
 from tests.log_support import VIAL, LogWorld, make_log
+from tests.log_writer import acks_of, start_writer
 from traceability.custody_log.verify_log import verify_log
 from traceability.keys import write_private_file
 from traceability.storage.database import Database
@@ -22,7 +23,7 @@ from traceability.storage.models import LogEntryRow
 
 WRITERS = 16
 APPENDS = 200
-ROOT = Path(__file__).resolve().parents[2]
+PROCESS_APPENDS = 100
 
 
 @pytest.fixture
@@ -43,11 +44,11 @@ def stored(db: Database) -> dict[int, bytes]:
     return {int(i): bytes(h) for i, h in rows}
 
 
-def check(world: LogWorld, acknowledged: dict[int, bytes], before: int) -> None:
+def check(world: LogWorld, acknowledged: dict[int, bytes], before: int, each: int) -> None:
     rows = stored(world.db)
     assert sorted(rows) == list(range(len(rows))), "indices have a gap"
-    assert len(rows) == before + WRITERS * APPENDS
-    assert len(acknowledged) == WRITERS * APPENDS
+    assert len(rows) == before + WRITERS * each
+    assert len(acknowledged) == WRITERS * each
     for index, leaf in acknowledged.items():
         assert rows[index] == leaf
     report = verify_log(world.db, world.log.keys.log.verifier())
@@ -76,42 +77,26 @@ def test_sixteen_threads_append_without_a_fork(world: LogWorld) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    check(world, acknowledged, before)
+    check(world, acknowledged, before, APPENDS)
 
 
 @pytest.mark.slow
 def test_sixteen_processes_append_without_a_fork(world: LogWorld, tmp_path: Path) -> None:
     before = len(stored(world.db))
     url = world.db.engine.url.render_as_string(hide_password=False)
-    processes = []
+    writers = []
     for w in range(WRITERS):
         key_file = tmp_path / f"writer{w}.key"
         write_private_file(key_file, world.people[f"writer{w}"].signer.private_key_text())
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.log_writer",
-                    url,
-                    str(world.key_dir),
-                    str(key_file),
-                    f"writer{w}",
-                    VIAL.format(f"P{w}"),
-                    str(APPENDS),
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+        args = (url, str(world.key_dir), str(key_file), f"writer{w}", VIAL.format(f"P{w}"))
+        writers.append(start_writer(*args, str(PROCESS_APPENDS)))
     acknowledged: dict[int, bytes] = {}
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
-        for line in out.splitlines():
+    for process, acks in writers:
+        lines = acks_of(acks)
+        process.join(timeout=300)
+        assert process.exitcode == 0, f"writer ended with {process.exitcode}"
+        for line in lines:
             _, index, leaf = line.split()
             assert int(index) not in acknowledged, "two writers were told the same index"
             acknowledged[int(index)] = bytes.fromhex(leaf)
-    check(world, acknowledged, before)
+    check(world, acknowledged, before, PROCESS_APPENDS)

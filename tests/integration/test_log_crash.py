@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,11 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.log_support import VIAL, LogWorld, make_log
+from tests.log_writer import acks_of, start_writer
 from tests.support import migrated_database
 from traceability.custody_log.verify_log import verify_log
 from traceability.keys import write_private_file
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20
 
 
@@ -39,38 +36,15 @@ def test_sigkill_while_appending_loses_no_acknowledged_entry(tmp_path: Path) -> 
         key_file = tmp_path / "lena.key"
         write_private_file(key_file, world.people["lena"].signer.private_key_text())
     for run in range(KILLS):
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.log_writer",
-                url,
-                str(tmp_path / "keys"),
-                str(key_file),
-                "lena",
-                VIAL.format(f"crash{run % 3}"),
-                "0",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        process, acks = start_writer(
+            url, str(tmp_path / "keys"), str(key_file), "lena", VIAL.format(f"crash{run % 3}"), "0"
         )
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda p=process, out=lines: out.extend(p.stdout or []))
-        reader.start()
-        deadline = time.monotonic() + 30
-        while not lines and time.monotonic() < deadline:  # wait for the first ack
-            time.sleep(0.01)
-        error = process.stderr.read() if process.stderr and not lines else ""
-        assert lines, f"writer never acknowledged: {error}"
+        assert acks.poll(30), f"run {run}: the writer never acknowledged"
         time.sleep(rng.uniform(0.0, 0.4))
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        reader.join()
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
+        os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        lines = acks_of(acks)  # what it acknowledged before it died
+        process.join()
+        assert process.exitcode == -signal.SIGKILL
         for line in lines:
             _, index, leaf = line.split()
             acknowledged[int(index)] = bytes.fromhex(leaf)

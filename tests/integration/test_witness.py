@@ -26,7 +26,7 @@ from audit.cosignature import (
 )
 from audit.errors import QuorumError
 from audit.note import Signer
-from tests.support import LiveServer, live_server
+from tests.support import LiveServer, live_server, local_client
 from traceability.witness.app import create_witness_app
 from traceability.witness.keys import create_key, load_keys
 from traceability.witness.service import Witness, format_request
@@ -94,7 +94,7 @@ def running(witness_server: LiveServer, tmp_path: Path, log: Log) -> Iterator[Ru
     create_key(tmp_path / "wkeys", "witness.example/w1")
     create_key(tmp_path / "wkeys", "witness.example/w1", ALG_COSIGNATURE_V1)
     witness = start(witness_server, tmp_path / "wkeys", tmp_path / "state", log)
-    with httpx.Client(base_url=witness_server.base_url, timeout=30) as client:
+    with local_client(witness_server.base_url) as client:
         yield Running(client, witness, witness.keys(), tmp_path / "state")
     witness_server.switch.wait_idle()
     witness_server.switch.target = None

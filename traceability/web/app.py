@@ -115,7 +115,12 @@ def create_app(
     api_docs.install(app)  # before /static, which would otherwise take its assets' paths
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in ROUTERS:
-        app.include_router(router)
+        # The routers' own route objects, shared by every app of the process: FastAPI
+        # builds a route's request handling (signature, dependencies, body model) when
+        # the route is declared, while include_router would have each new app build its
+        # own copy of all of them at its first requests. Our routers have no prefix,
+        # tags or dependencies to add at inclusion, so the routes are the same.
+        app.router.routes.extend(router.routes)
     statement_docs.install(app)  # each signed route's body documents its statement's `what`
 
     return app
