@@ -17,7 +17,7 @@ from datetime import date
 from urllib.parse import quote, unquote, urlsplit
 
 from labels.errors import IdentifierError
-from labels.gs1 import MAX_LOT, MAX_SERIAL, ai82, check_digit, gtin14
+from labels.gs1 import MAX_LOT, MAX_SERIAL, ai82, gtin14, sscc18
 
 _SAFE = "-._"
 _TAG = re.compile(r"^[A-Za-z0-9_-]{11,64}$")  # base64url of at least 64 bits
@@ -83,9 +83,7 @@ def batch_uri(resolver: str, gtin: str, lot: str) -> str:
 
 def sscc_uri(resolver: str, sscc: str) -> str:
     """A logistic unit's identity (a shipper): https://{resolver}/00/{SSCC-18}."""
-    if not re.fullmatch(r"[0-9]{18}", sscc) or int(sscc[-1]) != check_digit(sscc[:-1]):
-        raise IdentifierError("an SSCC is 18 digits with a valid check digit", field="sscc")
-    return f"{resolver.rstrip('/')}/00/{sscc}"
+    return f"{resolver.rstrip('/')}/00/{sscc18(sscc)}"
 
 
 _PATH = re.compile(r"^/01/(?P<gtin>[0-9]{14})/10/(?P<lot>[^/]+)/21/(?P<serial>[^/]+)/?$")

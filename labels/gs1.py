@@ -1,8 +1,10 @@
-"""GS1 identifier rules: GTIN check digits and the AI 82 character set.
+"""GS1 identifier rules: GTIN and SSCC check digits and the AI 82 character set.
 
-Facts from the GS1 General Specifications: a GTIN's last digit is a mod-10 check
-digit with weights 3 and 1 alternating from the right; batch/lot (AI 10) and serial
-(AI 21) are up to 20 characters from "GS1 AI encodable character set 82".
+Facts from the GS1 General Specifications: a GTIN's and an SSCC's last digit is a
+mod-10 check digit with weights 3 and 1 alternating from the right; an SSCC (AI 00) is
+18 digits (extension digit, company prefix, serial reference, check digit); batch/lot
+(AI 10) and serial (AI 21) are up to 20 characters from "GS1 AI encodable character
+set 82".
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ def gtin14(value: str, *, field: str = "gtin") -> str:
             field=field,
         )
     return text
+
+
+def sscc18(value: str, *, field: str = "sscc") -> str:
+    """A valid SSCC: 18 digits whose last is the check digit of the other 17."""
+    if not (value.isascii() and value.isdigit() and len(value) == 18):
+        raise IdentifierError("an SSCC is 18 digits", field=field)
+    if check_digit(value[:-1]) != int(value[-1]):
+        raise IdentifierError(
+            f"SSCC {value} has check digit {value[-1]}; it should be {check_digit(value[:-1])}",
+            field=field,
+        )
+    return value
+
+
+def sscc_text(value: str) -> str:
+    """The SSCC as people read it under the symbol: its AI in brackets, then the digits
+    (GS1 human-readable interpretation)."""
+    return f"(00) {sscc18(value)}"
 
 
 def ai82(value: str, *, field: str, max_length: int) -> str:

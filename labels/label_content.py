@@ -9,9 +9,9 @@ serial, ISO/IEC 7064 MOD 37-2 for the DIN's check character).
 
 21 CFR 1271.370(b) puts the identification code, the HCT/P type, the expiry and the
 required warnings on the label itself "if physically possible"; a 12.7 mm cryovial
-wrap has room for the identity, expiry and storage, so the warnings, the releasing
-establishment and the instructions travel on the shipper label that accompanies
-the vials (1271.370(c)).
+wrap has room for the identity, expiry and storage, so the description, the warnings,
+the establishments and the instructions travel on the shipper's label, which
+accompanies the vials (1271.370(c)), beside its SSCC (GS1 AI 00).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from labels.errors import ContentError, IdentifierError
-from labels.gs1 import MAX_LOT, MAX_SERIAL, ai82
+from labels.gs1 import MAX_LOT, MAX_SERIAL, ai82, sscc18
 from labels.isbt128 import eye_readable, parse_eye_readable
 
 _MAX_URI = 512  # a QR code on a label holds far less; refuse absurd input early
@@ -87,36 +87,62 @@ class VialLabel:
 
 
 @dataclass(frozen=True)
-class ShipperLabel:
-    """The label on the shipper that carries a lot's vials, with what the vials lack."""
+class ShipperLot:
+    """One lot packed in a shipper: its lot, expiry and how many of its vials."""
 
-    uri: str
-    product: str
-    description: str
     lot: str
     expiry: date
-    storage: str
-    establishment: str
     vials: int
+
+    def __post_init__(self) -> None:
+        ai82(self.lot, field="lot", max_length=MAX_LOT)
+        _check_date(self.expiry)
+        if isinstance(self.vials, bool) or not isinstance(self.vials, int) or self.vials < 1:
+            raise ContentError("a lot in a shipper has at least one vial", field="vials")
+
+
+@dataclass(frozen=True)
+class ShipperLabel:
+    """A shipper's logistic label: its SSCC (GS1 AI 00) as a QR code of its Digital Link
+    URI and as digits, where it goes and whence, what it holds, the temperature it must
+    keep, and the 21 CFR 1271.370 items its vials have no room for."""
+
+    uri: str
+    sscc: str
+    product: str
+    description: str
+    contents: tuple[ShipperLot, ...]
+    storage: str
+    """The temperature range the shipper keeps, in words ("-150 °C or colder")."""
+    ship_from: str
+    ship_to: str
     warnings: tuple[str, ...] = ()
     instructions: str = ""
 
     def __post_init__(self) -> None:
+        sscc18(self.sscc)
         check_uri(self.uri)
+        if not self.uri.endswith(f"/00/{self.sscc}"):
+            raise ContentError("the label's URI is not its SSCC's", field="uri")
         check_text(self.product, "product")
         check_text(self.description, "description", multiline=True)
-        ai82(self.lot, field="lot", max_length=MAX_LOT)
-        _check_date(self.expiry)
+        if not isinstance(self.contents, tuple) or not self.contents:
+            raise ContentError("a shipper label lists at least one lot", field="contents")
+        if not all(isinstance(lot, ShipperLot) for lot in self.contents):
+            raise ContentError("contents are ShipperLot values", field="contents")
         check_text(self.storage, "storage")
-        check_text(self.establishment, "establishment", multiline=True)
-        if isinstance(self.vials, bool) or not isinstance(self.vials, int) or self.vials < 1:
-            raise ContentError("a shipper holds at least one vial", field="vials")
+        check_text(self.ship_from, "ship_from", multiline=True)
+        check_text(self.ship_to, "ship_to", multiline=True)
         if not isinstance(self.warnings, tuple):
             raise ContentError("warnings are a tuple of strings", field="warnings")
         for warning in self.warnings:
             check_text(warning, "warnings")
         if self.instructions:
             check_text(self.instructions, "instructions", multiline=True)
+
+    @property
+    def vials(self) -> int:
+        return sum(lot.vials for lot in self.contents)
 
 
 def _check_date(value: object) -> None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from labels.errors import ContentError, FitError
-from labels.label_content import ShipperLabel, VialLabel, expiry_text
+from labels.gs1 import sscc_text
+from labels.label_content import ShipperLabel, ShipperLot, VialLabel, expiry_text
 from labels.qr_matrix import QUIET_ZONE, QrMatrix, qr_matrix
 from labels.text_fit import BOLD, REGULAR, Box, TextBlock, TextItem, fit_column
 
@@ -33,6 +34,7 @@ __all__ = [
     "QrItem",
     "SheetGrid",
     "ShipperLabel",
+    "ShipperLot",
     "VialLabel",
     "sheet_grid",
     "shipper_label_drawing",
@@ -42,14 +44,14 @@ __all__ = [
 Paper = Literal["A4", "letter"]
 
 VIAL_SIZE_MM = (32.5, 12.7)  # a common 1/2" cryovial wrap label
-SHIPPER_SIZE_MM = (100.0, 50.0)
+SHIPPER_SIZE_MM = (100.0, 150.0)  # the A6 / 4 x 6 in size of GS1 logistic labels
 PAPER_MM: dict[str, tuple[float, float]] = {"A4": (210.0, 297.0), "letter": (215.9, 279.4)}
 DEFAULT_DPI = 300
 MIN_TYPE_PT = 4.0  # below this, thermal-printed Helvetica stops being legible
 MIN_MODULE_MM = 0.16  # about 2 dots at 300 dpi: the smallest QR module worth printing
 MAX_MODULE_DOTS = 10  # the largest ^BQ magnification
 VIAL_MARGIN = 0.5  # unprinted edge of a roll label
-SHIPPER_MARGIN = 3.0
+SHIPPER_MARGIN = 4.0
 SHEET_MARGIN = 10.0  # office printers cannot print closer to the paper's edge
 SHEET_GAP = 2.0  # between labels, for cutting or a die-cut sheet's bridges
 
@@ -127,46 +129,58 @@ def _vial_blocks(label: VialLabel, height: float) -> list[TextBlock]:
 
 
 def shipper_label_drawing(label: ShipperLabel, *, dpi: int = DEFAULT_DPI) -> LabelDrawing:
-    """A 100 x 50 mm shipper label: QR, lot, expiry and count on the left, the rest right."""
+    """A 100 x 150 mm logistic label, in the order GS1 logistic labels read top down:
+    where from and where to; what is inside and how to keep it; the SSCC last, as a QR
+    code of its Digital Link URI with the digits beside it."""
     check_dpi(dpi)
     width, height = SHIPPER_SIZE_MM
-    qr_box = Box(SHIPPER_MARGIN / 2, SHIPPER_MARGIN / 2, 30.0, 30.0)
+    inner = width - 2 * SHIPPER_MARGIN
+    ship = Box(SHIPPER_MARGIN, SHIPPER_MARGIN, inner, 38.0)
+    goods_top = ship.y + ship.height + SHIPPER_MARGIN
+    qr_box = Box(SHIPPER_MARGIN / 2, height - SHIPPER_MARGIN / 2 - 44.0, 44.0, 44.0)
+    goods = Box(SHIPPER_MARGIN, goods_top, inner, qr_box.y - SHIPPER_MARGIN - goods_top)
     qr = place_qr(qr_matrix(label.uri), qr_box, dpi)
-    below_qr = qr_box.y + qr_box.height
-    left = Box(SHIPPER_MARGIN, below_qr, 28.0, height - SHIPPER_MARGIN - below_qr)
-    right_x = qr_box.x + qr_box.width + SHIPPER_MARGIN / 2
-    right = Box(
-        right_x, SHIPPER_MARGIN, width - SHIPPER_MARGIN - right_x, height - 2 * SHIPPER_MARGIN
-    )
-    texts = fit_column(_shipper_identity(label), left, min_size=MIN_TYPE_PT) + fit_column(
-        _shipper_details(label), right, min_size=MIN_TYPE_PT
+    code_x = qr_box.x + qr_box.width + SHIPPER_MARGIN / 2
+    code = Box(code_x, qr_box.y + SHIPPER_MARGIN, width - SHIPPER_MARGIN - code_x, 30.0)
+    texts = (
+        fit_column(_shipper_route(label), ship, min_size=MIN_TYPE_PT)
+        + fit_column(_shipper_goods(label), goods, min_size=MIN_TYPE_PT)
+        + fit_column(_shipper_code(label), code, min_size=MIN_TYPE_PT)
     )
     return LabelDrawing(width, height, dpi, qr, texts)
 
 
-def _shipper_identity(label: ShipperLabel) -> list[TextBlock]:
-    count = f"QTY {label.vials} vial" + ("" if label.vials == 1 else "s")
+def _shipper_route(label: ShipperLabel) -> list[TextBlock]:
     return [
-        TextBlock("lot", f"LOT {label.lot}", BOLD, 9.0, whole=True),
-        TextBlock("expiry", expiry_text(label.expiry), BOLD, 9.0, whole=True),
-        TextBlock("vials", count, REGULAR, 9.0, whole=True),
+        TextBlock("ship_to", f"TO: {label.ship_to}", BOLD, 14.0, max_lines=4),
+        TextBlock("ship_from", f"FROM: {label.ship_from}", REGULAR, 8.0, max_lines=3),
     ]
 
 
-def _shipper_details(label: ShipperLabel) -> list[TextBlock]:
-    """The 21 CFR 1271.370 items a cryovial has no room for, most important first."""
+def _shipper_goods(label: ShipperLabel) -> list[TextBlock]:
+    """The contents, then the 21 CFR 1271.370 items a cryovial has no room for."""
     blocks = [
-        TextBlock("product", label.product, BOLD, 11.0),
+        TextBlock("product", label.product, BOLD, 12.0, max_lines=2),
         TextBlock("description", label.description, REGULAR, 8.0, max_lines=2),
-        TextBlock("storage", label.storage, BOLD, 8.0, max_lines=2, whole=True),
     ]
-    blocks += [TextBlock("warnings", w, BOLD, 8.0, max_lines=2, whole=True) for w in label.warnings]
+    for lot in label.contents:
+        count = f"QTY {lot.vials} vial" + ("" if lot.vials == 1 else "s")
+        line = f"LOT {lot.lot}   {expiry_text(lot.expiry)}   {count}"
+        blocks.append(TextBlock("contents", line, BOLD, 10.0, whole=True))
+    blocks.append(TextBlock("storage", label.storage, BOLD, 10.0, max_lines=2, whole=True))
+    blocks += [TextBlock("warnings", w, BOLD, 9.0, max_lines=2, whole=True) for w in label.warnings]
     if label.instructions:
-        blocks.append(TextBlock("instructions", label.instructions, REGULAR, 7.0, max_lines=3))
-    blocks.append(
-        TextBlock("establishment", f"Released by: {label.establishment}", REGULAR, 7.0, max_lines=4)
-    )
+        blocks.append(TextBlock("instructions", label.instructions, REGULAR, 8.0, max_lines=3))
     return blocks
+
+
+def _shipper_code(label: ShipperLabel) -> list[TextBlock]:
+    total = f"{label.vials} vial" + ("" if label.vials == 1 else "s")
+    return [
+        TextBlock("sscc_title", "SSCC", REGULAR, 8.0, whole=True),
+        TextBlock("sscc", sscc_text(label.sscc), BOLD, 11.0, whole=True),
+        TextBlock("vials", f"Total: {total}", REGULAR, 9.0, whole=True),
+    ]
 
 
 def place_qr(matrix: QrMatrix, box: Box, dpi: int) -> QrItem:

@@ -57,7 +57,7 @@ def vial_labels_pdf(
 
 
 def shipper_label_pdf(labels: Sequence[ShipperLabel], *, dpi: int = DEFAULT_DPI) -> bytes:
-    """Shipper labels as a PDF, one 100 x 50 mm page each."""
+    """Shipper labels as a PDF, one 100 x 150 mm page each."""
     _require(labels)
     drawings = [shipper_label_drawing(label, dpi=dpi) for label in labels]
     return _roll(drawings, (drawings[0].width, drawings[0].height))

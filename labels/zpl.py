@@ -53,7 +53,7 @@ def vial_labels_zpl(
 
 
 def shipper_label_zpl(labels: Sequence[ShipperLabel], *, dpi: int = DEFAULT_DPI) -> str:
-    """ZPL for 100 x 50 mm shipper labels, one format per label."""
+    """ZPL for 100 x 150 mm shipper labels, one format per label."""
     _require(labels)
     return "".join(label_zpl(shipper_label_drawing(label, dpi=dpi)) for label in labels)
 

@@ -92,7 +92,9 @@ class World:
 
     def pack_new_shipper(self, *serials: str) -> dict[str, Any]:
         """A new shipper at LAB1 with these (stored) vials packed in it, as lena."""
-        made = self.api.client.post("/shippers", headers=self.lena.headers, json={"site": "LAB1"})
+        made = self.api.client.post(
+            "/shippers", headers=self.lena.headers, json={"site": "LAB1", "consignee": "CLINIC1"}
+        )
         assert made.status_code == 201, made.text
         shipper: dict[str, Any] = made.json()
         vials = [self.vial(s) for s in serials]

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import pytest
 import typer
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from traceability.cli.main import app
@@ -281,6 +282,30 @@ def test_labels_pdf_writes_the_batchs_current_labels(database: Database, tmp_pat
     )  # fmt: skip
     assert done.exit_code == 0 and "203 dpi" in done.output, done.output
     assert "^PW260" in at_203.read_text() and "^PW384" not in at_203.read_text()
+
+
+def test_labels_shipper_writes_a_packed_shippers_sscc_label(
+    database: Database, tmp_path: Path
+) -> None:
+    assert invoke(database, "demo", "load").exit_code == 0
+    with database.read() as session:
+        [sscc] = session.exec(text("SELECT sscc FROM shippers")).one()  # type: ignore[call-overload]
+    pdf = tmp_path / "shipper.pdf"
+    done = invoke(database, "labels", "shipper", "--sscc", sscc, "-o", str(pdf))
+    assert done.exit_code == 0, done.output
+    assert pdf.read_bytes().startswith(b"%PDF") and f"shipper label for {sscc}" in done.output
+    zpl = tmp_path / "shipper.zpl"
+    done = invoke(
+        database, "labels", "shipper", "--sscc", sscc, "-o", str(zpl), "--format", "zpl",
+        "--dpi", "600",
+    )  # fmt: skip
+    assert done.exit_code == 0 and "600 dpi" in done.output, done.output
+    assert f"^PW{round(100 * 600 / 25.4)}" in zpl.read_text()
+    assert f"/00/{sscc}" in zpl.read_text() and zpl.read_text().count("^BQ") == 1
+    unknown = invoke(database, "labels", "shipper", "--sscc", "1" * 18, "-o", str(tmp_path / "x"))
+    lines = unknown.output.strip().splitlines()
+    assert unknown.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:")
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize(

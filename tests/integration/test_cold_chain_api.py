@@ -234,7 +234,9 @@ def test_a_shipper_s_epcis_sensor_data_touch_only_the_vials_packed_in_it(world: 
     t0 = api.clock()
     for serial in ("0001", "0002", "0003"):
         assert w.store(w.lena, w.vial(serial)).status_code == 201
-    made = api.client.post("/shippers", headers=w.lena.headers, json={"site": "LAB1"})
+    made = api.client.post(
+        "/shippers", headers=w.lena.headers, json={"site": "LAB1", "consignee": "CLINIC1"}
+    )
     assert made.status_code == 201, made.text
     shipper = made.json()
     advance(w, minutes=10)

@@ -268,7 +268,10 @@ def test_a_voided_label_or_someone_elses_vial_is_flagged_never_accepted(world: W
 
 
 def make_shipper(w: World, site: str = "LAB1") -> dict[str, object]:
-    made = w.api.client.post("/shippers", headers=w.lena.headers, json={"site": site})
+    consignee = "LAB1" if site == "CLINIC1" else "CLINIC1"
+    made = w.api.client.post(
+        "/shippers", headers=w.lena.headers, json={"site": site, "consignee": consignee}
+    )
     assert made.status_code == 201, made.text
     shipper: dict[str, object] = made.json()
     return shipper
@@ -531,7 +534,9 @@ def test_a_handoff_needs_two_people(world: World) -> None:
 def test_a_shipper_is_packed_only_where_it_is(world: World) -> None:
     w = world
     w.store(w.lena, w.vial("0001"))
-    made = w.api.client.post("/shippers", headers=w.nora.headers, json={"site": "CLINIC1"})
+    made = w.api.client.post(
+        "/shippers", headers=w.nora.headers, json={"site": "CLINIC1", "consignee": "LAB1"}
+    )
     assert made.status_code == 201
     packed = w.step(
         w.lena, "/custody/pack", "custody.packed", made.json()["uri"], vials=[w.vial("0001")]

@@ -136,7 +136,12 @@ def history(world: World) -> dict[str, Any]:
         w.api.client.post(
             "/shippers",
             headers=w.lena.headers,
-            json={"site": "LAB1", "max_celsius": "-150", "allowed_excursion_minutes": 10},
+            json={
+                "site": "LAB1",
+                "consignee": "CLINIC1",
+                "max_celsius": "-150",
+                "allowed_excursion_minutes": 10,
+            },
         )
     )
     packed_at = w.api.clock()

@@ -22,8 +22,8 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from labels.digital_link import VialId, batch_uri
-from labels.layouts import ShipperLabel, VialLabel
+from labels.digital_link import VialId
+from labels.layouts import ShipperLabel, ShipperLot, VialLabel
 from labels.pdf import shipper_label_pdf, vial_labels_pdf
 
 RESOLVER = "https://id.clinic.example"
@@ -77,18 +77,21 @@ def awkward_vials() -> list[VialLabel]:
 def shippers() -> list[ShipperLabel]:
     return [
         ShipperLabel(
-            uri=batch_uri(RESOLVER, GTIN, lot),
+            uri=f"{RESOLVER}/00/{sscc}",
+            sscc=sscc,
             product="UC-MSC",
             description="Umbilical cord mesenchymal stromal cells, 10 million cells/mL",
-            lot=lot,
-            expiry=EXPIRY,
+            contents=(ShipperLot(lot, EXPIRY, vials),),
             storage=STORAGE,
-            establishment="Cell Therapy Unit\nUniversity Hospital, 1 Main St\nSpringfield",
-            vials=vials,
+            ship_from="Cell Therapy Unit\nUniversity Hospital, 1 Main St\nSpringfield",
+            ship_to="Orthopaedic Clinic\n2 High St\nShelbyville",
             warnings=("For Autologous Use Only", "Not Evaluated for Infectious Substances"),
             instructions="Thaw at 37 °C; infuse within 30 minutes.",
         )
-        for lot, vials in (("UC24-007", 12), ("LOT-2026-07-ABCDEFGH", 1))
+        for lot, vials, sscc in (
+            ("UC24-007", 12, "106141411234567897"),
+            ("LOT-2026-07-ABCDEFGH", 1, "106141411234567903"),
+        )
     ]
 
 
@@ -149,6 +152,7 @@ def test_shipper_labels_decode_to_their_uris(tmp_path: Path) -> None:
     pages = rasterise(shipper_label_pdf(labels), tmp_path)
     assert [decoded(page) for page in pages] == [[label.uri] for label in labels]
     assert abs(pages[0].width - round(100 / 25.4 * 300)) <= 1
+    assert abs(pages[0].height - round(150 / 25.4 * 300)) <= 1
 
 
 def content_streams(pdf: bytes) -> list[bytes]:

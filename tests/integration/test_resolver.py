@@ -159,7 +159,7 @@ def test_scans_are_limited_per_client(api: Api, labels: list[str]) -> None:
     assert refused.json()["code"] == "rate-limited"
 
 
-def test_the_batch_uri_on_a_shipper_label_resolves_too(api: Api, labels: list[str]) -> None:
+def test_the_batch_uri_resolves_too(api: Api, labels: list[str]) -> None:
     response = api.client.get(urlsplit(batch_subject(api)).path, headers=JSON)
     assert response.status_code == 200
     assert response.json()["lot"] == LOT and response.json()["vials"] == 3

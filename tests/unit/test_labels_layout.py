@@ -8,12 +8,13 @@ from datetime import date
 import pytest
 from reportlab.pdfbase.pdfmetrics import getAscentDescent, stringWidth
 
-from labels.digital_link import VialId, batch_uri
+from labels.digital_link import VialId
 from labels.errors import FitError, IdentifierError
 from labels.isbt128 import mod37_2
 from labels.layouts import (
     LabelDrawing,
     ShipperLabel,
+    ShipperLot,
     VialLabel,
     sheet_grid,
     shipper_label_drawing,
@@ -43,16 +44,19 @@ def vial(lot: str = "UC24-007", serial: str = "0042", **changes: object) -> Vial
     return VialLabel(**fields)  # type: ignore[arg-type]
 
 
+SSCC = "106141411234567897"
+
+
 def shipper(**changes: object) -> ShipperLabel:
     fields: dict[str, object] = {
-        "uri": batch_uri(RESOLVER, GTIN, "UC24-007"),
+        "uri": f"{RESOLVER}/00/{SSCC}",
+        "sscc": SSCC,
         "product": "UC-MSC",
         "description": "Umbilical cord mesenchymal stromal cells, 10 million cells/mL",
-        "lot": "UC24-007",
-        "expiry": EXPIRY,
+        "contents": (ShipperLot("UC24-007", EXPIRY, 12),),
         "storage": STORAGE,
-        "establishment": "Cell Therapy Unit\nUniversity Hospital, 1 Main St\nSpringfield",
-        "vials": 12,
+        "ship_from": "Cell Therapy Unit\nUniversity Hospital, 1 Main St\nSpringfield",
+        "ship_to": "Orthopaedic Clinic\n2 High St\nShelbyville",
         "warnings": ("For Autologous Use Only", "Not Evaluated for Infectious Substances"),
         "instructions": "Thaw at 37 °C; infuse within 30 minutes of thawing.",
     }
@@ -190,23 +194,38 @@ def test_a_label_too_small_for_a_scannable_qr_code_is_refused() -> None:
     assert e.value.field == "uri"
 
 
-def test_a_shipper_label_carries_the_1271_370_items_inside_its_bounds() -> None:
-    label = shipper()
+def test_a_shipper_label_carries_its_sscc_route_contents_and_1271_370_items() -> None:
+    label = shipper(
+        contents=(ShipperLot("UC24-007", EXPIRY, 12), ShipperLot("UC24-008", EXPIRY, 1))
+    )
     drawing = shipper_label_drawing(label)
     assert_inside(drawing)
-    assert (drawing.width, drawing.height) == (100.0, 50.0)
-    assert shown(drawing, "lot") == ["LOT UC24-007"]
-    assert shown(drawing, "expiry") == ["EXP 2027-03-31"]
-    assert shown(drawing, "vials") == ["QTY 12 vials"]
+    assert (drawing.width, drawing.height) == (100.0, 150.0)
+    assert shown(drawing, "sscc") == ["(00) 106141411234567897"]
+    assert shown(drawing, "contents") == [
+        "LOT UC24-007   EXP 2027-03-31   QTY 12 vials",
+        "LOT UC24-008   EXP 2027-03-31   QTY 1 vial",
+    ]
+    assert shown(drawing, "vials") == ["Total: 13 vials"]
+    assert " ".join(shown(drawing, "ship_to")).split() == ("TO: " + label.ship_to).split()
+    assert " ".join(shown(drawing, "ship_from")).split() == ("FROM: " + label.ship_from).split()
     assert " ".join(shown(drawing, "description")) == label.description
     assert " ".join(shown(drawing, "warnings")) == " ".join(label.warnings)
-    assert (
-        " ".join(shown(drawing, "establishment")).split()
-        == ("Released by: " + label.establishment).split()
-    )
+    assert shown(drawing, "storage") == [STORAGE]
+    assert not any("Released" in item.text for item in drawing.texts)
 
 
-def test_long_shipper_text_is_wrapped_and_cut_but_warnings_never_are() -> None:
+def test_the_route_sits_above_the_goods_and_the_sscc_below_them() -> None:
+    drawing = shipper_label_drawing(shipper())
+    top = {item.field: item.top for item in reversed(drawing.texts)}
+    assert top["ship_to"] < top["ship_from"] < top["product"] < top["contents"]
+    assert max(i.bottom for i in drawing.texts if i.field == "instructions") < drawing.qr.y
+    sscc = [item for item in drawing.texts if item.field == "sscc"]
+    assert sscc[0].top > max(i.bottom for i in drawing.texts if i.field == "instructions")
+    assert sscc[0].x >= drawing.qr.x + drawing.qr.side + 4 * drawing.qr.module  # its quiet zone
+
+
+def test_long_shipper_text_is_wrapped_and_cut_but_warnings_and_lots_never_are() -> None:
     warnings = (
         "For Autologous Use Only",
         "Not Evaluated for Infectious Substances",
@@ -216,15 +235,18 @@ def test_long_shipper_text_is_wrapped_and_cut_but_warnings_never_are() -> None:
         product="Allogeneic umbilical cord mesenchymal stromal cells, cryopreserved " * 2,
         description="Human cells for intravenous infusion after thawing; " * 6,
         instructions="Do not irradiate. Do not use a leukocyte reduction filter. " * 4,
-        establishment="Cell Therapy Unit, University Hospital\n" * 6,
+        ship_from="Cell Therapy Unit, University Hospital\n" * 6,
+        ship_to="Orthopaedic Clinic, Springfield General Hospital\n" * 6,
         warnings=warnings,
-        lot="LOT-2026-07-ABCDEFGH",
+        contents=(ShipperLot("LOT-2026-07-ABCDEFGH", EXPIRY, 12),),
     )
     drawing = shipper_label_drawing(label)
     assert_inside(drawing)
     assert " ".join(shown(drawing, "warnings")).split() == " ".join(warnings).split()
-    assert shown(drawing, "lot") == ["LOT LOT-2026-07-ABCDEFGH"]
-    for field in ("product", "description", "instructions", "establishment"):
+    assert shown(drawing, "contents") == [
+        "LOT LOT-2026-07-ABCDEFGH   EXP 2027-03-31   QTY 12 vials"
+    ]
+    for field in ("product", "description", "instructions", "ship_from", "ship_to"):
         assert shown(drawing, field)[-1].endswith(ELLIPSIS), field
 
 
@@ -236,7 +258,8 @@ def test_warnings_that_cannot_all_fit_are_refused() -> None:
 
 
 def test_one_vial_is_counted_in_the_singular() -> None:
-    assert shown(shipper_label_drawing(shipper(vials=1)), "vials") == ["QTY 1 vial"]
+    drawing = shipper_label_drawing(shipper(contents=(ShipperLot("UC24-007", EXPIRY, 1),)))
+    assert shown(drawing, "vials") == ["Total: 1 vial"]
 
 
 @pytest.mark.parametrize("paper", ["A4", "letter"])

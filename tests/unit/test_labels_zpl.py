@@ -8,9 +8,15 @@ from datetime import date
 
 import pytest
 
-from labels.digital_link import VialId, batch_uri
+from labels.digital_link import VialId
 from labels.errors import ContentError
-from labels.layouts import ShipperLabel, VialLabel, shipper_label_drawing, vial_label_drawing
+from labels.layouts import (
+    ShipperLabel,
+    ShipperLot,
+    VialLabel,
+    shipper_label_drawing,
+    vial_label_drawing,
+)
 from labels.zpl import shipper_label_zpl, vial_labels_zpl
 
 RESOLVER = "https://id.clinic.example"
@@ -99,17 +105,17 @@ def test_a_uri_zpl_cannot_carry_is_refused() -> None:
 def test_shipper_zpl_has_one_qr_code_per_shipper() -> None:
     labels = [
         ShipperLabel(
-            uri=batch_uri(RESOLVER, GTIN, lot),
+            uri=f"{RESOLVER}/00/{sscc}",
+            sscc=sscc,
             product="UC-MSC",
             description="Umbilical cord mesenchymal stromal cells",
-            lot=lot,
-            expiry=EXPIRY,
+            contents=(ShipperLot(lot, EXPIRY, 12),),
             storage="Store at or below -150 °C",
-            establishment="Cell Therapy Unit\n1 Main St, Springfield",
-            vials=12,
+            ship_from="Cell Therapy Unit\n1 Main St, Springfield",
+            ship_to="Orthopaedic Clinic\n2 High St, Shelbyville",
             warnings=("For Autologous Use Only",),
         )
-        for lot in ("UC24-007", "UC24-008")
+        for lot, sscc in (("UC24-007", "106141411234567897"), ("UC24-008", "106141411234567903"))
     ]
     zpl = shipper_label_zpl(labels)
     blocks = formats(zpl)

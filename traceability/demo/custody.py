@@ -111,6 +111,7 @@ def load_custody(
         session,
         log,
         site_service.get_site(session, "LAB1"),
+        consignee=site_service.get_site(session, "CLINIC1"),
         max_celsius="-150",
         min_celsius=None,
         allowed_excursion_minutes=10,

@@ -1,4 +1,5 @@
-"""Printing a batch's current labels: one place for the web routes and the CLI.
+"""Printing labels: a batch's current vial labels, and a shipper's SSCC label; one
+place for the web routes and the CLI.
 
 Reads only. What is printed is always each vial's current label, so printing again
 never issues anything; the labels package draws it (vector PDF or ZPL).
@@ -6,6 +7,7 @@ never issues anything; the labels package draws it (vector PDF or ZPL).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,11 +16,13 @@ from sqlmodel import Session
 from labels.errors import LabelError
 from labels.pdf import shipper_label_pdf, vial_labels_pdf
 from labels.zpl import shipper_label_zpl, vial_labels_zpl
+from traceability.custody_log.evidence import LogEvidence
 from traceability.errors import InvalidInputError
 from traceability.services import vial_labels
-from traceability.storage.models import Batch
+from traceability.services.shipper_label import shipper_label_content
+from traceability.storage.models import Batch, Shipper
 
-Layout = Literal["vial", "sheet", "shipper"]
+Layout = Literal["vial", "sheet"]
 Format = Literal["pdf", "zpl"]
 Paper = Literal["A4", "letter"]
 
@@ -39,30 +43,44 @@ class Printed:
     filename: str
 
 
-def print_labels(
-    session: Session, batch: Batch, job: PrintJob, *, resolver: str, establishment: str
-) -> Printed:
+def print_labels(session: Session, batch: Batch, job: PrintJob, *, resolver: str) -> Printed:
     """The batch's current labels in the job's layout and format."""
     if job.format == "zpl" and job.layout == "sheet":
-        raise InvalidInputError("ZPL prints on a roll: use layout vial or shipper", field="layout")
+        raise InvalidInputError("ZPL prints on a roll: use layout vial", field="layout")
+    labels = vial_labels.vial_label_contents(session, batch, resolver)
     try:
-        if job.layout == "shipper":
-            shipper = vial_labels.shipper_label_content(session, batch, resolver, establishment)
-            data = (
-                shipper_label_pdf([shipper], dpi=job.dpi)
-                if job.format == "pdf"
-                else shipper_label_zpl([shipper], dpi=job.dpi).encode()
-            )
-        else:
-            labels = vial_labels.vial_label_contents(session, batch, resolver)
-            data = (
-                vial_labels_pdf(
-                    labels, job.layout, size_mm=job.size_mm, paper=job.paper, dpi=job.dpi
-                )
-                if job.format == "pdf"
-                else vial_labels_zpl(labels, size_mm=job.size_mm, dpi=job.dpi).encode()
-            )
+        data = (
+            vial_labels_pdf(labels, job.layout, size_mm=job.size_mm, paper=job.paper, dpi=job.dpi)
+            if job.format == "pdf"
+            else vial_labels_zpl(labels, size_mm=job.size_mm, dpi=job.dpi).encode()
+        )
     except LabelError as e:
         raise InvalidInputError(str(e), field=getattr(e, "field", None)) from None
     media_type = "application/pdf" if job.format == "pdf" else "text/plain; charset=utf-8"
     return Printed(data, media_type, f"{batch.lot}-{job.layout}-labels.{job.format}")
+
+
+def print_shipper_label(
+    session: Session,
+    evidence: LogEvidence,
+    shipper: Shipper,
+    *,
+    format: Format,
+    dpi: int,
+    establishment: str,
+    alarms: Sequence[str] = (),
+) -> Printed:
+    """The shipper's SSCC label, 100 x 150 mm, as a PDF or as ZPL for a `dpi` printer."""
+    label = shipper_label_content(
+        session, evidence, shipper, establishment=establishment, alarms=alarms
+    )
+    try:
+        data = (
+            shipper_label_pdf([label], dpi=dpi)
+            if format == "pdf"
+            else shipper_label_zpl([label], dpi=dpi).encode()
+        )
+    except LabelError as e:
+        raise InvalidInputError(str(e), field=getattr(e, "field", None)) from None
+    media_type = "application/pdf" if format == "pdf" else "text/plain; charset=utf-8"
+    return Printed(data, media_type, f"{shipper.sscc}-shipper-label.{format}")

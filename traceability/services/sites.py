@@ -196,6 +196,7 @@ def create_shipper(
     log: CustodyLog,
     site: Site,
     *,
+    consignee: Site,
     max_celsius: str | None,
     min_celsius: str | None,
     allowed_excursion_minutes: int,
@@ -205,7 +206,12 @@ def create_shipper(
     resolver: str,
     now: datetime,
 ) -> Shipper:
-    """Commission a shipper: a new SSCC, its URI, and a `shipper.commissioned` log entry."""
+    """Commission a shipper: a new SSCC, its URI, and a `shipper.commissioned` log entry
+    naming the consignee, the site it is to be delivered to (its label says so)."""
+    if consignee.code == site.code:
+        raise InvalidInputError(
+            f"a shipper goes from {site.code} to another site", field="consignee"
+        )
     limits = {
         "max_celsius": _celsius(max_celsius, "max_celsius"),
         "min_celsius": _celsius(min_celsius, "min_celsius"),
@@ -226,6 +232,7 @@ def create_shipper(
         now=now,
         what={
             "site": site.code,
+            "consignee": consignee.code,
             "requested_by": user.username,
             **limits,
             "allowed_excursion_minutes": allowed_excursion_minutes,

@@ -15,9 +15,9 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from labels.digital_link import batch_uri, with_label_query
+from labels.digital_link import with_label_query
 from labels.isbt128 import eye_readable
-from labels.label_content import ShipperLabel, VialLabel
+from labels.label_content import VialLabel
 from traceability.custody_log import signed_requests
 from traceability.custody_log.appender import CustodyLog
 from traceability.custody_log.signed_requests import SignedStatement
@@ -351,30 +351,6 @@ PROCESSING_DESCRIPTIONS = {
     "advanced-therapy": "more than minimally manipulated; for use under authorization only",
     "minimally-manipulated": "minimally manipulated (21 CFR 1271.10)",
 }
-
-
-def shipper_label_content(
-    session: Session, batch: Batch, resolver: str, establishment: str
-) -> ShipperLabel:
-    """The shipper label for a batch: the items of 21 CFR 1271.370 the vial labels lack.
-
-    Its QR carries the batch's URI, which the resolver also answers.
-    """
-    product = _product(session, batch)
-    vials = len(printable(session, batch, resolver))
-    kind = PROCESSING_DESCRIPTIONS.get(batch.processing_class, batch.processing_class)
-    return ShipperLabel(
-        uri=batch_uri(resolver, product.gtin, batch.lot),
-        product=product.name,
-        description=f"Human cells for cell therapy, {kind}",
-        lot=batch.lot,
-        expiry=batch.expires_on,
-        storage=product.storage_condition,
-        establishment=establishment,
-        vials=vials,
-        warnings=("Do not irradiate", "Do not X-ray"),
-        instructions="Keep upright. Scan each vial's label on receipt.",
-    )
 
 
 def judge_scan(session: Session, vial: Vial, tag: str | None) -> ScanJudgement:

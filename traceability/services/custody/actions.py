@@ -75,7 +75,11 @@ def _couriers(session: Session, not_me: str) -> list[tuple[str, str]]:
     )
 
 
-def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> CustodyActions:
+def actions_for(
+    session: Session, user: User, vial: Vial, now: datetime, *, prefer: str | None = None
+) -> CustodyActions:
+    """What the page offers; `prefer` is a party to list first among the recipients (a
+    shipper's consignee, as its proven commissioning names it)."""
     position = positions.position_of(session, vial)
     unit_uri, unit_name = vial.uri, "this vial"
     if position.shipper_id is not None:
@@ -142,6 +146,8 @@ def actions_for(session: Session, user: User, vial: Vial, now: datetime) -> Cust
         # A courier carrying it brings it to a site; a site gives it to a courier.
         carrying = position.custodian is not None and position.custodian.kind == "user"
         actions.recipients = sites + couriers if carrying else couriers + sites
+        if carrying and prefer is not None:
+            actions.recipients.sort(key=lambda recipient: recipient[0] != prefer)
     return actions
 
 

@@ -1,4 +1,5 @@
-"""Issuing, reissuing, reconciling and printing a batch's vial labels.
+"""Issuing, reissuing, reconciling and printing a batch's vial labels; printing a
+shipper's SSCC label.
 
 Issuing is a signed request (docs/signed-writes.md) that appends one `label.issued`
 entry per vial; printing only reads: the PDF or ZPL always shows each vial's current
@@ -14,10 +15,18 @@ from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel
 
 from traceability.domain.roles import Role
+from traceability.errors import PermissionDeniedError
 from traceability.services import batch_records, vial_labels
+from traceability.services import sites as site_service
 from traceability.services.auth import Authenticated
-from traceability.services.label_printing import Printed, PrintJob, print_labels
-from traceability.web.deps import ContextDep, RequireRoles, SessionDep
+from traceability.services.custody import positions
+from traceability.services.label_printing import (
+    Printed,
+    PrintJob,
+    print_labels,
+    print_shipper_label,
+)
+from traceability.web.deps import ContextDep, EvidenceDep, RequireRoles, SessionDep
 from traceability.web.routes.batches import RecordReader, SignedRequest, signed_call
 from traceability.web.statement_docs import statement_kinds
 
@@ -171,7 +180,7 @@ def labels_pdf(
     auth: LabelIssuer,
     context: ContextDep,
     session: SessionDep,
-    layout: Literal["vial", "sheet", "shipper"] = "vial",
+    layout: Literal["vial", "sheet"] = "vial",
     paper: Literal["A4", "letter"] = "A4",
     width_mm: Width = 32.5,
     height_mm: Height = 12.7,
@@ -192,7 +201,7 @@ def labels_zpl(
     auth: LabelIssuer,
     context: ContextDep,
     session: SessionDep,
-    layout: Literal["vial", "shipper"] = "vial",
+    layout: Literal["vial"] = "vial",
     width_mm: Width = 32.5,
     height_mm: Height = 12.7,
     dpi: Dpi = 300,
@@ -208,10 +217,70 @@ def _print(
     as only they issue them."""
     batch = batch_records.get_batch(session, lot)
     batch_records.check_keeps_record(session, batch, auth.user)
-    return print_labels(
+    return print_labels(session, batch, job, resolver=context.settings.resolver_base)
+
+
+Sscc = Annotated[str, Path(pattern="^[0-9]{18}$", description="The shipper's SSCC")]
+
+
+@router.get(
+    "/shippers/{sscc}/label.pdf",
+    summary="Print a packed shipper's SSCC label (100 x 150 mm) as a vector PDF",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def shipper_label_pdf(
+    sscc: Sscc,
+    auth: LabelIssuer,
+    context: ContextDep,
+    session: SessionDep,
+    evidence: EvidenceDep,
+    dpi: Dpi = 300,
+) -> Response:
+    printed = _print_shipper(session, evidence, sscc, "pdf", dpi, context, auth)
+    return _printed(printed, "inline")
+
+
+@router.get(
+    "/shippers/{sscc}/label.zpl",
+    summary="Print a packed shipper's SSCC label as ZPL at 203, 300 or 600 dpi",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def shipper_label_zpl(
+    sscc: Sscc,
+    auth: LabelIssuer,
+    context: ContextDep,
+    session: SessionDep,
+    evidence: EvidenceDep,
+    dpi: Dpi = 300,
+) -> Response:
+    printed = _print_shipper(session, evidence, sscc, "zpl", dpi, context, auth)
+    return _printed(printed, "attachment")
+
+
+def _print_shipper(
+    session: SessionDep,
+    evidence: EvidenceDep,
+    sscc: str,
+    format: Literal["pdf", "zpl"],
+    dpi: int,
+    context: ContextDep,
+    auth: Authenticated,
+) -> Printed:
+    """Only the staff of the site where the shipper is print its label: they pack it."""
+    shipper = site_service.get_shipper(session, sscc)
+    here = positions.shipper_site(session, shipper)
+    if not site_service.is_member(session, here, auth.user):
+        raise PermissionDeniedError(
+            f"shipper {sscc} is at {here.code}; only its staff print its label"
+        )
+    return print_shipper_label(
         session,
-        batch,
-        job,
-        resolver=context.settings.resolver_base,
+        evidence,
+        shipper,
+        format=format,
+        dpi=dpi,
         establishment=context.settings.establishment,
+        alarms=context.alarms(),
     )

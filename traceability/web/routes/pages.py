@@ -357,7 +357,17 @@ def site_page(
     """A site's storage map: each unit's vials by rack, box and position; and arrivals."""
     site = site_service.find_site(session, code)
     view = custody_views.site_view(session, site, context.clock())
-    return render(request, "site.html", {"view": view})
+    user = user_service.current_user(session, auth.actor)
+    # Staff of this site commission its shippers, each to another site (the consignee).
+    commissions = auth.actor.has_any(Role.lab, Role.qa) and site_service.is_member(
+        session, site, user
+    )
+    consignees = [s for s in site_service.list_sites(session) if s.code != site.code]
+    return render(
+        request,
+        "site.html",
+        {"view": view, "commissions": commissions, "consignees": consignees},
+    )
 
 
 @router.get("/ui/reviews")

@@ -18,7 +18,7 @@ from labels.digital_link import VialId, batch_uri
 from labels.errors import IdentifierError
 from traceability.domain.label_tags import TagVerdict
 from traceability.domain.roles import Role
-from traceability.errors import NotFoundError
+from traceability.errors import NotFoundError, UnprovenError
 from traceability.services import (
     batch_records,
     sites,
@@ -28,6 +28,7 @@ from traceability.services import (
 from traceability.services import users as user_service
 from traceability.services.custody import actions as custody_actions
 from traceability.services.custody import positions
+from traceability.services.custody import shippers as shipper_service
 from traceability.services.proof.batch import check_batch
 from traceability.web.deps import ContextDep, MaybeUser, SessionDep, covered_evidence
 from traceability.web.pages import render
@@ -209,15 +210,36 @@ def resolve_shipper(
         if staff:
             body["contents"] = [vial.uri for vial, _ in vials]
         return JSONResponse(body, headers={"Vary": "Accept, Cookie"})
+    try:
+        route = shipper_service.commissioning(covered_evidence(context, session), shipper)
+        unproven = None
+    except UnprovenError as e:
+        route, unproven = None, e.findings
     actions = None
     if unit.vials and auth is not None and auth.actor.has_any(Role.lab, Role.qa, Role.courier):
         user = user_service.current_user(session, auth.actor)
-        actions = custody_actions.actions_for(session, user, unit.vials[0], context.clock())
+        consignee = f"site:{route.consignee}" if route and route.consignee else None
+        actions = custody_actions.actions_for(
+            session, user, unit.vials[0], context.clock(), prefer=consignee
+        )
+    packing = None
+    if staff and auth is not None:
+        packing = shipper_service.packing_for(
+            session, shipper, user_service.current_user(session, auth.actor), context.clock()
+        )
     return render(
         request,
         "shipper.html",
         {
             "shipper": shipper,
+            "route": route,
+            "unproven": unproven,
+            "limits": shipper_service.limits_text(route) if route else None,
+            "site_name": shipper_service.site_name(session, route.site) if route else "",
+            "consignee_name": shipper_service.site_name(session, route.consignee)
+            if route and route.consignee
+            else None,
+            "packing": packing,
             "state": state,
             "vials": vials if staff else [],
             "count": len(vials),

@@ -24,6 +24,7 @@ router = APIRouter(tags=["custody"])
 class ShipperCreate(BaseModel):
     model_config = STRICT_BODY
     site: Text = Field(max_length=32)
+    consignee: Text = Field(max_length=32, description="The site code it is sent to")
     max_celsius: Text | None = Field(default="-150", max_length=16)
     min_celsius: Text | None = Field(default=None, max_length=16)
     allowed_excursion_minutes: int = Field(default=0, ge=0, le=10080)
@@ -45,6 +46,7 @@ def create_shipper(body: ShipperCreate, auth: SiteWorker, context: ContextDep) -
             session,
             context.log,
             site,
+            consignee=site_service.get_site(session, body.consignee, field="consignee"),
             max_celsius=body.max_celsius,
             min_celsius=body.min_celsius,
             allowed_excursion_minutes=body.allowed_excursion_minutes,

@@ -4,7 +4,7 @@
 // statement's `what`: data-int fields as integers, data-bool checkboxes as true or
 // false, data-list fields split at commas or spaces, data-json fields parsed as JSON,
 // data-optional fields left out when empty, data-serials fields as that many serial
-// numbers; a data-nonce form gets a fresh random nonce, a data-subject-template form a
+// numbers, data-each checkboxes as the list of the checked ones' values; a data-nonce form gets a fresh random nonce, a data-subject-template form a
 // subject made from its fields. The statement is signed in this browser with the user's own key (signing.js)
 // and posted; the page reloads to show the stored record, or says why nothing was
 // stored.
@@ -79,6 +79,11 @@ function whatOf(form) {
   if (form.dataset.nonce !== undefined) what.nonce = nonce();
   for (const input of form.querySelectorAll("[name]")) {
     if (input.dataset.outside !== undefined) continue;
+    if (input.dataset.each !== undefined) {
+      what[input.name] = what[input.name] || [];
+      if (input.checked) what[input.name].push(input.value);
+      continue;
+    }
     const value = input.value.trim();
     if (input.dataset.optional !== undefined && !value) continue;
     if (input.dataset.bool !== undefined) what[input.name] = input.checked;
@@ -148,7 +153,42 @@ function wireFollowers(form) {
   }
 }
 
+// A form marked data-post is not signed: its fields (typed as above) are posted as JSON
+// to data-url with the session's CSRF token, and the page goes to data-go, each {name}
+// filled in from the answer (a new shipper's page, /00/{sscc}).
+async function sendPlain(form) {
+  const out = form.querySelector("[data-outcome]");
+  out.className = "";
+  out.textContent = "Sending…";
+  try {
+    const response = await fetch(form.dataset.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-csrf-token": form.dataset.csrf },
+      body: JSON.stringify(whatOf(form)),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      out.className = "error";
+      out.textContent = `Not stored: ${body.detail}` + (body.field ? ` (${body.field})` : "");
+      return;
+    }
+    out.className = "ok";
+    out.textContent = "Stored.";
+    location.assign(form.dataset.go.replace(/\{(\w+)\}/g, (_, name) => encodeURIComponent(body[name])));
+  } catch (error) {
+    out.className = "error";
+    out.textContent = error.message;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-post]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      oneAtATime(form, () => sendPlain(form));
+    });
+    form.dataset.ready = "yes";
+  });
   document.querySelectorAll("form[data-signed]").forEach((form) => {
     wireDependentSelects(form);
     wireFollowers(form);
