@@ -329,6 +329,23 @@ def test_labels_pdf_bad_input_is_one_line_exit_2(
     assert not (tmp_path / "x.pdf").exists()
 
 
+def test_the_demo_has_logger_files_to_plot_and_one_open_excursion(database: Database) -> None:
+    from traceability.services import logger_files
+
+    assert invoke(database, "demo", "load").exit_code == 0
+    with database.read() as session:
+        files = session.exec(text("SELECT sha256, data FROM temperature_files")).all()  # type: ignore[call-overload]
+        uploads = session.exec(text("SELECT sha256, readings FROM temperature_uploads")).all()  # type: ignore[call-overload]
+        excursions = session.exec(text("SELECT kind, end_at FROM excursions")).all()  # type: ignore[call-overload]
+        touched = session.exec(text("SELECT count(*) FROM excursion_vials")).one()[0]  # type: ignore[call-overload]
+    assert len(files) == len(uploads) == 2
+    kept = {sha: bytes(data) for sha, data in files}
+    for sha, count in uploads:
+        assert len(logger_files.parse("csv", kept[sha])) == count
+    assert [kind for kind, _ in excursions] == ["above"] and excursions[0][1] is not None
+    assert touched == 0  # before any vial was in the dewar
+
+
 def test_the_demo_shows_custody_in_progress(database: Database) -> None:
     from datetime import UTC, datetime
 

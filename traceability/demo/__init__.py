@@ -1,6 +1,7 @@
 """The demo site a new user explores right after `./scripts/serve`: accounts
-(`accounts`), two sites with storage and a shipment on its way (`custody`), and batches
-in every state a lab sees (`records`).
+(`accounts`), two sites with storage and a shipment on its way (`custody`), their
+logger files, one with an open excursion (`cold_chain`), and batches in every state a
+lab sees (`records`).
 
 Demo data is loaded only into an empty database, and only in development mode, so it
 can never mix with a real site's records. Everything is written through the services
@@ -15,7 +16,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from traceability.custody_log.appender import CustodyLog
-from traceability.demo import accounts, custody, records
+from traceability.demo import accounts, cold_chain, custody, records
 from traceability.domain.actor import Actor
 from traceability.settings import Settings
 
@@ -32,6 +33,7 @@ def load(session: Session, settings: Settings, *, actor: Actor, now: datetime) -
     # Opening the custody log writes entry 0, which registers the service key.
     log = CustodyLog.from_settings(settings)
     custody.load_sites(session, actor=actor, now=now)
+    cold_chain.load_cold_chain(session, log, resolver=settings.resolver_base, now=now)
     batches = records.load_records(session, log, resolver=settings.resolver_base, now=now)
     custody.load_custody(
         session,

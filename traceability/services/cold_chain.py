@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from sqlmodel import Session, col, select
@@ -46,7 +46,7 @@ from traceability.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from traceability.services import audit_trail
+from traceability.services import audit_trail, logger_files
 from traceability.storage.models import (
     Batch,
     CustodyEvent,
@@ -67,7 +67,7 @@ CLOSED = "coldchain.excursion.closed"
 BIZ_STEP = "sensor_reporting"
 """The GS1 CBV 2.0 business step for sensor data."""
 
-Source = Literal["csv", "epcis"]
+Source = logger_files.Source
 SOURCES: tuple[Source, ...] = ("csv", "epcis")
 WHAT = "statement.what"
 
@@ -128,13 +128,29 @@ def limits_of(row: StorageUnit | Shipper) -> rules.TemperatureLimits:
 
 def limits_text(row: StorageUnit | Shipper) -> str:
     """A unit's or shipper's limits as people write them: "<= -150 °C, 10 min allowed"."""
-    if row.max_celsius is not None and row.min_celsius is not None:
-        text = f"{row.min_celsius} to {row.max_celsius} °C"
-    elif row.max_celsius is not None:
-        text = f"<= {row.max_celsius} °C"
+    return limits_words(limits_of(row))
+
+
+def limits_words(limits: rules.TemperatureLimits) -> str:
+    high, low = limits.max_celsius, limits.min_celsius
+    if high is not None and low is not None:
+        text = f"{low} to {high} °C"
+    elif high is not None:
+        text = f"<= {high} °C"
     else:
-        text = f">= {row.min_celsius} °C"
-    return f"{text}, {row.allowed_excursion_minutes} min allowed outside"
+        text = f">= {low} °C"
+    minutes = int(limits.allowed_excursion.total_seconds() // 60)
+    return f"{text}, {minutes} min allowed outside"
+
+
+def upload_place_name(session: Session, upload: TemperatureUpload) -> str:
+    """Where an upload's logger was: "LAB1/LN2-A" or "shipper 0952123..."."""
+    if upload.unit_id is not None:
+        unit = session.get(StorageUnit, upload.unit_id)
+        site = session.get(Site, unit.site_id) if unit is not None else None
+        return f"{site.code}/{unit.code}" if site and unit else f"unit {upload.unit_id}"
+    shipper = session.get(Shipper, upload.shipper_id)
+    return f"shipper {shipper.sscc}" if shipper is not None else f"shipper {upload.shipper_id}"
 
 
 def unit_place(session: Session, unit: StorageUnit, resolver: str) -> Place:
@@ -304,12 +320,14 @@ def upload(
     readings: Sequence[rules.Reading],
     source: Source,
     sha256: str,
+    data: bytes,
     user: User,
     actor: Actor,
     resolver: str,
     now: datetime,
 ) -> Uploaded:
-    """Record a logger's readings for a unit or shipper, and every excursion in them."""
+    """Record a logger's readings for a unit or shipper, and every excursion in them; the
+    file's bytes are kept as the original record (`logger_files.keep`)."""
     if unit is not None and shipper is None:
         place = unit_place(session, unit, resolver)
     elif shipper is not None and unit is None:
@@ -362,6 +380,7 @@ def upload(
         created_at=now,
     )
     session.add(row)
+    logger_files.keep(session, sha256, data, now)
     session.flush()
     assert row.id is not None  # noqa: S101 - flushed
     visits = stays(session, place) if runs else []

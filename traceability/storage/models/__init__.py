@@ -21,6 +21,7 @@ from traceability.storage.models.cold_chain import (
     Excursion,
     ExcursionClosure,
     ExcursionVial,
+    TemperatureFile,
     TemperatureUpload,
 )
 from traceability.storage.models.custody import (
@@ -103,6 +104,7 @@ __all__ = [
     "SiteMember",
     "SpecificationVersion",
     "StorageUnit",
+    "TemperatureFile",
     "TemperatureUpload",
     "User",
     "UserBase",

@@ -1,4 +1,5 @@
-"""The cold chain: temperature uploads, excursions, the vials they touch and their closures."""
+"""The cold chain: temperature uploads and their files, excursions, the vials they touch
+and their closures."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Column,
+    LargeBinary,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -34,6 +36,22 @@ class TemperatureUpload(SQLModel, table=True):
     last_at: datetime = utc_field()
     uploaded_by: str = Field(max_length=64)
     log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = utc_field()
+
+
+class TemperatureFile(SQLModel, table=True):
+    """The exact bytes of an uploaded logger file, kept as the original record. Append-only.
+
+    Named by their SHA-256, which the upload's log entry records: a page that plots the
+    readings checks the bytes against the proven entry first, so a changed file shows a
+    finding, never a trace.
+    """
+
+    __tablename__ = "temperature_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = utc_field()
 
 

@@ -11,10 +11,8 @@ line, or the JSON path) with nothing stored. Closing an excursion is a signed re
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -27,11 +25,12 @@ from starlette.exceptions import HTTPException
 from traceability.domain import cold_chain as rules
 from traceability.domain.roles import Role
 from traceability.errors import InvalidInputError, PermissionDeniedError
-from traceability.services import cold_chain
+from traceability.services import cold_chain, logger_files
 from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
-from traceability.web.deps import ContextDep, RequireRoles, SessionDep
+from traceability.web import plots
+from traceability.web.deps import ContextDep, EvidenceDep, RequireRoles, SessionDep
 from traceability.web.pages import render
 from traceability.web.routes.batches import SignedRequest, signed_call
 from traceability.web.statement_docs import statement_kinds
@@ -123,35 +122,7 @@ LoggerFileDep = Annotated[LoggerFile, Depends(logger_file)]
 
 def readings_of(file: LoggerFile) -> list[rules.Reading]:
     """Parse the whole file, or refuse it whole naming where it is wrong."""
-    if file.source == "csv":
-        try:
-            text = file.data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            line = file.data[: error.start].count(b"\n") + 1
-            raise InvalidInputError(
-                f"line {line}: the file is not UTF-8 text; export it as UTF-8 CSV",
-                field=rules.CSV_FIELD,
-            ) from None
-        return rules.parse_logger_csv(text)
-    try:
-        document = json.loads(file.data, parse_float=Decimal)
-    except (ValueError, RecursionError) as error:
-        where = (
-            f" at line {error.lineno}, column {error.colno}"
-            if isinstance(error, json.JSONDecodeError)
-            else ""
-        )
-        raise InvalidInputError(
-            f"the body is not valid JSON{where}: "
-            f"{error.msg if isinstance(error, json.JSONDecodeError) else 'unreadable'}",
-            field="body",
-        ) from None
-    if not isinstance(document, dict) or rules.SENSOR_FIELD not in document:
-        raise InvalidInputError(
-            "send an object with a sensorElementList (EPCIS 2.0 sensor data)",
-            field=rules.SENSOR_FIELD,
-        )
-    return rules.parse_sensor_readings(document[rules.SENSOR_FIELD])
+    return logger_files.parse(file.source, file.data)
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -325,6 +296,7 @@ def upload_unit_temperatures(
             readings=readings,
             source=file.source,
             sha256=file.sha256,
+            data=file.data,
             user=user_service.current_user(session, auth.actor),
             actor=auth.actor,
             resolver=resolver,
@@ -361,6 +333,7 @@ def upload_shipper_temperatures(
             readings=readings,
             source=file.source,
             sha256=file.sha256,
+            data=file.data,
             user=user_service.current_user(session, auth.actor),
             actor=auth.actor,
             resolver=resolver,
@@ -474,5 +447,34 @@ def cold_chain_page(
             "can_close": auth.actor.has_any(Role.qa),
             "origin": context.log.origin,
             "max_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+        },
+    )
+
+
+@router.get("/ui/cold-chain/uploads/{upload_id}", include_in_schema=False)
+def temperature_trace_page(
+    request: Request,
+    upload_id: Annotated[int, Path(ge=1, le=2**62)],
+    auth: ExcursionReader,
+    session: SessionDep,
+    evidence: EvidenceDep,
+) -> Response:
+    """One logger file plotted against the limits it was judged by, excursions shaded;
+    drawn from the kept file once the log proves its entry names those bytes."""
+    trace = logger_files.trace(session, evidence, upload_id)
+    upload = trace.upload
+    place = cold_chain.upload_place_name(session, upload)
+    title = f"Temperature at {place}, upload {upload.id}"
+    return render(
+        request,
+        "temperature_trace.html",
+        {
+            "upload": upload,
+            "place": place,
+            "trace": trace,
+            "limits": cold_chain.limits_words(trace.limits),
+            "svg": plots.temperature_trace(
+                trace.readings, trace.limits, trace.excursions, title=title
+            ),
         },
     )
