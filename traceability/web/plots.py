@@ -1,6 +1,8 @@
 """Pictures drawn on the server as inline SVG: no script, no library, nothing fetched.
 
-A temperature trace: the readings as a line against time, each limit as a dashed line,
+A custody timeline: one lane per holder (a vial's page) or per vial (a batch's page),
+each stretch of custody a bar coloured by who held it (a site, a courier). A
+temperature trace: the readings as a line against time, each limit as a dashed line,
 and each excursion (a run outside the limits longer than allowed) shaded. Colours come
 from presentation attributes, which the Content-Security-Policy allows where inline
 styles are not.
@@ -9,6 +11,7 @@ styles are not.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -106,3 +109,66 @@ def temperature_trace(
 
 def _utc(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One stretch on a lane: from `start` to `end` (None: until the picture's end)."""
+
+    start: datetime
+    end: datetime | None
+    label: str
+    kind: str
+    """"site", "user" (a courier) or "none": the bar's colour."""
+
+
+COLOURS = {"site": "#2e7d32", "user": "#e67e00", "none": "#999"}
+LANE, LABEL_WIDTH = 30, 170
+
+
+def custody_lanes(
+    lanes: Sequence[tuple[str, Sequence[Bar]]], *, until: datetime, title: str
+) -> Markup:
+    """A timeline: one lane per label, its bars placed by time; each bar's words are in
+    its <title> (a tooltip and what a screen reader reads) and on it when they fit."""
+    starts = [bar.start for _, bars in lanes for bar in bars]
+    first = min(starts) if starts else until
+    last = max([until, *starts])
+    span = max((last - first).total_seconds(), 1.0)
+    height = TOP + LANE * len(lanes) + BOTTOM
+
+    def x(at: datetime) -> float:
+        return LABEL_WIDTH + (WIDTH - LABEL_WIDTH - RIGHT) * (at - first).total_seconds() / span
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'role="img" aria-label="{escape(title)}" data-custody-timeline>',
+        f"<title>{escape(title)}</title>",
+    ]
+    for n, (label, bars) in enumerate(lanes):
+        top = TOP + n * LANE
+        parts.append(
+            f'<text x="{LABEL_WIDTH - 8}" y="{top + LANE / 2 + 4:.1f}" text-anchor="end" '
+            f'font-size="12" fill="#222" data-lane>{escape(label)}</text>'
+        )
+        for bar in bars:
+            left = x(bar.start)
+            width = max(x(bar.end or last) - left, 3.0)
+            parts.append(
+                f'<rect data-bar="{escape(bar.kind)}" x="{left:.1f}" y="{top + 4}" '
+                f'width="{width:.1f}" height="{LANE - 8}" rx="3" '
+                f'fill="{COLOURS.get(bar.kind, COLOURS["none"])}" fill-opacity="0.85">'
+                f"<title>{escape(bar.label)}: {_utc(bar.start)} to "
+                f"{_utc(bar.end) if bar.end else 'now'}</title></rect>"
+            )
+            if width > 7 * len(bar.label):
+                parts.append(
+                    f'<text x="{left + 4:.1f}" y="{top + LANE / 2 + 4:.1f}" font-size="11" '
+                    f'fill="#fff">{escape(bar.label)}</text>'
+                )
+    parts.append(
+        f'<text x="{LABEL_WIDTH}" y="{height - 14}" font-size="12" fill="#444">{_utc(first)}</text>'
+        f'<text x="{WIDTH - RIGHT}" y="{height - 14}" font-size="12" fill="#444" '
+        f'text-anchor="end">{_utc(last)}</text></svg>'
+    )
+    return Markup("".join(parts))  # noqa: S704 - every value above is a number or escaped

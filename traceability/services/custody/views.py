@@ -13,7 +13,9 @@ from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, select
 
+from traceability.custody_log.evidence import LogEvidence, Unproven
 from traceability.domain.custody import CustodyState, Party
+from traceability.errors import UnprovenError
 from traceability.services import sites as site_service
 from traceability.services.custody.positions import Position, positions, site_party
 from traceability.storage.models import (
@@ -130,3 +132,61 @@ def site_view(session: Session, site: Site, now: datetime) -> SiteView:
         for unit in site_service.units_of(session, site)
     ]
     return SiteView(site, units, waiting, list(open_handoffs_to(session, [str(party)], now)))
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One stretch of a vial's custody: who held it, in what state, where, from when to
+    when (None: still so). Who, state and place come from its custody events, which a
+    page draws only once the batch's proof (`proof.batch.check_batch`) found them to
+    match the log; the times from the signed entries themselves, which that proof does
+    not compare with the rows."""
+
+    custodian: str | None
+    state: str
+    where: str | None
+    start: datetime
+    end: datetime | None
+
+
+def holdings(
+    session: Session, evidence: LogEvidence, vials: Sequence[Vial]
+) -> dict[int, list[Holding]]:
+    """Each vial's custody as consecutive stretches, in order; UnprovenError if an entry
+    behind a step is not proven."""
+    ids = [v.id for v in vials if v.id is not None]
+    events = session.exec(
+        select(CustodyEvent)
+        .where(col(CustodyEvent.vial_id).in_(ids))
+        .order_by(col(CustodyEvent.id))
+    ).all()
+    signed_at: dict[int, datetime] = {}
+    for index, proven in evidence.prove_many({e.log_index for e in events}).items():
+        if isinstance(proven, Unproven):
+            finding = f"custody entry {index} {proven.kind}: {proven.detail}"
+            raise UnprovenError(f"{finding} (run reconcile)", findings=[finding])
+        signed_at[index] = datetime.fromisoformat(proven.entry.when.replace("Z", "+00:00"))
+    sites = {s.id: s.code for s in site_service.list_sites(session)}
+    units = {
+        u.id: u.code
+        for site in site_service.list_sites(session)
+        for u in site_service.units_of(session, site)
+    }
+    by_vial: dict[int, list[CustodyEvent]] = {i: [] for i in ids}
+    for event in events:
+        by_vial[event.vial_id].append(event)
+    result: dict[int, list[Holding]] = {}
+    for vial_id, steps in by_vial.items():
+        stretches = []
+        for n, event in enumerate(steps):
+            place = sites.get(event.site_id) if event.site_id is not None else None
+            if place and event.unit_id is not None:
+                place = f"{place}/{units.get(event.unit_id, '?')}"
+            ended = event.state in (CustodyState.administered.value, CustodyState.destroyed.value)
+            start = signed_at[event.log_index]
+            following = signed_at[steps[n + 1].log_index] if n + 1 < len(steps) else None
+            stretches.append(
+                Holding(event.custodian, event.state, place, start, start if ended else following)
+            )
+        result[vial_id] = stretches
+    return result

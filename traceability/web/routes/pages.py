@@ -39,6 +39,7 @@ from traceability.services.auth import Authenticated
 from traceability.services.batch_record_view import batch_public
 from traceability.services.custody import views as custody_views
 from traceability.services.proof.batch import BatchProof, check_batch
+from traceability.web import custody_pictures
 from traceability.web.deps import (
     AnyUser,
     ContextDep,
@@ -276,6 +277,16 @@ def batch_page(
                 deviation_service.deviation_public(session, d)
                 for d in deviation_service.deviations_of(session, batch)
             ],
+            # Drawn from the custody rows only when the log proves them (else the page's
+            # findings say why there is no picture).
+            "custody_picture": custody_pictures.batch_timeline(
+                [(v.id or 0, v.serial) for v in vials],
+                custody_views.holdings(session, evidence, vials),
+                until=context.clock(),
+                lot=batch.lot,
+            )
+            if proof.ok and vials
+            else None,
         },
     )
 

@@ -29,7 +29,9 @@ from traceability.services import users as user_service
 from traceability.services.custody import actions as custody_actions
 from traceability.services.custody import positions
 from traceability.services.custody import shippers as shipper_service
+from traceability.services.custody import views as custody_views
 from traceability.services.proof.batch import check_batch
+from traceability.web import custody_pictures
 from traceability.web.deps import ContextDep, MaybeUser, SessionDep, covered_evidence
 from traceability.web.pages import render
 from traceability.web.problems import wants_html
@@ -97,7 +99,8 @@ def resolve_vial(
             )
     staff = auth is not None and auth.actor.has_any(*STAFF)
     record_reader = auth is not None and auth.actor.has_any(*RECORD_READERS)
-    proof = check_batch(session, covered_evidence(context, session), batch)
+    evidence = covered_evidence(context, session)
+    proof = check_batch(session, evidence, batch)
     alarms = context.alarms()
     record = vial_record.vial_record(
         session,
@@ -129,11 +132,21 @@ def resolve_vial(
                     now=context.clock(),
                 )
     flagged = vial_labels.flagged_scans(session, vial) if staff else []
+    picture = (
+        custody_pictures.vial_timeline(
+            custody_views.holdings(session, evidence, [vial]).get(vial.id or 0, []),
+            until=context.clock(),
+            serial=vial.serial,
+        )
+        if staff and proof.ok
+        else None
+    )
     return render(
         request,
         "vial.html",
         {
             "record": record,
+            "custody_picture": picture,
             "flagged_scans": flagged,
             "staff": staff,
             "actions": actions,
