@@ -56,6 +56,7 @@ PATH_VALUES = {
     "sscc": "009521230000000017",
     "site": "NOPE",
     "unit": "NOPE",
+    "upload_id": "1",
 }
 
 
