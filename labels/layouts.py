@@ -48,6 +48,10 @@ SHIPPER_SIZE_MM = (100.0, 150.0)  # the A6 / 4 x 6 in size of GS1 logistic label
 PAPER_MM: dict[str, tuple[float, float]] = {"A4": (210.0, 297.0), "letter": (215.9, 279.4)}
 DEFAULT_DPI = 300
 MIN_TYPE_PT = 4.0  # below this, thermal-printed Helvetica stops being legible
+PRODUCT_LINES = 3
+"""A vial label wraps the product name onto up to this many lines, then shrinks all its
+text down to MIN_TYPE_PT; a name that still does not fit is refused (FitError on
+`product`), never cut: a label must name its product whole."""
 MIN_MODULE_MM = 0.16  # about 2 dots at 300 dpi: the smallest QR module worth printing
 MAX_MODULE_DOTS = 10  # the largest ^BQ magnification
 VIAL_MARGIN = 0.5  # unprinted edge of a roll label
@@ -113,10 +117,11 @@ def vial_label_drawing(
 
 
 def _vial_blocks(label: VialLabel, height: float) -> list[TextBlock]:
-    """Six lines at most; type starts at 6 pt on a 12.7 mm label and grows with height."""
+    """The product (wrapped, whole) and five lines; type starts at 6 pt on a 12.7 mm label
+    and grows with height."""
     size = min(12.0, 6.0 * height / VIAL_SIZE_MM[1])
     blocks = [
-        TextBlock("product", label.product, BOLD, size),
+        TextBlock("product", label.product, BOLD, size, max_lines=PRODUCT_LINES, whole=True),
         TextBlock("lot", f"LOT {label.lot}", REGULAR, size, whole=True),
         TextBlock("serial", f"SN {label.serial}", REGULAR, size, whole=True),
         TextBlock("expiry", expiry_text(label.expiry), BOLD, size, whole=True),

@@ -63,7 +63,7 @@ def awkward_vials() -> list[VialLabel]:
         labels.append(
             VialLabel(
                 uri,
-                "Allogeneic UC-MSC for intravenous infusion " * 2,
+                "Allogeneic UC-MSC for intravenous infusion",
                 lot,
                 serial,
                 EXPIRY,

@@ -108,14 +108,25 @@ def test_a_vial_label_shows_product_lot_serial_expiry_and_storage_inside_its_bou
     assert (drawing.width, drawing.height) == (32.5, 12.7)
 
 
-def test_a_long_product_name_shrinks_then_ends_with_an_ellipsis() -> None:
+@pytest.mark.parametrize("size", [(32.5, 12.7), (50.8, 25.4)])
+def test_a_long_product_name_wraps_and_shrinks_but_is_shown_whole(
+    size: tuple[float, float],
+) -> None:
     product = "Allogeneic umbilical cord mesenchymal stromal cells for intravenous infusion"
-    drawing = vial_label_drawing(vial(product=product))
+    drawing = vial_label_drawing(vial(product=product), size_mm=size)
     assert_inside(drawing)
-    [text] = shown(drawing, "product")
-    assert text.endswith(ELLIPSIS)
-    assert product.startswith(text[:-1].rstrip())
-    assert len(text) > 5
+    lines = shown(drawing, "product")
+    assert 1 < len(lines) <= 3 and " ".join(lines) == product
+    assert all(item.size >= 4.0 for item in drawing.texts)
+    assert shown(drawing, "lot") == ["LOT UC24-007"]  # nothing else gave way
+
+
+def test_a_product_name_too_long_for_three_lines_at_4_pt_is_refused_not_cut() -> None:
+    product = "Allogeneic umbilical cord mesenchymal stromal cells, " * 3
+    with pytest.raises(FitError) as e:
+        vial_label_drawing(vial(product=product.strip()))
+    assert e.value.field in ("product", "size")
+    assert "4.0 pt" in str(e.value) or "minimum" in str(e.value)
 
 
 @pytest.mark.parametrize(
