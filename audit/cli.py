@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from audit import bundle
@@ -124,6 +124,7 @@ def _verify(args: argparse.Namespace) -> int:
             witnesses=witnesses,
             quorum=args.quorum,
             log_cosigner=cosigner,
+            progress=terminal_progress(),
         )
     except FormatError as e:
         raise _Unusable(str(e)) from None
@@ -131,6 +132,20 @@ def _verify(args: argparse.Namespace) -> int:
     status = "verified" if report.ok else f"{len(report.findings)} finding(s)"
     sys.stdout.write(f"{report.entries} entries: {status}\n")
     return 0 if report.ok else 1
+
+
+def terminal_progress() -> Callable[[int, int], None] | None:
+    """Signatures checked so far, on one line of a terminal (stderr); nothing when piped,
+    so the report is all a script reads."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r... {done:,} of {total:,} entries checked{end}")
+        sys.stderr.flush()
+
+    return show
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ again from the evidence (``layout``). Then it builds the report (``report_sectio
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from audit.bundle.layout import (
     BATCH_REGISTERED,
@@ -70,6 +70,11 @@ def _since(since_checkpoint: bytes | str | None, verifier: Verifier) -> Checkpoi
         raise FormatError(f"your checkpoint does not verify with the log key: {e}") from e
 
 
+Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 2_000
+"""How many signatures between two progress reports."""
+
+
 class Check:
     """One verification: the bundle, the findings so far, and what the entries showed."""
 
@@ -80,8 +85,10 @@ class Check:
         witnesses: Sequence[CosignerKey] = (),
         quorum: int = 0,
         log_cosigner: CosignerKey | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.bundle = bundle
+        self.progress = progress
         self.verifier = verifier
         self.witnesses = tuple(witnesses)
         self.quorum = quorum
@@ -176,8 +183,11 @@ class Check:
             self.find("missing", index, "the bundle proves this entry but does not hold it")
         for index in sorted(self.bundle.entries):
             self.check_entry_form(index, self.bundle.entries[index])
-        for index, entry in sorted(self.parsed.items()):
+        total = len(self.parsed)
+        for done, (index, entry) in enumerate(sorted(self.parsed.items()), start=1):
             self.check_entry_signature(index, entry)
+            if self.progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+                self.progress(done, total)
 
     def check_entry_form(self, index: int, raw: bytes) -> None:
         """The entry's bytes, its place and its inclusion proof."""
@@ -410,6 +420,7 @@ def verify(
     quorum: int = 0,
     log_cosigner: CosignerKey | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
 ) -> Report:
     """Verify the bundle at ``path`` (a path or a binary file) with the log's key.
 
@@ -420,6 +431,8 @@ def verify(
     ``log_cosigner`` the log's own ML-DSA-44 cosigner key, whose cosignature keeps the
     tree head provable if Ed25519 falls. Every signature line must be by one of the keys
     given. ``limits`` bounds the memory the reader spends on the bundle (``ReadLimits``).
+    ``progress``, if given, is told (entries checked, entries) as the signatures are
+    checked, the longest part: a terminal shows how far it got.
     Returns a ``Report``; raises ``BundleFormatError`` for a bundle that cannot be used
     at all (one beyond ``limits`` included, naming the limit) and ``FormatError`` for a
     malformed ``log_key``, a ``since_checkpoint`` that does not verify with it, or a
@@ -433,7 +446,7 @@ def verify(
         )
     since = _since(since_checkpoint, verifier)
     bundle = read_bundle(path, limits)
-    check = Check(bundle, verifier, witnesses, quorum, log_cosigner)
+    check = Check(bundle, verifier, witnesses, quorum, log_cosigner, progress)
     check.check_checkpoint()
     check.check_entries()
     check.check_chains()

@@ -6,6 +6,8 @@ verifies, 1 listing each finding, 2 for input it cannot use.
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,35 @@ def test_python_dash_m_audit_runs_it(world: World) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith("entries: verified\n")
+
+
+def test_it_says_how_far_it_got_on_a_terminal_and_nothing_when_piped(world: World) -> None:
+    from audit.bundle.verifier import verify
+
+    seen: list[tuple[int, int]] = []
+    report = verify(world.path, log_key=world.key, progress=lambda d, t: seen.append((d, t)))
+    assert report.ok and seen[-1] == (len(world.indices), len(world.indices))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    command = [sys.executable, "-m", "audit", "verify", str(world.path), "--log-key", world.key]
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert piped.returncode == 0 and piped.stderr == ""
+    master, terminal = pty.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            command, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False
+        )
+    finally:
+        os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the other end is closed: everything was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert done.returncode == 0 and done.stdout == piped.stdout
+    total = len(world.indices)
+    assert f"{total:,} of {total:,} entries checked" in shown.decode()

@@ -493,3 +493,56 @@ def test_deviations_and_oos_conclusions_are_in_the_report_and_the_documents(
         assert "Deviations and OOS investigations" in text, path
         assert "Incubator CO2 alarm" in text and "Within validated recovery" in text, path
         assert "invalidated by quinn" in text and "Positive control failed" in text, path
+
+
+def test_export_says_each_step_on_a_terminal_and_nothing_when_piped(
+    world: World, api: Api, tmp_path: Path
+) -> None:
+    import os
+    import pty
+
+    from tests.integration.test_cli_verify_log import LAUNCH
+
+    released(world)
+    env = {
+        **os.environ,
+        "TRACE_ENVIRONMENT": "development",
+        "TRACE_KEY_DIR": str(api.settings.key_dir),
+        "TRACE_ORIGIN": api.settings.origin,
+        "TRACE_DATABASE_URL": api.db.engine.url.render_as_string(hide_password=False),
+    }
+    command = [sys.executable, "-c", LAUNCH + "main()", "audit", "export", "--lot", LOT, "-o"]
+    piped = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [*command, str(tmp_path / "piped.zip")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    master, terminal = pty.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [*command, str(tmp_path / "shown.zip")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the other end is closed: everything was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    lines = shown.decode().splitlines()
+    assert done.returncode == 0 and done.stdout.startswith("wrote ")
+    assert lines[0].startswith("... checkpoint of ") and lines[-1] == "... writing the bundle"
+    assert any(line.endswith("inclusion proofs") for line in lines)

@@ -130,7 +130,9 @@ def export_command(
         settings = settings_from(database_url)
         log = CustodyLog.from_settings(settings)
         with open_database(database_url) as db:
-            data = audit_bundle.export(db, log, lot, now=utcnow(), since=since)
+            data = audit_bundle.export(
+                db, log, lot, now=utcnow(), since=since, progress=_progress()
+            )
     try:
         output.write_bytes(data)
     except OSError as e:

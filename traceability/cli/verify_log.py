@@ -16,12 +16,11 @@ reads no settings, so an auditor runs it on any machine.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
+from audit.cli import terminal_progress
 from audit.errors import AuditError, FormatError, SourceError
 from audit.note import Verifier, parse_verifier_key
 from audit.tiles import open_tiles
@@ -78,26 +77,12 @@ def verify_log_command(
             settings_from(database_url)  # unusable settings are refused first, as ever
             verifier = _verifier(log_key, database_url)
             with open_stored_log(database_url) as stored:
-                report = verify_log(stored, verifier, workers=workers, progress=_progress())
+                report = verify_log(stored, verifier, workers=workers, progress=terminal_progress())
     for finding in report.findings:
         typer.echo(finding.line())
     status = "intact" if report.ok else f"{len(report.findings)} finding(s)"
     typer.echo(f"{report.entries} entries, {report.checkpoints} checkpoints: {status}")
     raise typer.Exit(code=0 if report.ok else 1)
-
-
-def _progress() -> Callable[[int, int], None] | None:
-    """Entries checked so far, on one line of a terminal (stderr); nothing when piped, so
-    the findings and the summary are all a script reads."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r... {done:,} of {total:,} entries checked{end}")
-        sys.stderr.flush()
-
-    return show
 
 
 def _verifier(log_key: str | None, database_url: str | None) -> Verifier:

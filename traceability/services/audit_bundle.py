@@ -14,7 +14,7 @@ that checkpoint's size, so appends running meanwhile change nothing in the bundl
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -202,22 +202,33 @@ def _consistency(
 
 
 def export(
-    db: Database, log: CustodyLog, lot: str, *, now: datetime, since: bytes | None = None
+    db: Database,
+    log: CustodyLog,
+    lot: str,
+    *,
+    now: datetime,
+    since: bytes | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> bytes:
-    """The batch's audit bundle as zip bytes."""
+    """The batch's audit bundle as zip bytes; `progress`, if given, is told each step."""
+    say = progress or (lambda _step: None)
     checkpoint = covering_checkpoint(db, log, lot, now)
     size = checkpoint.size
+    say(f"checkpoint of {size:,} entries")
     with db.read() as session:
         subjects = subjects_of(session, get_batch(session, lot))
         rows = _rows(session, [subjects.batch, *subjects.vials], size)
         rows += _rows(session, _shippers(rows), size)
         rows = _with_keys(session, rows, size)
         entries = {row.idx: bytes(row.entry) for row in rows}
+        say(f"{len(entries):,} entries about {lot} and its vials, shippers and keys")
         consistency = None if since is None else _consistency(session, log, since, checkpoint)
         inclusion = _proofs(session, sorted(entries), size)
+        say(f"{len(inclusion):,} inclusion proofs")
         # The note with every cosignature it has so far: the log's own ML-DSA-44 one and
         # the witnesses' (a verifier may then ask for a quorum).
         note = cosigned_note(session, checkpoint)
+    say("writing the bundle")
     out = io.BytesIO()
     bundle.write(
         out,
