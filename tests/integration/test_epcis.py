@@ -349,6 +349,8 @@ def test_locations_packing_handoffs_and_receipt(world: World, history: dict[str,
         {"type": "possessing_party", "destination": f"{base}/users/cora"}
     ]
     assert "readPoint" not in shipping and "bizLocation" not in shipping
+    # Setting off names where the consignment goes: the consignee it was commissioned for.
+    assert shipping["destinationList"] == [{"type": "location", "destination": clinic}]
     arriving, receiving = by_step["arriving"], by_step["receiving"]
     assert arriving["readPoint"] == arriving["bizLocation"] == {"id": clinic}
     assert arriving["destinationList"] == [{"type": "possessing_party", "destination": clinic}]

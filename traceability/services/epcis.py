@@ -350,6 +350,11 @@ class _Export:
                     )
                 )
             else:
+                members = {**self.why(step, row), **self.where(step, row, before)}
+                destination = self.consignee(shipper) if step is Step.dispatch else None
+                if destination is not None:
+                    # Setting off: where the consignment goes, as its commissioning names it.
+                    members["destinationList"] = [{"type": "location", "destination": destination}]
                 events.append(
                     self.event(
                         "ObjectEvent",
@@ -357,11 +362,17 @@ class _Export:
                         index=request,
                         epcList=[shipper.uri],
                         action="OBSERVE",
-                        **self.why(step, row),
-                        **self.where(step, row, before),
+                        **members,
                     )
                 )
         return events
+
+    def consignee(self, shipper: Shipper) -> str | None:
+        """The location of the site the shipper was commissioned for (its entry's
+        `consignee`); None for one commissioned before consignees were named."""
+        what = self.bodies([shipper.log_index]).get(shipper.log_index, {}).get("what", {})
+        code = what.get("consignee") if isinstance(what, dict) else None
+        return self.site_location(code) if isinstance(code, str) else None
 
     def packed_by(self, shipper: Shipper, request: int) -> list[str]:
         """Every vial one packing request put in the shipper, of any lot: the event as it was."""
