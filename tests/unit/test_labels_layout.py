@@ -273,6 +273,31 @@ def test_one_vial_is_counted_in_the_singular() -> None:
     assert shown(drawing, "vials") == ["Total: 1 vial"]
 
 
+@pytest.mark.parametrize(
+    ("paper", "size", "columns", "rows"),
+    [
+        # Worked by hand: 10 mm margins, 2 mm gaps. A4: (210 - 20 + 2) // 34.5 = 5 columns,
+        # (297 - 20 + 2) // 14.7 = 18 rows; Letter: (215.9 - 18) // 34.5 = 5, (279.4 - 18) //
+        # 14.7 = 17; 50.8 x 25.4 mm labels on A4: 192 // 52.8 = 3, 279 // 27.4 = 10.
+        ("A4", (32.5, 12.7), 5, 18),
+        ("letter", (32.5, 12.7), 5, 17),
+        ("A4", (50.8, 25.4), 3, 10),
+    ],
+)
+def test_a_sheet_fills_the_page_with_as_many_labels_as_its_margins_allow(
+    paper: str, size: tuple[float, float], columns: int, rows: int
+) -> None:
+    grid = sheet_grid(paper, size)  # type: ignore[arg-type]
+    assert grid.per_page == columns * rows
+    assert len({x for x, _ in grid.origins}) == columns
+    assert len({y for _, y in grid.origins}) == rows
+    page_w, page_h = {"A4": (210.0, 297.0), "letter": (215.9, 279.4)}[paper]
+    left = min(x for x, _ in grid.origins)
+    right = page_w - max(x for x, _ in grid.origins) - size[0]
+    # Centred, within the printer dot each origin is snapped to: the slack is shared.
+    assert abs(left - right) <= 25.4 / 300
+
+
 @pytest.mark.parametrize("paper", ["A4", "letter"])
 def test_a_sheet_grid_keeps_labels_inside_the_margins_and_apart(paper: str) -> None:
     grid = sheet_grid(paper, (32.5, 12.7))  # type: ignore[arg-type]
