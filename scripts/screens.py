@@ -37,6 +37,12 @@ SHOTS: list[tuple[str, str, str, str | None]] = [
     ("audit-trail", "aude", "/ui/audit-trail", None),
 ]
 
+LINKED: list[tuple[str, str, str, str, str | None]] = [
+    # (who, the page that links to it, file name, the link, what to scroll to)
+    ("lena", "/ui/batches/UC26-101", "vial-custody", "a[href^='/01/']", "[data-custody-picture]"),
+    ("quinn", "/ui/cold-chain", "cold-chain-plot", "a[data-trace-link]", None),
+]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -99,10 +105,7 @@ def main() -> int:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             for width, (w, h) in WIDTHS.items():
                 shots = list(SHOTS)
-                for who, path, name, selector, anchor in (
-                    ("lena", "/ui/batches/UC26-101", "vial-custody", "a[href^='/01/']", "[data-custody-picture]"),
-                    ("quinn", "/ui/cold-chain", "cold-chain-plot", "a[data-trace-link]", None),
-                ):
+                for who, path, name, selector, anchor in LINKED:
                     context = browser.new_context(viewport={"width": w, "height": h})
                     page = context.new_page()
                     sign_in(page, base, who)
