@@ -23,6 +23,8 @@ from tests.integration.test_labels_pdf import decoded, rasterise, require_tool
 from tests.support import Api
 from traceability.storage import append_only
 
+HTML = {"accept": "text/html"}
+
 
 @pytest.fixture
 def world(api: Api) -> World:
@@ -177,3 +179,25 @@ def test_the_courier_is_offered_the_consignee_first(world: World) -> None:
     ).text
     options = re.findall(r'<option value="((?:site|user):[^"]+)">', page)
     assert options[0] == "site:CLINIC1" and "site:ADEPOT" in options
+
+
+def test_the_consignee_site_sees_what_is_on_its_way(world: World) -> None:
+    w = world
+    shipper = packed(w, "0001")
+    empty = w.api.client.post(
+        "/shippers", headers=w.lena.headers, json={"site": "LAB1", "consignee": "CLINIC1"}
+    ).json()
+
+    def addressed() -> list[str]:
+        page = w.api.client.get("/ui/sites/CLINIC1", headers=w.nora.headers | HTML).text
+        return re.findall(r'<li data-addressed><a href="/00/(\d{18})"', page)
+
+    assert addressed() == [shipper["sscc"]]  # packed, at LAB1; the empty one is not listed
+    assert empty["sscc"] not in addressed()
+    w.hand(w.lena, w.cora, shipper["uri"], "user:cora")
+    page = w.api.client.get("/ui/sites/CLINIC1", headers=w.nora.headers | HTML).text
+    assert addressed() == [shipper["sscc"]] and "held by cora" in page
+    w.hand(w.cora, w.nora, shipper["uri"], "site:CLINIC1")
+    assert addressed() == []  # in the clinic's hands now
+    lab = w.api.client.get("/ui/sites/LAB1", headers=w.lena.headers | HTML).text
+    assert "data-addressed" not in lab

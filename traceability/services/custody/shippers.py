@@ -19,7 +19,7 @@ from traceability.custody_log.evidence import LogEvidence, Unproven
 from traceability.domain.roles import Role, parse_roles
 from traceability.errors import UnprovenError
 from traceability.services import sites as site_service
-from traceability.services.custody.positions import shipper_site, unit_for, vials_in
+from traceability.services.custody.positions import shipper_site, site_party, unit_for, vials_in
 from traceability.services.custody.views import site_view
 from traceability.storage.models import Shipper, Site, User, Vial
 
@@ -145,3 +145,40 @@ def packing_for(session: Session, shipper: Shipper, user: User, now: datetime) -
                 )
                 packable.append((item.vial, item.lot, f"{unit.code} {place}".strip()))
     return Packing(here, Role.lab in roles or Role.qa in roles, packable)
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """A shipper commissioned for a site and not yet in that site's hands."""
+
+    shipper: Shipper
+    origin: str
+    vials: int
+    state: str | None
+    custodian: str | None
+
+
+def addressed_to(
+    session: Session, evidence: LogEvidence, site: Site, *, limit: int = 50
+) -> list[Addressed]:
+    """Of the newest `limit` shippers, those whose proven commissioning names `site` as
+    consignee, packed, and not held by the site yet: what it should expect. A shipper
+    whose commissioning is not proven is left out (its page says why)."""
+    mine = str(site_party(site))
+    found = []
+    for shipper, _ in site_service.latest_shippers(session, limit=limit):
+        try:
+            made = commissioning(evidence, shipper)
+        except UnprovenError:
+            continue
+        if made.consignee != site.code:
+            continue
+        unit = unit_for(session, shipper.uri)
+        held_by = (
+            str(unit.position.custodian) if unit.position and unit.position.custodian else None
+        )
+        if not unit.vials or held_by == mine:
+            continue
+        state = unit.position.state.value if unit.position else None
+        found.append(Addressed(shipper, made.site, len(unit.vials), state, held_by))
+    return found

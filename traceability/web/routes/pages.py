@@ -37,6 +37,8 @@ from traceability.services import sites as site_service
 from traceability.services import users as user_service
 from traceability.services.auth import Authenticated
 from traceability.services.batch_record_view import batch_public
+from traceability.services.custody import actions as custody_actions
+from traceability.services.custody import shippers as shipper_views
 from traceability.services.custody import views as custody_views
 from traceability.services.proof.batch import BatchProof, check_batch
 from traceability.web import custody_pictures
@@ -364,10 +366,13 @@ def site_page(
     auth: SiteReader,
     context: ContextDep,
     session: SessionDep,
+    evidence: EvidenceDep,
 ) -> Response:
-    """A site's storage map: each unit's vials by rack, box and position; and arrivals."""
+    """A site's storage map: each unit's vials by rack, box and position; arrivals; and
+    the shippers on their way to it."""
     site = site_service.find_site(session, code)
     view = custody_views.site_view(session, site, context.clock())
+    addressed = shipper_views.addressed_to(session, evidence, site)
     user = user_service.current_user(session, auth.actor)
     # Staff of this site commission its shippers, each to another site (the consignee).
     commissions = auth.actor.has_any(Role.lab, Role.qa) and site_service.is_member(
@@ -377,7 +382,13 @@ def site_page(
     return render(
         request,
         "site.html",
-        {"view": view, "commissions": commissions, "consignees": consignees},
+        {
+            "view": view,
+            "addressed": addressed,
+            "commissions": commissions,
+            "consignees": consignees,
+            "party_label": custody_actions.party_label,
+        },
     )
 
 
