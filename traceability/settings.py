@@ -95,6 +95,23 @@ class Settings(BaseSettings):
         description="Reconcile every table with the signed log at start-up and every N "
         "minutes; QA and admin see an alarm on every page while it finds anything.",
     )
+    smtp_host: str = Field(
+        default="",
+        max_length=255,
+        description="SMTP server that mails notices (a recall) to the people of the sites "
+        "and the persons they name, at the addresses on their accounts; empty: inbox only.",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="The SMTP server's port.")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    smtp_username: str = Field(default="", max_length=255, description="SMTP login, if any.")
+    smtp_password: str = Field(default="", max_length=1000, description="SMTP password, if any.")
+    smtp_from: str = Field(
+        default="traceability@localhost",
+        max_length=254,
+        description="The From address of mailed notices.",
+    )
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie only over HTTPS (set behind TLS)."
     )

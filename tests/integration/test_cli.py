@@ -54,6 +54,22 @@ def invoke(
     return runner.invoke(app, [*args, "--database-url", url], env=environment, input=input)
 
 
+def test_users_add_takes_an_email_for_notices(database: Database) -> None:
+    added = invoke(
+        database, "users", "add", "nina", "--full-name", "Nina Clinic", "--role", "lab",
+        "--email", "nina@clinic.example", env={"TRACE_NEW_PASSWORD": "a-good-password"},
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    with database.read() as session:
+        [email] = session.exec(text("SELECT email FROM users WHERE username = 'nina'")).one()  # type: ignore[call-overload]
+    assert email == "nina@clinic.example"
+    bad = invoke(
+        database, "users", "add", "noah", "--full-name", "Noah", "--role", "lab",
+        "--email", "not an address", env={"TRACE_NEW_PASSWORD": "a-good-password"},
+    )  # fmt: skip
+    assert bad.exit_code == 2 and bad.output.strip().startswith("error:") and "email" in bad.output
+
+
 def test_users_add_list_disable_and_set_password(database: Database) -> None:
     added = invoke(
         database,

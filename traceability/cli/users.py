@@ -48,6 +48,9 @@ def add(
         list[str], typer.Option("--role", help="lab, qa, courier, auditor or admin; repeatable.")
     ],
     password: Password = None,
+    email: Annotated[
+        str | None, typer.Option("--email", help="Where notices (a recall) are mailed.")
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user."""
@@ -61,6 +64,7 @@ def add(
             full_name=full_name,
             roles=role,
             password=secret,
+            email=email,
         )
         typer.echo(f"created {user.username} ({user.roles})")
 

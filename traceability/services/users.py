@@ -30,6 +30,22 @@ UNLOCKED = "unlocked"
 """The sign-in record's reason for an administrator's unlock; it resets the lock-out count."""
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def checked_email(value: str | None) -> str | None:
+    """An address notices can be mailed to, or None for none; InvalidInputError on `email`
+    for anything that is not one address."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > 254 or not text.isascii() or not EMAIL_PATTERN.fullmatch(text):
+        raise InvalidInputError(
+            "an email address is one address, like name@example.org", field="email"
+        )
+    return text
+
+
 RECORD_TYPE = "user"
 
 
@@ -49,6 +65,7 @@ class UserPublic(BaseModel):
     must_change_password: bool = False
     """An administrator chose the password; the account can do nothing until its owner
     sets their own."""
+    email: str | None = None
 
 
 def to_public(user: User) -> UserPublic:
@@ -61,6 +78,7 @@ def to_public(user: User) -> UserPublic:
         is_active=user.is_active,
         created_at=user.created_at,
         must_change_password=user.must_change_password,
+        email=user.email,
     )
 
 
@@ -72,6 +90,7 @@ def _snapshot(user: User) -> dict[str, Any]:
         "is_active": user.is_active,
         "password_hash": user.password_hash,
         "must_change_password": user.must_change_password,
+        "email": user.email,
     }
 
 
@@ -122,6 +141,7 @@ def create_user(
     roles: str | Sequence[str],
     password: str,
     must_change_password: bool = False,
+    email: str | None = None,
 ) -> User:
     """A new account. `must_change_password` when someone else chose the password (an
     administrator in the pages or the API): its owner must set their own first."""
@@ -147,6 +167,7 @@ def create_user(
         created_at=now,
         password_changed_at=now,
         must_change_password=must_change_password,
+        email=checked_email(email),
     )
     session.add(user)
     session.flush()
@@ -237,6 +258,23 @@ def set_roles(
     user.roles = format_roles(parsed)
     return _correct(
         session, user, actor=actor, now=now, reason=why, before=before, action="set-roles"
+    )
+
+
+def set_email(
+    session: Session, user: User, *, email: str | None, actor: Actor, now: datetime
+) -> User:
+    """Where the user's notices are mailed (None: nowhere), recorded in the audit trail."""
+    before = _snapshot(user)
+    user.email = checked_email(email)
+    return _correct(
+        session,
+        user,
+        actor=actor,
+        now=now,
+        reason="email address",
+        before=before,
+        action="set-email",
     )
 
 

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from traceability.clock import Clock, utcnow
 from traceability.custody_log.witnessing import Witnessing
+from traceability.services import notice_mail
 from traceability.services.runtime import Database
 from traceability.settings import Settings, get_settings
 from traceability.web import api_docs, guard, problems, statement_docs
@@ -90,7 +91,11 @@ def create_app(
         stop = threading.Event()
         workers = [
             threading.Thread(target=run, args=(context, stop), name=name, daemon=True)
-            for run, name in ((_checkpoint_timer, "checkpointer"), (_self_checker, "self-check"))
+            for run, name in (
+                (_checkpoint_timer, "checkpointer"),
+                (_self_checker, "self-check"),
+                (_notice_mailer, "notice-mail"),
+            )
         ]
         for worker in workers:
             worker.start()
@@ -149,6 +154,23 @@ def _cosign(context: ServiceContext, witnessing: Witnessing) -> None:
         witnessing.run(context.clock())
     except Exception:  # noqa: BLE001 - keep the timer alive; the failure is logged
         logger.exception("could not have the checkpoint cosigned")
+
+
+MAIL_ROUND_SECONDS = 30
+
+
+def _notice_mailer(context: ServiceContext, stop: threading.Event) -> None:
+    """Mail new notices (a recall) every half minute where an SMTP server is configured
+    (`services.notice_mail`); a failed round is logged and tried again."""
+    if not context.settings.smtp_host:
+        return
+    while True:
+        try:
+            notice_mail.send_pending(context.db, context.settings, context.clock())
+        except Exception:  # noqa: BLE001 - keep the mailer alive; the failure is logged
+            logger.exception("could not mail notices")
+        if stop.wait(MAIL_ROUND_SECONDS):
+            return
 
 
 def _self_checker(context: ServiceContext, stop: threading.Event) -> None:

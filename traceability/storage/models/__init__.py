@@ -62,6 +62,7 @@ from traceability.storage.models.release import (
     Disposition,
     ESignature,
     Notice,
+    NoticeMailing,
     Recall,
 )
 
@@ -96,6 +97,7 @@ __all__ = [
     "QcReview",
     "RECORD_TABLES",
     "Notice",
+    "NoticeMailing",
     "Recall",
     "RequestNonce",
     "Shipper",

@@ -35,6 +35,9 @@ class User(UserBase, table=True):
     )
     """Set when an administrator chose the password (a new account, a reset): until the
     person sets their own, they can do nothing else."""
+    email: str | None = Field(default=None, max_length=254)
+    """Where notices (a recall) are mailed when an SMTP server is configured; staff
+    contact data, never written to the log."""
 
 
 class AuthSession(SQLModel, table=True):

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Index,
+    UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
 
@@ -83,3 +84,16 @@ class Notice(SQLModel, table=True):
     log_index: int = Field(sa_column=Column(BigInteger, nullable=False))
     """The signed entry it reports (the recall)."""
     created_at: datetime = utc_field()
+
+
+class NoticeMailing(SQLModel, table=True):
+    """A notice mailed to one address: the outbox's record of what went out, so that a
+    notice is mailed once to each address however often the sender runs. Append-only."""
+
+    __tablename__ = "notice_mailings"
+    __table_args__ = (UniqueConstraint("notice_id", "email", name="uq_notice_mailing"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notices.id", index=True)
+    email: str = Field(max_length=254)
+    sent_at: datetime = utc_field()

@@ -111,6 +111,7 @@ def users_create(
     full_name: Annotated[Text, Form(max_length=200)],
     password: Annotated[Text, Form(max_length=1000)],
     roles: Annotated[list[Text] | None, Form()] = None,
+    email: Annotated[Text, Form(max_length=254)] = "",
 ) -> Response:
     def create(write: Session) -> None:
         user_service.create_user(
@@ -122,9 +123,28 @@ def users_create(
             roles=roles or [],
             password=password,
             must_change_password=True,
+            email=email,
         )
 
     return _changed(request, context, session, create)
+
+
+@router.post("/ui/users/{username}/email")
+def users_set_email(
+    request: Request,
+    username: str,
+    auth: Admin,
+    context: ContextDep,
+    session: SessionDep,
+    email: Annotated[Text, Form(max_length=254)] = "",
+) -> Response:
+    """Where the user's notices are mailed (empty: nowhere)."""
+
+    def set_email(write: Session) -> None:
+        user = user_service.get_by_username(write, username)
+        user_service.set_email(write, user, email=email, actor=auth.actor, now=context.clock())
+
+    return _changed(request, context, session, set_email, done=f"email of {username} set")
 
 
 @router.post("/ui/users/{username}/unlock")

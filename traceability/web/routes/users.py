@@ -26,6 +26,7 @@ class UserCreate(BaseModel):
     full_name: Text = Field(min_length=1, max_length=200)
     roles: list[Text] = Field(min_length=1)
     password: Text = Field(min_length=1, max_length=1000)
+    email: Text | None = Field(default=None, max_length=254, description="Where notices are mailed")
 
 
 class Reason(BaseModel):
@@ -59,6 +60,7 @@ def create_user(body: UserCreate, auth: Admin, context: ContextDep) -> UserPubli
             roles=body.roles,
             password=body.password,
             must_change_password=True,
+            email=body.email,
         )
         return user_service.to_public(user)
 
@@ -111,6 +113,23 @@ def unlock(context: ServiceContext, auth: Authenticated, username: str, reason: 
 )
 def unlock_user(username: str, body: Reason, auth: Admin, context: ContextDep) -> UserPublic:
     return unlock(context, auth, username, body.reason)
+
+
+class EmailChange(BaseModel):
+    model_config = STRICT_BODY
+    email: Text | None = Field(max_length=254, description="null: mail nothing")
+
+
+@router.put(
+    "/users/{username}/email", response_model=UserPublic, summary="Set where notices are mailed"
+)
+def set_email(username: str, body: EmailChange, auth: Admin, context: ContextDep) -> UserPublic:
+    with context.db.write() as session:
+        user = user_service.get_by_username(session, username)
+        user_service.set_email(
+            session, user, email=body.email, actor=auth.actor, now=context.clock()
+        )
+        return user_service.to_public(user)
 
 
 @router.put("/users/{username}/roles", response_model=UserPublic, summary="Change roles")
