@@ -39,12 +39,15 @@ def require_chromium() -> str:
 
 
 @contextmanager
-def chromium() -> Iterator[object]:
+def chromium(*extra: str) -> Iterator[object]:
+    """Headless Chromium; `extra` flags (a fake camera, say) after the usual ones."""
     from playwright.sync_api import sync_playwright
 
     path = require_chromium()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=FLAGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=path, args=[*FLAGS, *extra], headless=True
+        )
         try:
             yield browser
         finally:

@@ -153,6 +153,7 @@ def test_the_pages_commission_and_pack_for_the_sites_staff(world: World) -> None
     html = {"accept": "text/html"}
     site = w.api.client.get("/ui/sites/LAB1", headers=w.lena.headers | html).text
     assert 'data-url="/shippers"' in site and '<option value="CLINIC1">' in site
+    assert "data-camera-start" in site  # the receiving site scans arrivals in the page
     assert 'value="LAB1"' in site and '<option value="LAB1">' not in site  # not to itself
     other = w.api.client.get("/ui/sites/LAB1", headers=w.nora.headers | html).text
     assert 'data-url="/shippers"' not in other
