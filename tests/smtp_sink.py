@@ -25,6 +25,8 @@ class Sink:
     received: list[Received] = field(default_factory=list)
     refuse: bool = False
     """Answer MAIL with 451 (try again later), as a server that is down would."""
+    unknown: set[str] = field(default_factory=set)
+    """Addresses RCPT refuses with 550 (no such mailbox)."""
 
 
 @contextmanager
@@ -50,7 +52,11 @@ def smtp_sink() -> Iterator[Sink]:
                     sender, recipients = command.split(":", 1)[1].strip(" <>"), []
                     self.reply("250 OK")
                 elif verb == "RCPT":
-                    recipients.append(command.split(":", 1)[1].strip(" <>"))
+                    address = command.split(":", 1)[1].strip(" <>")
+                    if address in sink.unknown:
+                        self.reply("550 no such mailbox")
+                        continue
+                    recipients.append(address)
                     self.reply("250 OK")
                 elif verb == "DATA":
                     self.reply("354 end with <CRLF>.<CRLF>")

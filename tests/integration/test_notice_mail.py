@@ -5,7 +5,7 @@ page, the API or the CLI. Through a real SMTP conversation with a local server."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -43,17 +43,18 @@ def staff(api: Api) -> dict[str, str]:
     return addresses
 
 
-def notify(api: Api, *recipients: str) -> None:
+def notify(api: Api, *recipients: str, times: int = 1, at: datetime = NOW) -> None:
     with api.db.write() as session:
-        notices.notify(
-            session,
-            recipients,
-            kind="recall",
-            subject="https://id.example/01/09521234543213/10/UC26-104",
-            text=RECALL,
-            log_index=42,
-            now=NOW,
-        )
+        for _ in range(times):
+            notices.notify(
+                session,
+                recipients,
+                kind="recall",
+                subject="https://id.example/01/09521234543213/10/UC26-104",
+                text=RECALL,
+                log_index=42,
+                now=at,
+            )
 
 
 def test_a_notice_is_mailed_once_to_each_address_it_is_for(api: Api, staff: dict[str, str]) -> None:
@@ -92,7 +93,8 @@ def test_without_an_smtp_server_nothing_is_mailed(api: Api, staff: dict[str, str
 
 def test_a_bad_address_is_refused_naming_the_field(api: Api, staff: dict[str, str]) -> None:
     admin = api.headers("admin")
-    for bad in ("nina", "nina@clinic", "two@a.example three@b.example", "nïna@clinic.example"):
+    bad_ones = ("nina", "nina@clinic", "two@a.example three@b.example", "nïna@clinic.example")
+    for bad in (*bad_ones, "a,b@clinic.example", "a:b@clinic.example", "<a@clinic.example>"):
         answer = api.client.put("/users/nina/email", headers=admin, json={"email": bad})
         assert answer.status_code == 422, bad
         assert answer.json()["field"] == "email"
@@ -122,3 +124,21 @@ def test_the_users_page_sets_an_address(api: Api, staff: dict[str, str]) -> None
     assert api.client.get("/users/noah", headers=api.headers("admin")).json()["email"] == (
         "noah@clinic.example"
     )
+
+
+def test_a_refused_address_does_not_hold_up_the_others(api: Api, staff: dict[str, str]) -> None:
+    notify(api, "site:CLINIC1", "user:cora")
+    with smtp_sink() as sink:
+        sink.unknown = {"cora@couriers.example"}  # sorted before nina's: refused first
+        assert notice_mail.send_pending(api.db, with_smtp(api.settings, sink.port), NOW) == 1
+    assert [r.recipients for r in sink.received] == [["nina@clinic.example"]]
+
+
+def test_every_recent_notice_is_mailed_however_many_and_none_stale(
+    api: Api, staff: dict[str, str]
+) -> None:
+    notify(api, "user:cora", times=250)  # more than any one page of notices
+    notify(api, "user:cora", at=NOW - notice_mail.WINDOW - timedelta(minutes=1))
+    with smtp_sink() as sink:
+        assert notice_mail.send_pending(api.db, with_smtp(api.settings, sink.port), NOW) == 250
+    assert len(sink.received) == 250

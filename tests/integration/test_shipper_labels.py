@@ -202,3 +202,38 @@ def test_the_consignee_site_sees_what_is_on_its_way(world: World) -> None:
     assert addressed() == []  # in the clinic's hands now
     lab = w.api.client.get("/ui/sites/LAB1", headers=w.lena.headers | HTML).text
     assert "data-addressed" not in lab
+
+
+def test_a_shipper_keeps_a_range_its_readings_can_meet(world: World) -> None:
+    w = world
+
+    def made(**limits: object) -> Any:
+        body = {"site": "LAB1", "consignee": "CLINIC1", **limits}
+        return w.api.client.post("/shippers", headers=w.lena.headers, json=body)
+
+    room = made(max_celsius=None, min_celsius="15")  # as the page sends an emptied field
+    assert room.status_code == 201 and room.json()["max_celsius"] is None
+    upside_down = made(max_celsius="-150", min_celsius="15")
+    assert upside_down.status_code == 422 and upside_down.json()["field"] == "min_celsius"
+
+
+def test_strangers_do_not_learn_where_a_shipper_goes(world: World) -> None:
+    w = world
+    sscc = packed(w, "0001")["sscc"]
+    public = w.api.client.get(f"/00/{sscc}", headers=HTML).text
+    assert "data-consignee" not in public and "CLINIC1" not in public
+
+
+def test_a_name_the_label_fonts_cannot_print_is_a_422_naming_the_field(world: World) -> None:
+    w = world
+    site = {"code": "LODZ1", "name": "Klinika Łódź", "kind": "clinic"}  # Ł: not in cp1252
+    assert w.api.client.post("/sites", headers=w.admin, json=site).status_code == 201
+    for serial in ("0001",):
+        assert w.store(w.lena, w.vial(serial)).status_code == 201
+    made = w.api.client.post(
+        "/shippers", headers=w.lena.headers, json={"site": "LAB1", "consignee": "LODZ1"}
+    ).json()
+    packing = w.step(w.lena, "/custody/pack", "custody.packed", made["uri"], vials=[w.vial("0001")])
+    assert packing.status_code == 201, packing.text
+    answer = w.api.client.get(f"/shippers/{made['sscc']}/label.pdf", headers=w.lena.headers)
+    assert answer.status_code == 422 and answer.json()["field"] == "ship_to"

@@ -104,3 +104,31 @@ def test_who_sees_a_trace(world: World) -> None:
     assert missing.status_code == 404
     huge = w.api.client.get(f"/ui/cold-chain/uploads/{2**63}", headers=w.quinn.headers)
     assert huge.status_code == 422
+
+
+def test_a_row_pointed_at_another_places_upload_is_not_plotted(world: World) -> None:
+    """The same file sent for two places: the second row pointed at the first's entry
+    would show the first place's limits under the second's name."""
+    w = world
+    first = uploaded(w)
+    admin = w.api.headers("admin")  # a fresh token: the clock moved on
+    unit = {"code": "LN2-B", "name": "tank B", "max_celsius": "-100"}
+    assert w.api.client.post("/sites/LAB1/units", headers=admin, json=unit).status_code == 201
+    again = w.api.client.post(
+        "/sites/LAB1/units/LN2-B/temperatures",
+        headers=w.lena.headers | {"content-type": "text/csv"},
+        content=first["csv"].encode(),
+    )
+    assert again.status_code == 201, again.text
+    db = w.api.db
+    with db.write() as session:
+        for drop in append_only.drop_statements(db.dialect, "temperature_uploads"):
+            session.exec(text(drop))  # type: ignore[call-overload]
+        session.exec(  # type: ignore[call-overload]
+            text("UPDATE temperature_uploads SET log_index = :i WHERE id = :u"),
+            params={"i": first["log_index"], "u": again.json()["id"]},
+        )
+    page = w.api.client.get(
+        f"/ui/cold-chain/uploads/{again.json()['id']}", headers=w.quinn.headers | HTML
+    )
+    assert page.status_code == 409 and "is not an upload for" in page.text

@@ -143,14 +143,23 @@ def limits_words(limits: rules.TemperatureLimits) -> str:
     return f"{text}, {minutes} min allowed outside"
 
 
-def upload_place_name(session: Session, upload: TemperatureUpload) -> str:
-    """Where an upload's logger was: "LAB1/LN2-A" or "shipper 0952123..."."""
+def upload_place(session: Session, upload: TemperatureUpload, resolver: str) -> Place:
+    """Where the row says an upload's logger was; NotFoundError for an unknown upload."""
     if upload.unit_id is not None:
         unit = session.get(StorageUnit, upload.unit_id)
-        site = session.get(Site, unit.site_id) if unit is not None else None
-        return f"{site.code}/{unit.code}" if site and unit else f"unit {upload.unit_id}"
-    shipper = session.get(Shipper, upload.shipper_id)
-    return f"shipper {shipper.sscc}" if shipper is not None else f"shipper {upload.shipper_id}"
+        if unit is not None:
+            return unit_place(session, unit, resolver)
+    shipper = session.get(Shipper, upload.shipper_id) if upload.shipper_id is not None else None
+    if shipper is None:
+        raise NotFoundError(f"temperature upload {upload.id} names no unit or shipper")
+    return shipper_place(shipper)
+
+
+def get_upload(session: Session, upload_id: int) -> TemperatureUpload:
+    upload = session.get(TemperatureUpload, upload_id)
+    if upload is None:
+        raise NotFoundError(f"no temperature upload {upload_id}")
+    return upload
 
 
 def unit_place(session: Session, unit: StorageUnit, resolver: str) -> Place:

@@ -47,8 +47,8 @@ def print_labels(session: Session, batch: Batch, job: PrintJob, *, resolver: str
     """The batch's current labels in the job's layout and format."""
     if job.format == "zpl" and job.layout == "sheet":
         raise InvalidInputError("ZPL prints on a roll: use layout vial", field="layout")
-    labels = vial_labels.vial_label_contents(session, batch, resolver)
-    try:
+    try:  # the contents too: a name the label fonts cannot print is the caller's to fix
+        labels = vial_labels.vial_label_contents(session, batch, resolver)
         data = (
             vial_labels_pdf(labels, job.layout, size_mm=job.size_mm, paper=job.paper, dpi=job.dpi)
             if job.format == "pdf"
@@ -71,10 +71,10 @@ def print_shipper_label(
     alarms: Sequence[str] = (),
 ) -> Printed:
     """The shipper's SSCC label, 100 x 150 mm, as a PDF or as ZPL for a `dpi` printer."""
-    label = shipper_label_content(
-        session, evidence, shipper, establishment=establishment, alarms=alarms
-    )
     try:
+        label = shipper_label_content(
+            session, evidence, shipper, establishment=establishment, alarms=alarms
+        )
         data = (
             shipper_label_pdf([label], dpi=dpi)
             if format == "pdf"

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from traceability.custody_log.evidence import LogEvidence, Unproven
 from traceability.domain import cold_chain as rules
-from traceability.errors import InvalidInputError, NotFoundError, UnprovenError
+from traceability.errors import InvalidInputError, UnprovenError
 from traceability.storage.models import TemperatureFile, TemperatureUpload
 
 Source = Literal["csv", "epcis"]
@@ -68,35 +68,55 @@ def keep(session: Session, sha256: str, data: bytes, now: datetime) -> None:
 
 @dataclass(frozen=True)
 class Trace:
-    """An upload's readings and the limits they were judged against, as the log proves."""
+    """An upload's readings and what its proven entry says of them."""
 
     upload: TemperatureUpload
     readings: list[rules.Reading]
     limits: rules.TemperatureLimits
     excursions: list[rules.Excursion]
+    uploaded_by: str
+    """As the entry names them, not the row."""
 
 
-def trace(session: Session, evidence: LogEvidence, upload_id: int) -> Trace:
-    """The upload's readings from its kept file, once its entry is proven and names these
-    very bytes; UnprovenError (409, with the finding) otherwise."""
-    upload = session.get(TemperatureUpload, upload_id)
-    if upload is None:
-        raise NotFoundError(f"no temperature upload {upload_id}")
-    record = f"temperature upload {upload_id}"
+UPLOADED = "coldchain.readings.uploaded"
+
+
+def trace(
+    session: Session, evidence: LogEvidence, upload: TemperatureUpload, *, place_uri: str
+) -> Trace:
+    """The upload's readings from its kept file, once its entry is proven to be an upload
+    about `place_uri` (where the row says the logger was) naming exactly these bytes;
+    UnprovenError (409, with the finding) otherwise."""
+    record = f"temperature upload {upload.id}"
     proven = evidence.prove(upload.log_index)
     if isinstance(proven, Unproven):
         _unproven(f"{record}: entry {proven.index} {proven.kind}: {proven.detail}")
-    what = proven.entry.what
+    entry = proven.entry
+    if entry.type != UPLOADED or entry.subject != place_uri:
+        _unproven(f"{record}: entry {entry.index} is not an upload for {place_uri}")
+    what = entry.what
     named = what.get("sha256")
     kept = session.exec(select(TemperatureFile).where(TemperatureFile.sha256 == named)).first()
     if kept is None:
-        _unproven(f"{record}: the file its entry names ({named}) is not kept here")
+        _unproven(
+            f"{record}: no kept file with the SHA-256 its entry names (uploaded before logger "
+            "files were kept, or removed from the database)"
+        )
     if hashlib.sha256(kept.data).hexdigest() != named or upload.sha256 != named:
         _unproven(f"{record}: the kept file is not the one its entry names")
     limits = _limits(what.get("limits"))
     source: Source = "epcis" if what.get("source") == "epcis" else "csv"
     readings = parse(source, kept.data)
-    return Trace(upload, readings, limits, rules.find_excursions(readings, limits))
+    if len(readings) != what.get("readings"):
+        _unproven(f"{record}: the kept file has {len(readings)} readings, its entry another count")
+    by = what.get("uploaded_by")
+    return Trace(
+        upload,
+        readings,
+        limits,
+        rules.find_excursions(readings, limits),
+        by if isinstance(by, str) else "",
+    )
 
 
 def _limits(what: object) -> rules.TemperatureLimits:

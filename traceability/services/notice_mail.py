@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from sqlmodel import Session, col, select
@@ -25,8 +25,9 @@ from traceability.storage.models import Notice, NoticeMailing, Site, SiteMember,
 
 logger = logging.getLogger(__name__)
 
-BATCH = 200
-"""Notices looked at per round, oldest first."""
+WINDOW = timedelta(days=14)
+"""How far back a round looks: a notice not mailed within two weeks (no server, every
+address refused) is left to the inbox, not sent stale."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,11 @@ def addresses(session: Session, recipient: str) -> list[str]:
     return sorted({u.email for u in users if u.is_active and u.email})
 
 
-def pending(session: Session, settings: Settings) -> list[Letter]:
-    """Every (notice, address) not mailed yet, as the message to send."""
-    notices = session.exec(select(Notice).order_by(col(Notice.id)).limit(BATCH)).all()
+def pending(session: Session, settings: Settings, now: datetime) -> list[Letter]:
+    """Every (notice of the last `WINDOW`, address) not mailed yet, as the message to send."""
+    notices = session.exec(
+        select(Notice).where(col(Notice.created_at) >= now - WINDOW).order_by(col(Notice.id))
+    ).all()
     sent = {
         (m.notice_id, m.email)
         for m in session.exec(
@@ -90,7 +93,7 @@ def send_pending(db: Database, settings: Settings, now: datetime) -> int:
     if not settings.smtp_host:
         return 0
     with db.read() as session:
-        letters = pending(session, settings)
+        letters = pending(session, settings, now)
     if not letters:
         return 0
     mailed = 0
@@ -101,7 +104,12 @@ def send_pending(db: Database, settings: Settings, now: datetime) -> int:
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)
             for letter in letters:
-                smtp.send_message(letter.message)
+                try:
+                    smtp.send_message(letter.message)
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as e:
+                    # This address or letter only: the others still go out.
+                    logger.warning("notice %d to %s refused: %s", letter.notice_id, letter.email, e)
+                    continue
                 with db.write() as session:
                     session.add(
                         NoticeMailing(notice_id=letter.notice_id, email=letter.email, sent_at=now)

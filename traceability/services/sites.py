@@ -27,6 +27,14 @@ SITE_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 """A site's code: it names the site as a custodian ("site:LAB1") and on every page."""
 
 
+def _range(high: str | None, low: str | None) -> None:
+    """A minimum at or above the maximum would make every reading an excursion."""
+    if high is not None and low is not None and Decimal(low) >= Decimal(high):
+        raise InvalidInputError(
+            f"the minimum ({low} °C) must be below the maximum ({high} °C)", field="min_celsius"
+        )
+
+
 def _celsius(value: str | None, field: str) -> str | None:
     if value is None or value == "":
         return None
@@ -218,6 +226,7 @@ def create_shipper(
     }
     if limits["max_celsius"] is None and limits["min_celsius"] is None:
         raise InvalidInputError("a shipper needs a temperature limit", field="max_celsius")
+    _range(limits["max_celsius"], limits["min_celsius"])
     if allowed_excursion_minutes < 0:
         raise InvalidInputError(
             "allowed_excursion_minutes is >= 0", field="allowed_excursion_minutes"

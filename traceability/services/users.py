@@ -39,7 +39,8 @@ def checked_email(value: str | None) -> str | None:
     text = (value or "").strip()
     if not text:
         return None
-    if len(text) > 254 or not text.isascii() or not EMAIL_PATTERN.fullmatch(text):
+    odd = set(text) & set(',;:<>()[]\\"')  # what mail headers read as more addresses
+    if len(text) > 254 or not text.isascii() or odd or not EMAIL_PATTERN.fullmatch(text):
         raise InvalidInputError(
             "an email address is one address, like name@example.org", field="email"
         )

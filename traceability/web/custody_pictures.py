@@ -3,11 +3,12 @@ turned into lanes of `plots.custody_lanes`, named as people read them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from markupsafe import Markup
 
+from traceability.errors import UnprovenError
 from traceability.services.custody.views import Holding
 from traceability.web.plots import Bar, custody_lanes
 
@@ -58,3 +59,13 @@ def batch_timeline(
         for vial_id, serial in vials
     ]
     return custody_lanes(lanes, until=until, title=f"Custody of each vial of batch {lot}")
+
+
+def drawn(draw: Callable[[], Markup]) -> Markup | None:
+    """The picture, or None when what it rests on is not proven at this moment (a step
+    appended after the checkpoint the page's proof used): the page then shows no
+    picture, as it does when the batch's proof fails, never an error."""
+    try:
+        return draw()
+    except UnprovenError:
+        return None

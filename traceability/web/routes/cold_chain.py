@@ -456,14 +456,16 @@ def temperature_trace_page(
     request: Request,
     upload_id: Annotated[int, Path(ge=1, le=2**62)],
     auth: ExcursionReader,
+    context: ContextDep,
     session: SessionDep,
     evidence: EvidenceDep,
 ) -> Response:
     """One logger file plotted against the limits it was judged by, excursions shaded;
     drawn from the kept file once the log proves its entry names those bytes."""
-    trace = logger_files.trace(session, evidence, upload_id)
-    upload = trace.upload
-    place = cold_chain.upload_place_name(session, upload)
+    upload = cold_chain.get_upload(session, upload_id)
+    where = cold_chain.upload_place(session, upload, context.settings.resolver_base)
+    trace = logger_files.trace(session, evidence, upload, place_uri=where.uri)
+    place = where.name
     title = f"Temperature at {place}, upload {upload.id}"
     return render(
         request,

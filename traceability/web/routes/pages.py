@@ -281,11 +281,13 @@ def batch_page(
             ],
             # Drawn from the custody rows only when the log proves them (else the page's
             # findings say why there is no picture).
-            "custody_picture": custody_pictures.batch_timeline(
-                [(v.id or 0, v.serial) for v in vials],
-                custody_views.holdings(session, evidence, vials),
-                until=context.clock(),
-                lot=batch.lot,
+            "custody_picture": custody_pictures.drawn(
+                lambda: custody_pictures.batch_timeline(
+                    [(v.id or 0, v.serial) for v in vials],
+                    custody_views.holdings(session, evidence, vials),
+                    until=context.clock(),
+                    lot=batch.lot,
+                )
             )
             if proof.ok and vials
             else None,
@@ -388,6 +390,7 @@ def site_page(
             "commissions": commissions,
             "consignees": consignees,
             "party_label": custody_actions.party_label,
+            "can_scan": auth.actor.has_any(Role.lab, Role.qa, Role.courier),
         },
     )
 

@@ -133,10 +133,12 @@ def resolve_vial(
                 )
     flagged = vial_labels.flagged_scans(session, vial) if staff else []
     picture = (
-        custody_pictures.vial_timeline(
-            custody_views.holdings(session, evidence, [vial]).get(vial.id or 0, []),
-            until=context.clock(),
-            serial=vial.serial,
+        custody_pictures.drawn(
+            lambda: custody_pictures.vial_timeline(
+                custody_views.holdings(session, evidence, [vial]).get(vial.id or 0, []),
+                until=context.clock(),
+                serial=vial.serial,
+            )
         )
         if staff and proof.ok
         else None
@@ -223,11 +225,12 @@ def resolve_shipper(
         if staff:
             body["contents"] = [vial.uri for vial, _ in vials]
         return JSONResponse(body, headers={"Vary": "Accept, Cookie"})
-    try:
-        route = shipper_service.commissioning(covered_evidence(context, session), shipper)
-        unproven = None
-    except UnprovenError as e:
-        route, unproven = None, e.findings
+    route, unproven = None, None
+    if staff:  # where a consignment goes is for staff, not for whoever finds the box
+        try:
+            route = shipper_service.commissioning(covered_evidence(context, session), shipper)
+        except UnprovenError as e:
+            unproven = e.findings
     actions = None
     if unit.vials and auth is not None and auth.actor.has_any(Role.lab, Role.qa, Role.courier):
         user = user_service.current_user(session, auth.actor)

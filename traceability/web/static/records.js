@@ -4,7 +4,8 @@
 // statement's `what`: data-int fields as integers, data-bool checkboxes as true or
 // false, data-list fields split at commas or spaces, data-json fields parsed as JSON,
 // data-optional fields left out when empty, data-serials fields as that many serial
-// numbers, data-each checkboxes as the list of the checked ones' values; a data-nonce form gets a fresh random nonce, a data-subject-template form a
+// numbers, data-each checkboxes as the list of the checked ones' values, data-nullable
+// fields as null when empty; a data-nonce form gets a fresh random nonce, a data-subject-template form a
 // subject made from its fields. The statement is signed in this browser with the user's own key (signing.js)
 // and posted; the page reloads to show the stored record, or says why nothing was
 // stored.
@@ -86,6 +87,10 @@ function whatOf(form) {
     }
     const value = input.value.trim();
     if (input.dataset.optional !== undefined && !value) continue;
+    if (input.dataset.nullable !== undefined && !value) {
+      what[input.name] = null;  // said empty on purpose: no such limit
+      continue;
+    }
     if (input.dataset.bool !== undefined) what[input.name] = input.checked;
     else if (input.dataset.int !== undefined) what[input.name] = parseInt(value, 10);
     else if (input.dataset.serials !== undefined) what[input.name] = serials(value);
