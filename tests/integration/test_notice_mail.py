@@ -142,3 +142,16 @@ def test_every_recent_notice_is_mailed_however_many_and_none_stale(
     with smtp_sink() as sink:
         assert notice_mail.send_pending(api.db, with_smtp(api.settings, sink.port), NOW) == 250
     assert len(sink.received) == 250
+
+
+def test_one_mailer_at_a_time_across_workers(api: Api, staff: dict[str, str]) -> None:
+    """Each server worker runs a mailer; while one mails, the others' rounds do nothing,
+    so nobody gets a notice twice."""
+    notify(api, "user:cora")
+    with smtp_sink() as sink:
+        settings = with_smtp(api.settings, sink.port)
+        with api.db.only_one("notice-mail") as mine:  # another worker's round, under way
+            assert mine
+            assert notice_mail.send_pending(api.db, settings, NOW) == 0
+        assert notice_mail.send_pending(api.db, settings, NOW) == 1
+    assert len(sink.received) == 1

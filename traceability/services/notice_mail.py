@@ -92,6 +92,12 @@ def send_pending(db: Database, settings: Settings, now: datetime) -> int:
     the next round."""
     if not settings.smtp_host:
         return 0
+    with db.only_one("notice-mail") as mine:
+        # One mailer at a time across server workers and hosts: else each would mail.
+        return _round(db, settings, now) if mine else 0
+
+
+def _round(db: Database, settings: Settings, now: datetime) -> int:
     with db.read() as session:
         letters = pending(session, settings, now)
     if not letters:

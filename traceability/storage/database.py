@@ -13,6 +13,7 @@ advisory locks taken by the use case itself.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -223,6 +224,40 @@ class Database:
             yield proxied.driver_connection
         finally:
             proxied.close()
+
+    @contextmanager
+    def only_one(self, name: str) -> Iterator[bool]:
+        """Whether this process may do the job `name` now that no other process (a server
+        worker, the CLI) is doing: yields False at once if another holds it. A
+        PostgreSQL session advisory lock, or an exclusive `flock` on a file beside the
+        SQLite database; either ends when the holder does, crash included."""
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:7], "big")
+            with self.engine.connect() as connection:
+                got = bool(
+                    connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar()
+                )
+                try:
+                    yield got
+                finally:
+                    if got:
+                        connection.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+                    connection.rollback()
+            return
+        path = self.engine.url.database
+        if not path or path == ":memory:":
+            yield True
+            return
+        fd = os.open(f"{path}-{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing the file lets go of the flock
 
     def dispose(self) -> None:
         self.engine.dispose()
