@@ -54,6 +54,59 @@ def invoke(
     return runner.invoke(app, [*args, "--database-url", url], env=environment, input=input)
 
 
+def test_records_register_a_product_and_a_batch_signed_with_the_persons_key(
+    database: Database, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.integration.test_batch_records import batch_what, product_what
+
+    password = {"TRACE_NEW_PASSWORD": "a-good-password"}
+    for name, role in (("quinn", "qa"), ("lena", "lab")):
+        made = invoke(
+            database,
+            "users",
+            "add",
+            name,
+            "--full-name",
+            name.title(),
+            "--role",
+            role,
+            env=password,
+        )
+        assert made.exit_code == 0, made.output
+        key = tmp_path / f"{name}.key"
+        assert runner.invoke(app, ["keys", "new", name, "-o", str(key)]).exit_code == 0
+        assert invoke(database, "keys", "register", name, "--key-file", str(key)).exit_code == 0
+    product = tmp_path / "product.json"
+    product.write_text(json.dumps(product_what()))
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps(batch_what()))
+
+    def records(kind: str, who: str, what: Path, key: str | None = None) -> click.testing.Result:
+        key_file = str(tmp_path / f"{key or who}.key")
+        return invoke(
+            database, "records", kind, "--as", who, "--key-file", key_file, "--what", str(what)
+        )
+
+    not_qa = records("product", "lena", product)
+    assert not_qa.exit_code == 2 and "lena is not qa or admin" in not_qa.output
+    done = records("product", "quinn", product)
+    assert done.exit_code == 0 and "registered product UC-MSC" in done.output, done.output
+    someone_elses_key = records("batch", "lena", batch, key="quinn")
+    assert someone_elses_key.exit_code == 2, someone_elses_key.output
+    done = records("batch", "lena", batch)
+    assert done.exit_code == 0 and "registered batch UC26-001 with 3 vials" in done.output
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    bad = records("batch", "lena", broken)
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+    with database.read() as session:
+        entries = session.exec(text("SELECT entry_type FROM log_entries ORDER BY idx")).all()  # type: ignore[call-overload]
+    types = [t for (t,) in entries]
+    assert types.count("product.registered") == 1 and types.count("batch.registered") == 1
+
+
 def test_users_add_takes_an_email_for_notices(database: Database) -> None:
     added = invoke(
         database, "users", "add", "nina", "--full-name", "Nina Clinic", "--role", "lab",

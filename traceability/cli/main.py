@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traceability.cli import db, demo, epcis, keys, labels, log, users, witness
+from traceability.cli import db, demo, epcis, keys, labels, log, records, users, witness
 from traceability.cli.common import OneLineErrors, errors_as_exit, settings_from
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(demo.app, name="demo")
 app.add_typer(keys.app, name="keys")
 app.add_typer(labels.app, name="labels")
+app.add_typer(records.app, name="records")
 app.add_typer(log.log_app, name="log")
 log.audit_app.command("epcis")(epcis.epcis)
 app.add_typer(log.audit_app, name="audit")

@@ -52,3 +52,9 @@ def parse_roles(value: str | Iterable[str], *, field: str = "roles") -> frozense
 
 def format_roles(roles: Iterable[Role]) -> str:
     return ",".join(sorted(r.value for r in roles))
+
+
+SPECIFICATION_WRITERS = (Role.qa, Role.admin)
+"""Who registers a product and its specification versions (pages, API and CLI alike)."""
+BATCH_WRITERS = (Role.lab,)
+"""Who registers a batch and its vials."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from traceability.custody_log.signed_requests import SignedStatement, read_signed
-from traceability.domain.roles import Role
+from traceability.domain.roles import BATCH_WRITERS, SPECIFICATION_WRITERS, Role
 from traceability.services import batch_records, qc_results, release
 from traceability.services import deviations as deviation_service
 from traceability.services import users as user_service
@@ -42,8 +42,8 @@ router = APIRouter(tags=["batch records"])
 RecordReader = Annotated[
     Authenticated, Depends(RequireRoles(Role.lab, Role.qa, Role.auditor, Role.admin))
 ]
-SpecificationWriter = Annotated[Authenticated, Depends(RequireRoles(Role.qa, Role.admin))]
-BatchWriter = Annotated[Authenticated, Depends(RequireRoles(Role.lab))]
+SpecificationWriter = Annotated[Authenticated, Depends(RequireRoles(*SPECIFICATION_WRITERS))]
+BatchWriter = Annotated[Authenticated, Depends(RequireRoles(*BATCH_WRITERS))]
 
 
 class SignedRequest(BaseModel):
