@@ -93,6 +93,13 @@ def test_records_register_a_product_and_a_batch_signed_with_the_persons_key(
     assert not_qa.exit_code == 2 and "lena is not qa or admin" in not_qa.output
     done = records("product", "quinn", product)
     assert done.exit_code == 0 and "registered product UC-MSC" in done.output, done.output
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"specification": product_what(version=2)["specification"]}))
+    added = invoke(
+        database, "records", "spec-version", "--as", "quinn", "--key-file",
+        str(tmp_path / "quinn.key"), "--what", str(spec), "--product", "UC-MSC",
+    )  # fmt: skip
+    assert added.exit_code == 0 and "version 2 of UC-MSC" in added.output, added.output
     someone_elses_key = records("batch", "lena", batch, key="quinn")
     assert someone_elses_key.exit_code == 2, someone_elses_key.output
     done = records("batch", "lena", batch)
@@ -105,6 +112,7 @@ def test_records_register_a_product_and_a_batch_signed_with_the_persons_key(
         entries = session.exec(text("SELECT entry_type FROM log_entries ORDER BY idx")).all()  # type: ignore[call-overload]
     types = [t for (t,) in entries]
     assert types.count("product.registered") == 1 and types.count("batch.registered") == 1
+    assert types.count("spec.version.created") == 1
 
 
 def test_users_add_takes_an_email_for_notices(database: Database) -> None:

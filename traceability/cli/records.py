@@ -1,5 +1,6 @@
-"""`traceability records`: register a product (with its first specification version) or a
-batch (with its vials) from the command line, signed with the person's own key.
+"""`traceability records`: register a product (with its first specification version), add
+its next specification version, or register a batch (with its vials) from the command
+line, signed with the person's own key.
 
 The same signed statement the pages make: its `what` comes from a JSON file (the API
 reference documents each kind's members), it is signed here with the person's key file
@@ -135,3 +136,35 @@ def batch(as_: As, key_file: KeyFile, what: What, database_url: DatabaseUrl = No
             )
             vials = len(batch_records.vials_of(session, made))
             typer.echo(f"registered batch {made.lot} with {vials} vials ({subject})")
+
+
+@app.command("spec-version")
+def spec_version(
+    as_: As,
+    key_file: KeyFile,
+    what: What,
+    product_code: Annotated[str, typer.Option("--product", help="The product's code.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add the product's next specification version (QA or admin)."""
+    body = _what(what)
+    with errors_as_exit():
+        settings = settings_from(database_url)
+        log = CustodyLog.from_settings(settings)
+        with open_database(database_url) as db, db.write() as session:
+            log.lock(session)
+            user = get_by_username(session, as_)
+            pair = _signer(user, SPECIFICATION_WRITERS, key_file)
+            found = batch_records.get_product(session, product_code, field="product")
+            subject = product_uri(settings.resolver_base, found.gtin)
+            row = batch_records.add_specification_version(
+                session,
+                log,
+                _signed(session, log, pair, user, "spec.version.created", subject, body),
+                product=found,
+                user=user,
+                actor=Actor(user.username, user.id, parse_roles(user.roles)),
+                resolver=settings.resolver_base,
+                now=utcnow(),
+            )
+            typer.echo(f"added specification version {row.version} of {found.code}")
