@@ -29,7 +29,7 @@ from traceability.domain.actor import Actor
 from traceability.domain.roles import Role
 from traceability.services import users as user_service
 from traceability.settings import Settings
-from traceability.storage import migrate
+from traceability.storage import append_only, migrate
 from traceability.storage.database import Database, create_db_engine
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -380,6 +380,19 @@ def live_server() -> Iterator[LiveServer]:
         server.should_exit = True
         thread.join(timeout=5)
         sock.close()
+
+
+def edit_behind_the_service(
+    db: Database, tables: tuple[str, ...], *statements: str, **params: object
+) -> None:
+    """Change rows as an administrator with database access would: drop the append-only
+    triggers of `tables` (a visible, deliberate act), then run `statements`."""
+    with db.write() as session:
+        for table in tables:
+            for drop in append_only.drop_statements(db.dialect, table):
+                session.exec(text(drop))  # type: ignore[call-overload]
+        for statement in statements:
+            session.exec(text(statement), params=params)  # type: ignore[call-overload]
 
 
 _TLS = ssl.create_default_context()

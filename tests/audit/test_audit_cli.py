@@ -6,8 +6,6 @@ verifies, 1 listing each finding, 2 for input it cannot use.
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 
 from audit.cli import main
 from tests.audit.test_audit_bundle import World, make_world, member, rewrite
+from tests.terminal import on_a_terminal
 
 
 @pytest.fixture
@@ -97,23 +96,7 @@ def test_it_says_how_far_it_got_on_a_terminal_and_nothing_when_piped(world: Worl
     command = [sys.executable, "-m", "audit", "verify", str(world.path), "--log-key", world.key]
     piped = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert piped.returncode == 0 and piped.stderr == ""
-    master, terminal = pty.openpty()
-    try:
-        done = subprocess.run(  # noqa: S603 - our own interpreter and module
-            command, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False
-        )
-    finally:
-        os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the other end is closed: everything was read
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
+    done, shown = on_a_terminal(command, timeout=120)
     assert done.returncode == 0 and done.stdout == piped.stdout
     total = len(world.indices)
-    assert f"{total:,} of {total:,} entries checked" in shown.decode()
+    assert f"{total:,} of {total:,} entries checked" in shown

@@ -499,9 +499,9 @@ def test_export_says_each_step_on_a_terminal_and_nothing_when_piped(
     world: World, api: Api, tmp_path: Path
 ) -> None:
     import os
-    import pty
 
     from tests.integration.test_cli_verify_log import LAUNCH
+    from tests.terminal import on_a_terminal
 
     released(world)
     env = {
@@ -520,29 +520,8 @@ def test_export_says_each_step_on_a_terminal_and_nothing_when_piped(
         check=False,
     )
     assert piped.returncode == 0 and piped.stderr == "", piped.stderr
-    master, terminal = pty.openpty()
-    try:
-        done = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [*command, str(tmp_path / "shown.zip")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-            text=True,
-            check=False,
-        )
-    finally:
-        os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the other end is closed: everything was read
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
-    lines = shown.decode().splitlines()
+    done, shown = on_a_terminal([*command, str(tmp_path / "shown.zip")], env=env)
+    lines = shown.splitlines()
     assert done.returncode == 0 and done.stdout.startswith("wrote ")
     assert lines[0].startswith("... checkpoint of ") and lines[-1] == "... writing the bundle"
     assert any(line.endswith("inclusion proofs") for line in lines)

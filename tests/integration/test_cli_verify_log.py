@@ -10,7 +10,6 @@ for a SQLite file.
 from __future__ import annotations
 
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tests.log_support import ORIGIN, VIAL, LogWorld, make_log
+from tests.terminal import on_a_terminal
 from traceability.cli.main import app
 from traceability.custody_log.verify_log import verify_log
 from traceability.storage import append_only
@@ -172,28 +172,10 @@ def test_it_says_how_far_it_got_on_a_terminal_and_nothing_when_piped(world: LogW
     )
     assert report.ok and seen[-1] == (10, 10)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
-    master, terminal = pty.openpty()
-    try:
-        done = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-c", LAUNCH + "main()", "audit", "verify-log"],
-            env=environment(world),
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the terminal's other end is closed: all of it was read
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
+    done, shown = on_a_terminal(
+        [sys.executable, "-c", LAUNCH + "main()", "audit", "verify-log"],
+        env=environment(world),
+        timeout=120,
+    )
     assert done.returncode == 0 and done.stdout == "10 entries, 3 checkpoints: intact\n"
-    assert "10 of 10 entries checked" in shown.decode()
+    assert "10 of 10 entries checked" in shown

@@ -8,11 +8,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from tests.custody_flow import LOT, World, make_world
-from tests.support import Api
-from traceability.storage import append_only
+from tests.support import Api, edit_behind_the_service
 
 HTML = {"accept": "text/html"}
 
@@ -85,13 +83,11 @@ def test_a_batch_page_draws_a_lane_per_vial(world: World) -> None:
 def test_no_picture_while_the_log_does_not_prove_the_custody_rows(world: World) -> None:
     w = world
     vial = travelled(w)
-    db = w.api.db
-    with db.write() as session:
-        for drop in append_only.drop_statements(db.dialect, "custody_events"):
-            session.exec(text(drop))  # type: ignore[call-overload]
-        session.exec(  # type: ignore[call-overload]
-            text("UPDATE custody_events SET custodian = 'user:cody' WHERE custodian = 'user:cora'")
-        )
+    edit_behind_the_service(
+        w.api.db,
+        ("custody_events",),
+        "UPDATE custody_events SET custodian = 'user:cody' WHERE custodian = 'user:cora'",
+    )
     page = w.api.client.get(path_of(vial), headers=w.quinn.headers | HTML).text
     assert "data-custody-picture" not in page and "data-unproven" in page
     batch = w.api.client.get(f"/ui/batches/{LOT}", headers=w.quinn.headers | HTML).text
@@ -102,13 +98,11 @@ def test_the_times_drawn_are_the_signed_ones_not_the_rows(world: World) -> None:
     w = world
     vial = travelled(w)
     before = bars(picture(w.api.client.get(path_of(vial), headers=w.quinn.headers | HTML).text))
-    db = w.api.db
-    with db.write() as session:
-        for drop in append_only.drop_statements(db.dialect, "custody_events"):
-            session.exec(text(drop))  # type: ignore[call-overload]
-        session.exec(  # type: ignore[call-overload]
-            text("UPDATE custody_events SET created_at = :t WHERE step = 'store'"),
-            params={"t": w.api.clock() - timedelta(days=3)},
-        )
+    edit_behind_the_service(
+        w.api.db,
+        ("custody_events",),
+        "UPDATE custody_events SET created_at = :t WHERE step = 'store'",
+        t=w.api.clock() - timedelta(days=3),
+    )
     after = bars(picture(w.api.client.get(path_of(vial), headers=w.quinn.headers | HTML).text))
     assert after == before

@@ -20,8 +20,7 @@ from sqlalchemy import text
 
 from tests.custody_flow import LOT, World, make_site, make_world
 from tests.integration.test_labels_pdf import decoded, rasterise, require_tool
-from tests.support import Api
-from traceability.storage import append_only
+from tests.support import Api, edit_behind_the_service
 
 HTML = {"accept": "text/html"}
 
@@ -135,12 +134,10 @@ def test_a_changed_commissioning_record_prints_no_label_and_shows_no_destination
 ) -> None:
     w = world
     sscc = packed(w, "0001")["sscc"]
-    db = w.api.db
-    with db.write() as session:
-        for drop in append_only.drop_statements(db.dialect, "shippers"):
-            session.exec(text(drop))  # type: ignore[call-overload]
-        # Point the shipper at another entry of the log, as an edit of the table would.
-        session.exec(text("UPDATE shippers SET log_index = 0 WHERE sscc = :s"), params={"s": sscc})  # type: ignore[call-overload]
+    # Point the shipper at another entry of the log, as an edit of the table would.
+    edit_behind_the_service(
+        w.api.db, ("shippers",), "UPDATE shippers SET log_index = 0 WHERE sscc = :s", s=sscc
+    )
     answer = w.api.client.get(f"/shippers/{sscc}/label.pdf", headers=w.lena.headers)
     assert answer.status_code == 409 and answer.json()["findings"]
     page = w.api.client.get(f"/00/{sscc}", headers=w.lena.headers | {"accept": "text/html"})

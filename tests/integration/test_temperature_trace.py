@@ -12,8 +12,7 @@ from sqlalchemy import text
 
 from tests.custody_flow import World, make_world
 from tests.integration.test_cold_chain_api import advance, every_minute, logger_csv, upload
-from tests.support import Api
-from traceability.storage import append_only
+from tests.support import Api, edit_behind_the_service
 
 HTML = {"accept": "text/html"}
 
@@ -75,15 +74,14 @@ def test_a_logger_file_is_kept_and_plotted_with_its_excursion_shaded(world: Worl
 def test_a_changed_file_is_not_plotted(world: World) -> None:
     w = world
     done = uploaded(w)
-    db = w.api.db
-    with db.write() as session:
-        for drop in append_only.drop_statements(db.dialect, "temperature_files"):
-            session.exec(text(drop))  # type: ignore[call-overload]
-        forged = done["csv"].replace("-140", "-190").encode()  # hide the excursion
-        session.exec(  # type: ignore[call-overload]
-            text("UPDATE temperature_files SET data = :d WHERE sha256 = :s"),
-            params={"d": forged, "s": done["sha256"]},
-        )
+    forged = done["csv"].replace("-140", "-190").encode()  # hide the excursion
+    edit_behind_the_service(
+        w.api.db,
+        ("temperature_files",),
+        "UPDATE temperature_files SET data = :d WHERE sha256 = :s",
+        d=forged,
+        s=done["sha256"],
+    )
     page = w.api.client.get(f"/ui/cold-chain/uploads/{done['id']}", headers=w.quinn.headers | HTML)
     assert page.status_code == 409 and "<svg" not in page.text
     assert "not the one its entry names" in page.text
@@ -120,14 +118,13 @@ def test_a_row_pointed_at_another_places_upload_is_not_plotted(world: World) -> 
         content=first["csv"].encode(),
     )
     assert again.status_code == 201, again.text
-    db = w.api.db
-    with db.write() as session:
-        for drop in append_only.drop_statements(db.dialect, "temperature_uploads"):
-            session.exec(text(drop))  # type: ignore[call-overload]
-        session.exec(  # type: ignore[call-overload]
-            text("UPDATE temperature_uploads SET log_index = :i WHERE id = :u"),
-            params={"i": first["log_index"], "u": again.json()["id"]},
-        )
+    edit_behind_the_service(
+        w.api.db,
+        ("temperature_uploads",),
+        "UPDATE temperature_uploads SET log_index = :i WHERE id = :u",
+        i=first["log_index"],
+        u=again.json()["id"],
+    )
     page = w.api.client.get(
         f"/ui/cold-chain/uploads/{again.json()['id']}", headers=w.quinn.headers | HTML
     )

@@ -16,14 +16,16 @@ from typing import Any
 
 from sqlmodel import Session
 
-from traceability.custody_log.appender import Appended, CustodyLog
+from traceability.custody_log.appender import Appended, CustodyLog, read_subject_head
 from traceability.custody_log.statements import (
     EncodedStatement,
     Statement,
     statement_from_json,
+    when_text,
 )
 from traceability.domain.statement_kinds import current
 from traceability.errors import InvalidInputError, PermissionDeniedError
+from traceability.keys import ActorKeyPair
 from traceability.storage.models import User
 
 
@@ -34,6 +36,35 @@ class SignedStatement:
     verified: EncodedStatement | None = None
     """The statement's encoding, once its signature was checked against its key
     (`verify_early`); the append then skips checking it again."""
+
+
+def signed_by(
+    session: Session,
+    log: CustodyLog,
+    pair: ActorKeyPair,
+    username: str,
+    *,
+    type: str,  # noqa: A002 - the statement's member
+    subject: str,
+    what: dict[str, Any],
+    now: datetime,
+) -> SignedStatement:
+    """A statement signed with `pair` as the person's device would sign it: about the
+    subject's next place in the log, at `now`. For those who hold the person's key here:
+    the demo loader and the command line."""
+    head = read_subject_head(session, subject)
+    statement = Statement(
+        log=log.origin,
+        subject=subject,
+        subject_seq=head.next_seq,
+        subject_prev=head.prev,
+        type=type,
+        when=when_text(now),
+        key=pair.key_id,
+        actor=username,
+        what=what,
+    )
+    return SignedStatement(statement, pair.sign(statement.signed_message()))
 
 
 def verify_early(log: CustodyLog, signed: SignedStatement) -> SignedStatement:

@@ -4,7 +4,6 @@ any vial was there, so it touches none). Uploaded through the service, as CSV ex
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -55,7 +54,6 @@ def load_cold_chain(session: Session, log: CustodyLog, *, resolver: str, now: da
             unit=unit,
             readings=logger_files.parse("csv", data),
             source="csv",
-            sha256=hashlib.sha256(data).hexdigest(),
             data=data,
             user=user,
             actor=Actor(user.username, user.id, parse_roles(user.roles)),

@@ -17,9 +17,9 @@ from sqlmodel import Session
 from audit.entry import pop_message
 from labels.digital_link import batch_uri, product_uri
 from traceability.custody_log import keys as key_service
-from traceability.custody_log.appender import CustodyLog, read_subject_head
-from traceability.custody_log.signed_requests import SignedStatement
-from traceability.custody_log.statements import Statement, when_text
+from traceability.custody_log.appender import CustodyLog
+from traceability.custody_log.signed_requests import SignedStatement, signed_by
+from traceability.custody_log.statements import when_text
 from traceability.domain.actor import Actor
 from traceability.domain.roles import parse_roles
 from traceability.domain.specifications import specification_to_json, uc_msc_specification
@@ -77,19 +77,10 @@ class DemoSigner:
         what: dict[str, Any],
         now: datetime,
     ) -> SignedStatement:
-        head = read_subject_head(session, subject)
-        statement = Statement(
-            log=log.origin,
-            subject=subject,
-            subject_seq=head.next_seq,
-            subject_prev=head.prev,
-            type=type,
-            when=when_text(now),
-            key=self.pair.key_id,
-            actor=self.user.username,
-            what=what,
-        )
-        return SignedStatement(statement, self.pair.sign(statement.signed_message()))
+        return signed_by(
+            session, log, self.pair, self.user.username, type=type, subject=subject, what=what,
+            now=now,
+        )  # fmt: skip
 
 
 def load_records(session: Session, log: CustodyLog, *, resolver: str, now: datetime) -> int:

@@ -21,6 +21,7 @@ URI (`coldchain.excursion.closed`). Nothing here updates a row: closing adds one
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -328,15 +329,16 @@ def upload(
     shipper: Shipper | None = None,
     readings: Sequence[rules.Reading],
     source: Source,
-    sha256: str,
     data: bytes,
     user: User,
     actor: Actor,
     resolver: str,
     now: datetime,
 ) -> Uploaded:
-    """Record a logger's readings for a unit or shipper, and every excursion in them; the
-    file's bytes are kept as the original record (`logger_files.keep`)."""
+    """Record a logger's readings (parsed from `data`) for a unit or shipper, and every
+    excursion in them; the file's bytes are kept as the original record, named by their
+    SHA-256 (`logger_files.keep`)."""
+    sha256 = hashlib.sha256(data).hexdigest()
     if unit is not None and shipper is None:
         place = unit_place(session, unit, resolver)
     elif shipper is not None and unit is None:

@@ -21,7 +21,7 @@ from traceability.domain.qc_record import BatchState
 from traceability.errors import ConflictError
 from traceability.services.custody.positions import unit_for
 from traceability.services.custody.shippers import commissioning, limits_text, site_name
-from traceability.services.proof.batch import check_batch, require_proven
+from traceability.services.proof.batch import require_proven
 from traceability.services.vial_labels import PROCESSING_DESCRIPTIONS
 from traceability.storage.models import Batch, Product, Shipper
 
@@ -65,8 +65,7 @@ def shipper_label_content(
         )
     warnings: list[str] = []
     for batch in batches:
-        require_proven(session, evidence, batch, what="shipper label", alarms=alarms)
-        state = check_batch(session, evidence, batch).state
+        state = require_proven(session, evidence, batch, what="shipper label", alarms=alarms).state
         if state in NOT_RELEASED:
             warnings.append(f"LOT {batch.lot} {NOT_RELEASED[state]}")
     product = session.get(Product, batches[0].product_id)

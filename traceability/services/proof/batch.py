@@ -236,10 +236,10 @@ def require_proven(
     *,
     what: str,
     alarms: Sequence[str] = (),
-) -> None:
+) -> BatchProof:
     """UnprovenError (409, listing every finding) unless the log proves the batch's record
     and the last self-check found nothing (`alarms`): for what people rely on outside
-    the service (a certificate, a notice, a report)."""
+    the service (a certificate, a notice, a report). Returns the proof (its state, say)."""
     if alarms:
         raise UnprovenError(
             f"the last self-check found the database disagreeing with the signed log, so no "
@@ -254,3 +254,4 @@ def require_proven(
             "find the cause",
             findings=proof.lines(),
         )
+    return proof

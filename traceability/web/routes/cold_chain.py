@@ -10,7 +10,6 @@ line, or the JSON path) with nothing stored. Closing an excursion is a signed re
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -61,10 +60,6 @@ class LoggerFile:
 
     source: cold_chain.Source
     data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
 
 
 def _too_large() -> HTTPException:
@@ -295,7 +290,6 @@ def upload_unit_temperatures(
             unit=unit_row,
             readings=readings,
             source=file.source,
-            sha256=file.sha256,
             data=file.data,
             user=user_service.current_user(session, auth.actor),
             actor=auth.actor,
@@ -332,7 +326,6 @@ def upload_shipper_temperatures(
             shipper=shipper,
             readings=readings,
             source=file.source,
-            sha256=file.sha256,
             data=file.data,
             user=user_service.current_user(session, auth.actor),
             actor=auth.actor,
